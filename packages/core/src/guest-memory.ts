@@ -1,0 +1,174 @@
+import { GuestAccessError, HvtError } from './errors.js';
+
+/** Bytes in one view of guest RAM. V8 cannot give one TypedArray the whole 4 GiB. */
+export const CHUNK_SIZE = 2 ** 30;
+
+/**
+ * Guest RAM as seen by the tender: zero-copy views onto the host mapping, one per
+ * GiB. All access goes through these bounds-checked methods; nothing outside
+ * [0, size) is ever reachable from here. Addresses are numbers (guest RAM is at
+ * most 4 GiB, far below 2^53).
+ */
+export class GuestMemory {
+  readonly size: number;
+  private readonly views: readonly DataView[];
+
+  constructor(readonly chunks: readonly Uint8Array[]) {
+    let size = 0;
+    for (const [i, c] of chunks.entries()) {
+      if (i < chunks.length - 1 && c.byteLength !== CHUNK_SIZE) {
+        throw new HvtError(
+          `guest memory view ${i} is ${c.byteLength} bytes, expected ${CHUNK_SIZE}`,
+        );
+      }
+      size += c.byteLength;
+    }
+    this.size = size;
+    this.views = chunks.map((c) => new DataView(c.buffer, c.byteOffset, c.byteLength));
+  }
+
+  /** Allocates ordinary (non-mapped) guest memory: for tests and tools. */
+  static allocate(size: number): GuestMemory {
+    const chunks: Uint8Array[] = [];
+    for (let off = 0; off < size; off += CHUNK_SIZE) {
+      chunks.push(new Uint8Array(Math.min(CHUNK_SIZE, size - off)));
+    }
+    return new GuestMemory(chunks);
+  }
+
+  /** True when [gpa, gpa+len) lies inside guest memory (inclusive end). */
+  contains(gpa: number, len: number): boolean {
+    return (
+      Number.isInteger(gpa) &&
+      Number.isInteger(len) &&
+      gpa >= 0 &&
+      len >= 0 &&
+      gpa + len <= this.size
+    );
+  }
+
+  private assert(gpa: number, len: number): void {
+    if (!this.contains(gpa, len)) throw new GuestAccessError(gpa, len, 'guest-memory');
+  }
+
+  /**
+   * Calls `fn` once per contiguous host piece of [gpa, gpa+len): normally once,
+   * twice when the range crosses a GiB boundary. This is how I/O goes straight
+   * between a file descriptor and guest RAM without copying.
+   */
+  forEachPiece(
+    gpa: number,
+    len: number,
+    fn: (view: Uint8Array, offset: number, length: number) => void,
+  ): void {
+    this.assert(gpa, len);
+    let at = gpa;
+    let left = len;
+    while (left > 0) {
+      const index = Math.floor(at / CHUNK_SIZE);
+      const offset = at - index * CHUNK_SIZE;
+      const view = this.chunks[index]!;
+      const n = Math.min(left, view.byteLength - offset);
+      fn(view, offset, n);
+      at += n;
+      left -= n;
+    }
+  }
+
+  /** The single view and offset holding [gpa, gpa+len), or undefined if it crosses a view. */
+  piece(gpa: number, len: number): { view: Uint8Array; offset: number } | undefined {
+    this.assert(gpa, len);
+    const index = Math.floor(gpa / CHUNK_SIZE);
+    const offset = gpa - index * CHUNK_SIZE;
+    const view = this.chunks[index]!;
+    return offset + len <= view.byteLength ? { view, offset } : undefined;
+  }
+
+  private dataView(gpa: number, len: number): { dv: DataView; off: number } {
+    this.assert(gpa, len);
+    const index = Math.floor(gpa / CHUNK_SIZE);
+    const off = gpa - index * CHUNK_SIZE;
+    const dv = this.views[index]!;
+    if (off + len > dv.byteLength) {
+      throw new HvtError(`guest memory access at 0x${gpa.toString(16)} crosses a view boundary`);
+    }
+    return { dv, off };
+  }
+
+  readU8(gpa: number): number {
+    const { dv, off } = this.dataView(gpa, 1);
+    return dv.getUint8(off);
+  }
+  readU16(gpa: number): number {
+    const { dv, off } = this.dataView(gpa, 2);
+    return dv.getUint16(off, true);
+  }
+  readU32(gpa: number): number {
+    const { dv, off } = this.dataView(gpa, 4);
+    return dv.getUint32(off, true);
+  }
+  readI32(gpa: number): number {
+    const { dv, off } = this.dataView(gpa, 4);
+    return dv.getInt32(off, true);
+  }
+  /**
+   * A u64 as a number: exact below 2^53, and a value of at least 2^53 otherwise,
+   * which is all range checks against sizes below 2^53 need.
+   */
+  readU64(gpa: number): number {
+    const { dv, off } = this.dataView(gpa, 8);
+    return dv.getUint32(off + 4, true) * 2 ** 32 + dv.getUint32(off, true);
+  }
+  readU64Big(gpa: number): bigint {
+    const { dv, off } = this.dataView(gpa, 8);
+    return dv.getBigUint64(off, true);
+  }
+  writeU8(gpa: number, v: number): void {
+    const { dv, off } = this.dataView(gpa, 1);
+    dv.setUint8(off, v);
+  }
+  writeU16(gpa: number, v: number): void {
+    const { dv, off } = this.dataView(gpa, 2);
+    dv.setUint16(off, v, true);
+  }
+  writeU32(gpa: number, v: number): void {
+    const { dv, off } = this.dataView(gpa, 4);
+    dv.setUint32(off, v >>> 0, true);
+  }
+  writeI32(gpa: number, v: number): void {
+    const { dv, off } = this.dataView(gpa, 4);
+    dv.setInt32(off, v, true);
+  }
+  /** Writes a non-negative integer below 2^53 as a u64. */
+  writeU64(gpa: number, v: number): void {
+    const { dv, off } = this.dataView(gpa, 8);
+    dv.setUint32(off, v % 2 ** 32, true);
+    dv.setUint32(off + 4, Math.floor(v / 2 ** 32), true);
+  }
+  writeU64Big(gpa: number, v: bigint): void {
+    const { dv, off } = this.dataView(gpa, 8);
+    dv.setBigUint64(off, v, true);
+  }
+
+  /** Copies host bytes into guest memory. */
+  write(gpa: number, src: Uint8Array): void {
+    let from = 0;
+    this.forEachPiece(gpa, src.byteLength, (view, offset, n) => {
+      view.set(src.subarray(from, from + n), offset);
+      from += n;
+    });
+  }
+  /** Copies guest bytes out into a new host buffer (never on a hot path). */
+  read(gpa: number, len: number): Uint8Array {
+    const out = new Uint8Array(len);
+    let to = 0;
+    this.forEachPiece(gpa, len, (view, offset, n) => {
+      out.set(view.subarray(offset, offset + n), to);
+      to += n;
+    });
+    return out;
+  }
+  fill(gpa: number, len: number, value = 0): void {
+    this.forEachPiece(gpa, len, (view, offset, n) => view.fill(value, offset, offset + n));
+  }
+}

@@ -1,0 +1,163 @@
+import type { GuestMemory } from './guest-memory.js';
+
+/**
+ * The contract between core and a platform package (linux-kvm, freebsd-vmm,
+ * openbsd-vmm). Platform code is mechanism only: it creates what core asks for
+ * and reports what happened; every decision (validation, messages, exit status)
+ * is core's.
+ */
+
+export type Arch = 'x86_64' | 'aarch64';
+
+/** Host-side protections for a guest range (PROT_* style bit set). */
+export const Prot = { NONE: 0, READ: 1, WRITE: 2, EXEC: 4 } as const;
+
+/** An x86 segment register as KVM's struct kvm_segment describes it. */
+export interface X86Segment {
+  base: number;
+  limit: number;
+  selector: number;
+  type: number;
+  present: number;
+  dpl: number;
+  db: number;
+  s: number;
+  l: number;
+  g: number;
+  avl: number;
+  unusable: number;
+}
+
+/** The complete initial vCPU state, built by core (hvt-abi.md 6.1), applied by the platform. */
+export interface X86VcpuState {
+  rip: number;
+  rsp: number;
+  rdi: number;
+  rflags: number;
+  cr0: number;
+  cr3: number;
+  cr4: number;
+  efer: number;
+  cs: X86Segment;
+  ss: X86Segment;
+  ds: X86Segment;
+  es: X86Segment;
+  fs: X86Segment;
+  gs: X86Segment;
+  tr: X86Segment;
+  ldt: X86Segment;
+  gdt: { base: number; limit: number };
+  idt: { base: number; limit: number };
+}
+
+/**
+ * What `Vm.run()` returns. Details of the exit are in `Vm.exit` (a preallocated
+ * array, overwritten by every run: read them before the next call).
+ */
+export const ExitKind = {
+  /** Port I/O: exit[PORT], exit[SIZE] (bytes), exit[DIRECTION] (1 = out), exit[VALUE] (first 32 bits of data). */
+  IO: 1,
+  /** MMIO (aarch64): exit[ADDRESS], exit[SIZE], exit[DIRECTION] (1 = write), exit[VALUE]. */
+  MMIO: 2,
+  /** The run was interrupted by SIGINT or SIGTERM: exit[SIGNAL] holds its number. */
+  SIGNAL: 3,
+  /** KVM_RUN failed with EFAULT: a guest access the host mapping does not allow. */
+  TRANSLATION_FAULT: 4,
+  /** KVM_EXIT_FAIL_ENTRY: exit[DETAIL] = hardware entry failure reason. */
+  FAIL_ENTRY: 5,
+  /** KVM_EXIT_INTERNAL_ERROR: exit[DETAIL] = suberror. */
+  INTERNAL_ERROR: 6,
+  /** Any other exit: exit[REASON] = the raw exit reason (e.g. 5 HLT, 8 SHUTDOWN on KVM). */
+  OTHER: 7,
+} as const;
+export type ExitKind = (typeof ExitKind)[keyof typeof ExitKind];
+
+/** Indices into `Vm.exit`. */
+export const ExitField = {
+  REASON: 0,
+  PORT: 1,
+  ADDRESS: 1,
+  SIZE: 2,
+  DIRECTION: 3,
+  VALUE: 4,
+  SIGNAL: 5,
+  DETAIL: 6,
+  /** errno of a failed run (TRANSLATION_FAULT: 14). */
+  ERRNO: 7,
+} as const;
+
+/** General registers as read back from the vCPU (error messages, dumpcore). */
+export interface X86Registers {
+  rax: bigint;
+  rbx: bigint;
+  rcx: bigint;
+  rdx: bigint;
+  rsi: bigint;
+  rdi: bigint;
+  rsp: bigint;
+  rbp: bigint;
+  r8: bigint;
+  r9: bigint;
+  r10: bigint;
+  r11: bigint;
+  r12: bigint;
+  r13: bigint;
+  r14: bigint;
+  r15: bigint;
+  rip: bigint;
+  rflags: bigint;
+  cs: number;
+  ss: number;
+  ds: number;
+  es: number;
+  fs: number;
+  gs: number;
+  fsBase: bigint;
+  gsBase: bigint;
+}
+
+export interface Vm {
+  /** Guest RAM, zero-copy. */
+  readonly memory: GuestMemory;
+  /** Exit details of the last run (see ExitField). */
+  readonly exit: Float64Array;
+  /** Host-side protection of [gpa, gpa+len) (page-aligned), as mprotect. */
+  protect(gpa: number, len: number, prot: number): void;
+  /** Applies the initial state (with CPUID passthrough); returns the guest TSC frequency in Hz. */
+  initVcpuX86(state: X86VcpuState): { tscHz: number };
+  /** Runs the vCPU until the next exit that needs the tender. One native call, no allocation. */
+  run(): ExitKind;
+  getRegistersX86(): X86Registers;
+  /** Registers `fd` (an eventfd) to be signalled by a 4-byte OUT to `port` without an exit. */
+  addIoEventFd?(port: number, fd: number): void;
+  /** Pages of guest memory resident on the host (for sparse core dumps); undefined if unknown. */
+  residentPages?(gpa: number, len: number): Uint8Array | undefined;
+  /** Releases the VM, vCPU and guest memory; idempotent. */
+  destroy(): void;
+}
+
+/** A tap (or other network) device opened on the host. */
+export interface NetDevice {
+  readonly fd: number;
+  readonly mtu: number;
+}
+
+/** Result of waiting for input on device descriptors. */
+export interface PollSet {
+  /** Waits until one of the fds is readable or `timeoutNs` passes; bit i set when fds[i] is readable. */
+  wait(timeoutNs: number): number;
+  close(): void;
+}
+
+export interface Platform {
+  readonly name: string;
+  readonly arch: Arch;
+  /** Throws HvtError with a message saying what to do (no /dev/kvm, no permission, ...). */
+  createVm(memSize: number): Vm;
+  /** Opens a tap interface; throws an Error with `code` (errno name) on failure. */
+  openNet(ifname: string): NetDevice;
+  /** A wait set over device fds (non-blocking readable check, nanosecond timeout). */
+  createPollSet(fds: readonly number[]): PollSet;
+  /** CLOCK_REALTIME in nanoseconds since the epoch. */
+  walltimeNs(): bigint;
+}

@@ -33,3 +33,88 @@ export class GuestAccessError extends HvtError {
     super(`${where}: Invalid guest access: gpa=0x${gpa.toString(16)}, sz=${size}`);
   }
 }
+
+/**
+ * glibc's strerror text for a Node errno code, so messages read as the C tender's
+ * (`<file>: Could not open: No such file or directory`).
+ */
+export function strerror(code: string | undefined): string {
+  const known: Record<string, string> = {
+    EPERM: 'Operation not permitted',
+    ENOENT: 'No such file or directory',
+    EIO: 'Input/output error',
+    ENXIO: 'No such device or address',
+    EBADF: 'Bad file descriptor',
+    EAGAIN: 'Resource temporarily unavailable',
+    ENOMEM: 'Cannot allocate memory',
+    EACCES: 'Permission denied',
+    EBUSY: 'Device or resource busy',
+    EEXIST: 'File exists',
+    ENODEV: 'No such device',
+    ENOTDIR: 'Not a directory',
+    EISDIR: 'Is a directory',
+    EINVAL: 'Invalid argument',
+    ENFILE: 'Too many open files in system',
+    EMFILE: 'Too many open files',
+    EFBIG: 'File too large',
+    ENOSPC: 'No space left on device',
+    ESPIPE: 'Illegal seek',
+    EROFS: 'Read-only file system',
+    ENAMETOOLONG: 'File name too long',
+    ELOOP: 'Too many levels of symbolic links',
+    EOVERFLOW: 'Value too large for defined data type',
+  };
+  return (code && known[code]) ?? code ?? 'Unknown error';
+}
+
+/** The kernel file could not be opened or read: `<file>: Could not open: <strerror>`. */
+export class KernelOpenError extends HvtError {
+  override name = 'KernelOpenError';
+  constructor(
+    readonly file: string,
+    reason: string,
+  ) {
+    super(`${file}: Could not open: ${reason}`);
+  }
+}
+
+/**
+ * The executable breaks an ELF, note or segment rule of hvt-abi.md section 3/4.1.
+ * `message` is the reference's full text, `<file>: ` included.
+ */
+export class ElfError extends HvtError {
+  override name = 'ElfError';
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`${file}: ${detail}`);
+  }
+}
+
+/** The ABI1 note is missing, or is not for hvt ABI version 2 (section 1 step 3). */
+export class AbiError extends HvtError {
+  override name = 'AbiError';
+  constructor(
+    readonly file: string,
+    detail: string,
+  ) {
+    super(`${file}: ${detail}`);
+  }
+}
+
+/**
+ * The MFT1 note is missing or fails validation (section 4.5). The reference says
+ * only `Solo5 manifest is invalid`; `reason` keeps which rule failed, for tests
+ * and debugging, without changing the message.
+ */
+export class ManifestError extends HvtError {
+  override name = 'ManifestError';
+  constructor(
+    readonly file: string,
+    detail: string,
+    readonly reason?: string,
+  ) {
+    super(`${file}: ${detail}`);
+  }
+}

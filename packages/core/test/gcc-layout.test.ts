@@ -1,0 +1,185 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EM_X86_64,
+  GuestMemory,
+  loadElf,
+  MftType,
+  parseManifest,
+  readAbiNote,
+  readManifestNote,
+} from '../src/index.js';
+
+/**
+ * The manifest and ABI notes as a C compiler lays them out: structs written
+ * from the ABI tables (hvt-abi.md 4.2-4.4), initialised the way solo5-elftool's
+ * generated C does, compiled and linked by the system gcc. If our offsets and
+ * padding disagree with C's, this is where it shows.
+ */
+
+const source = `
+#include <stddef.h>
+#include <stdint.h>
+
+struct mft_entry {
+  char name[68];
+  uint32_t type;
+  union {
+    struct { uint64_t capacity; uint16_t block_size; } block_basic;
+    struct { uint8_t mac[6]; uint16_t mtu; } net_basic;
+  } u;
+  union { int hostfd; uint64_t reserved; } b;
+  _Bool attached;
+};
+
+struct mft { uint32_t version; uint32_t entries; struct mft_entry e[]; };
+
+_Static_assert(sizeof(struct mft_entry) == 104, "entry size");
+_Static_assert(offsetof(struct mft_entry, type) == 68, "type");
+_Static_assert(offsetof(struct mft_entry, u.block_basic.capacity) == 72, "capacity");
+_Static_assert(offsetof(struct mft_entry, u.block_basic.block_size) == 80, "block_size");
+_Static_assert(offsetof(struct mft_entry, u.net_basic.mac) == 72, "mac");
+_Static_assert(offsetof(struct mft_entry, u.net_basic.mtu) == 78, "mtu");
+_Static_assert(offsetof(struct mft_entry, b) == 88, "b");
+_Static_assert(offsetof(struct mft_entry, attached) == 96, "attached");
+_Static_assert(sizeof(struct mft) == 8, "header");
+
+struct nhdr { uint32_t n_namesz, n_descsz, n_type; };
+
+#define ENTRIES 4
+struct mft1_note {
+  struct nhdr h;
+  char name[8];
+  /* An 8-aligned struct after a 20-byte header: the compiler inserts the 4 bytes of padding. */
+  struct { uint32_t version; uint32_t entries; struct mft_entry e[ENTRIES]; } m;
+};
+_Static_assert(offsetof(struct mft1_note, m) == 24, "MFT1 padding");
+
+const struct mft1_note mft1 __attribute__((section(".note.solo5.manifest"), aligned(8), used)) = {
+  .h = { .n_namesz = 6,
+         .n_descsz = sizeof(struct mft1_note) - offsetof(struct mft1_note, name) - 8,
+         .n_type = 0x3154464d },
+  .name = "Solo5",
+  .m = { .version = 1, .entries = ENTRIES,
+         .e = { { .name = "", .type = 0x40000000 },
+                { .name = "storage", .type = 1 },
+                { .name = "service0", .type = 2 },
+                { .name = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcde", .type = 1 } } },
+};
+
+struct abi1_note {
+  struct nhdr h;
+  char name[8];
+  struct { uint32_t target, version, reserved0, reserved1; } d;
+};
+_Static_assert(offsetof(struct abi1_note, d) == 20, "ABI1 has no padding");
+
+const struct abi1_note abi1 __attribute__((section(".note.solo5.abi"), aligned(4), used)) = {
+  .h = { .n_namesz = 6, .n_descsz = sizeof(abi1.d), .n_type = 0x31494241 },
+  .name = "Solo5",
+  .d = { .target = 1, .version = 2 },
+};
+
+const char greeting[] = "hello from rodata";
+uint64_t counter = 0x1122334455667788ULL;
+char scratch[8192];
+
+void _start(void) { for (;;) __asm__ volatile("hlt"); }
+`;
+
+const script = `
+ENTRY(_start)
+PHDRS {
+  text PT_LOAD FLAGS(1);
+  rodata PT_LOAD FLAGS(4);
+  data PT_LOAD FLAGS(6);
+  bss PT_LOAD FLAGS(6);
+  abi PT_NOTE;
+  mft PT_NOTE;
+}
+SECTIONS {
+  . = 0x100000;
+  .text : { *(.text .text.*) } :text
+  . = ALIGN(0x1000);
+  .rodata : { *(.rodata .rodata.*) } :rodata
+  /* gcc marks the note sections allocatable, so they live in rodata too. */
+  .note.solo5.abi : { KEEP(*(.note.solo5.abi)) } :rodata :abi
+  .note.solo5.manifest : { KEEP(*(.note.solo5.manifest)) } :rodata :mft
+  . = ALIGN(0x1000);
+  .data : { *(.data .data.*) } :data
+  . = ALIGN(0x1000);
+  .bss (NOLOAD) : { *(.bss .bss.*) *(COMMON) } :bss
+  . = ALIGN(0x1000);
+  /DISCARD/ : { *(.note.gnu.*) *(.note.GNU-stack) *(.eh_frame*) *(.comment) }
+}
+`;
+
+const hasGcc = process.arch === 'x64' && spawnSync('gcc', ['--version']).status === 0;
+
+describe.skipIf(!hasGcc)('notes and segments of a gcc-built executable', () => {
+  let dir = '';
+  let elf: Uint8Array = new Uint8Array();
+
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hvtjs-gcc-'));
+    writeFileSync(join(dir, 'k.c'), source);
+    writeFileSync(join(dir, 'k.lds'), script);
+    execFileSync(
+      'gcc',
+      [
+        '-ffreestanding',
+        '-fno-pic',
+        '-no-pie',
+        '-nostdlib',
+        '-static',
+        '-O1',
+        '-Wl,--build-id=none',
+        '-Wl,-z,noexecstack',
+        '-T',
+        join(dir, 'k.lds'),
+        '-o',
+        join(dir, 'k.hvt'),
+        join(dir, 'k.c'),
+      ],
+      { stdio: 'pipe' },
+    );
+    elf = readFileSync(join(dir, 'k.hvt'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the ABI1 note', () => {
+    expect(readAbiNote(elf, 'k.hvt', EM_X86_64)).toEqual({ target: 1, version: 2 });
+  });
+
+  it('reads the manifest exactly as the C structs lay it out', () => {
+    const m = readManifestNote(elf, 'k.hvt', EM_X86_64);
+    expect(m.byteLength).toBe(8 + 4 * 104);
+    expect(m.entries.map((e) => [e.name, e.type])).toEqual([
+      ['', MftType.RESERVED_FIRST],
+      ['storage', MftType.BLOCK_BASIC],
+      ['service0', MftType.NET_BASIC],
+      ['abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcde', 1],
+    ]);
+    // What we encode for the guest parses back the same, in the same bytes.
+    const copy = m.encode();
+    expect(parseManifest(copy, 'copy').entries.map((e) => e.name)).toEqual(
+      m.entries.map((e) => e.name),
+    );
+  });
+
+  it('loads the PT_LOAD segments and skips the bss', () => {
+    const memory = GuestMemory.allocate(8 * 1024 * 1024);
+    const loaded = loadElf(elf, 'k.hvt', memory, { machine: EM_X86_64 });
+    expect(loaded.entry).toBeGreaterThanOrEqual(0x100000);
+    expect(loaded.segments.map((s) => s.flags)).toEqual([1, 4, 6]);
+    const rodata = loaded.segments[1]!;
+    const text = new TextDecoder().decode(memory.read(rodata.vaddr, rodata.filesz));
+    expect(text).toContain('hello from rodata');
+    const data = loaded.segments[2]!;
+    expect(memory.readU64Big(data.vaddr)).toBe(0x1122334455667788n);
+    expect(loaded.kernelEnd).toBe(data.end);
+  });
+});

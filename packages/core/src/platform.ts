@@ -160,4 +160,15 @@ export interface Platform {
   createPollSet(fds: readonly number[]): PollSet;
   /** CLOCK_REALTIME in nanoseconds since the epoch. */
   walltimeNs(): bigint;
+  /**
+   * Makes SIGINT/SIGTERM end `Vm.run()` with ExitKind.SIGNAL and `PollSet.wait()`
+   * early, instead of killing the process; the tender then reports them as the
+   * reference does (`Exiting on signal <n>`). Replaces Node's own handlers for
+   * these two signals. Call once, before the first run, from the running thread.
+   */
+  catchTerminationSignals?(): void;
+  /** The last SIGINT/SIGTERM caught since catchTerminationSignals(), or 0. */
+  pendingSignal?(): number;
+  /** A new eventfd (close-on-exec, blocking) for `Vm.addIoEventFd`; the caller closes it. */
+  createEventFd?(): number;
 }

@@ -1,0 +1,25 @@
+{
+  "targets": [
+    {
+      "target_name": "hvt_linux_kvm",
+      "sources": [
+        "src/native/common.cc",
+        "src/native/system.cc",
+        "src/native/vm.cc",
+        "src/native/vcpu.cc",
+        "src/native/memory.cc",
+        "src/native/tap.cc",
+        "src/native/poll.cc",
+        "src/native/eventfd.cc",
+        "src/native/clock.cc",
+        "src/native/signals.cc"
+      ],
+      "dependencies": [
+        "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
+      ],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
+      "cflags_cc!": ["-std=gnu++17"]
+    }
+  ]
+}

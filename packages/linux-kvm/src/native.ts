@@ -1,0 +1,196 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The addon's surface (src/native/*.cc): one class per kind of KVM fd, plus the
+ * host facilities the tender needs. Every failing system call throws a
+ * `NativeError`; argument mistakes throw TypeError or RangeError.
+ */
+
+/** A failed system call, shaped like Node's system errors. */
+export interface NativeError extends Error {
+  /** errno name, e.g. 'EACCES' */
+  code: string;
+  /** positive errno number */
+  errno: number;
+  /** the failing call: 'open', 'ioctl', 'mmap', ... */
+  syscall: string;
+  /** for ioctls, the request name, e.g. 'KVM_CREATE_VM' */
+  request?: string;
+  /** for open, the path */
+  path?: string;
+}
+
+export interface NativeSegment {
+  base: number | bigint;
+  limit: number;
+  selector: number;
+  type: number;
+  present: number;
+  dpl: number;
+  db: number;
+  s: number;
+  l: number;
+  g: number;
+  avl: number;
+  unusable: number;
+}
+
+export interface NativeSregsIn {
+  cs: NativeSegment;
+  ds: NativeSegment;
+  es: NativeSegment;
+  fs: NativeSegment;
+  gs: NativeSegment;
+  ss: NativeSegment;
+  tr: NativeSegment;
+  ldt: NativeSegment;
+  gdt: { base: number | bigint; limit: number };
+  idt?: { base: number | bigint; limit: number };
+  cr0: number | bigint;
+  cr3: number | bigint;
+  cr4: number | bigint;
+  efer: number | bigint;
+}
+
+export interface NativeSegmentOut extends Omit<NativeSegment, 'base'> {
+  base: bigint;
+}
+
+export interface NativeSregsOut {
+  cs: NativeSegmentOut;
+  ds: NativeSegmentOut;
+  es: NativeSegmentOut;
+  fs: NativeSegmentOut;
+  gs: NativeSegmentOut;
+  ss: NativeSegmentOut;
+  tr: NativeSegmentOut;
+  ldt: NativeSegmentOut;
+  gdt: { base: bigint; limit: number };
+  idt: { base: bigint; limit: number };
+  cr0: bigint;
+  cr2: bigint;
+  cr3: bigint;
+  cr4: bigint;
+  cr8: bigint;
+  efer: bigint;
+  apicBase: bigint;
+}
+
+export type GeneralRegisterName =
+  | 'rax'
+  | 'rbx'
+  | 'rcx'
+  | 'rdx'
+  | 'rsi'
+  | 'rdi'
+  | 'rsp'
+  | 'rbp'
+  | 'r8'
+  | 'r9'
+  | 'r10'
+  | 'r11'
+  | 'r12'
+  | 'r13'
+  | 'r14'
+  | 'r15'
+  | 'rip'
+  | 'rflags';
+
+/** The /dev/kvm fd. */
+export interface NativeKvm {
+  readonly fd: number;
+  apiVersion(): number;
+  checkExtension(cap: number): number;
+  vcpuMmapSize(): number;
+  /** A new VM fd, owned by the caller (wrap it in VmFd). */
+  createVm(type?: number): number;
+  /** struct kvm_cpuid2 of the host-supported CPUID leaves (x86_64). */
+  supportedCpuid(): ArrayBuffer;
+  close(): void;
+}
+
+export interface NativeVmFd {
+  readonly fd: number;
+  checkExtension(cap: number): number;
+  /** A new vCPU fd, owned by the caller (wrap it in VcpuFd). */
+  createVcpu(id: number): number;
+  setUserMemoryRegion(
+    slot: number,
+    flags: number,
+    gpa: number,
+    mapping: NativeGuestMapping,
+    offset: number,
+    size: number,
+  ): void;
+  ioeventfd(addr: number, len: number, eventfd: number, flags: number): void;
+  close(): void;
+}
+
+export interface NativeVcpuFd {
+  readonly fd: number;
+  bindExit(exit: Float64Array): void;
+  /** KVM_RUN until an exit for the tender; returns an ExitKind. */
+  run(): number;
+  setCpuid2(cpuid: ArrayBuffer): void;
+  setSregs(sregs: NativeSregsIn): void;
+  getSregs(): NativeSregsOut;
+  setRegs(regs: Partial<Record<GeneralRegisterName, number | bigint>>): void;
+  getRegs(): Record<GeneralRegisterName, bigint>;
+  tscKhz(): number;
+  close(): void;
+}
+
+export interface NativeGuestMapping {
+  /** 0 once released */
+  readonly size: number;
+  chunks(chunkSize: number): ArrayBuffer[];
+  protect(offset: number, len: number, prot: number): void;
+  resident(offset: number, len: number): Uint8Array;
+  release(): void;
+}
+
+export interface NativeAddon {
+  Kvm: new (path: string) => NativeKvm;
+  /** Takes ownership of fd. */
+  VmFd: new (
+    fd: number,
+  ) => NativeVmFd;
+  /** Takes ownership of fd, also when the constructor throws. */
+  VcpuFd: new (
+    fd: number,
+    mmapSize: number,
+  ) => NativeVcpuFd;
+  GuestMapping: new (size: number) => NativeGuestMapping;
+  caps: { USER_MEMORY: number; IOEVENTFD: number; GET_TSC_KHZ: number; IMMEDIATE_EXIT: number };
+  kvmRunSize: number;
+  ioeventfdFlagPio: number;
+  exitKind: Record<string, number>;
+  exitField: Record<string, number>;
+  openTap(name: string): { fd: number; mtu: number };
+  pollWait(fds: Int32Array, timeoutNs: number): number;
+  eventfd(initval?: number, flags?: number): number;
+  eventfdFlags: { CLOEXEC: number; NONBLOCK: number };
+  walltimeNs(): bigint;
+  catchTerminationSignals(): void;
+  pendingSignal(): number;
+}
+
+const require = createRequire(import.meta.url);
+const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
+
+/** The package root: the parent of src/ (tests) and of dist/ (built). */
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+
+/** The addon, loaded once from build/ (or prebuilds/ later) by node-gyp-build. */
+export const native = nodeGypBuild(packageRoot) as NativeAddon;
+
+/** True for errors thrown by the addon for a failed system call. */
+export function isNativeError(e: unknown): e is NativeError {
+  return (
+    e instanceof Error &&
+    typeof (e as Partial<NativeError>).code === 'string' &&
+    typeof (e as Partial<NativeError>).errno === 'number' &&
+    typeof (e as Partial<NativeError>).syscall === 'string'
+  );
+}

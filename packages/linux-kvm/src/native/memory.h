@@ -1,0 +1,45 @@
+// Guest RAM: one anonymous shared mapping, shared with KVM and with JavaScript.
+#pragma once
+
+#include <napi.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace hvt {
+
+// The host mapping and who still points into it. JavaScript holds external
+// ArrayBuffers onto it, and V8 frees those whenever it likes, possibly long after
+// the VM is gone, so the address range stays mapped until the owner has released
+// it and every buffer has been collected.
+struct MappingState {
+  uint8_t* addr = nullptr;
+  size_t size = 0;
+  size_t refs = 0;        // the owner (one) + live external buffers
+  bool released = false;  // the guest's memory was dropped (see Release)
+};
+
+class GuestMapping : public Napi::ObjectWrap<GuestMapping> {
+ public:
+  static void Init(Napi::Env env, Napi::Object exports);
+  explicit GuestMapping(const Napi::CallbackInfo& info);
+  ~GuestMapping() override;
+
+  // The host address of [offset, offset+len), or nullptr when the range is not
+  // inside the mapping or the mapping was released.
+  uint8_t* HostRange(uint64_t offset, uint64_t len) const;
+  static GuestMapping* FromValue(Napi::Env env, Napi::Value v);
+
+ private:
+  Napi::Value Size(const Napi::CallbackInfo& info);
+  Napi::Value Chunks(const Napi::CallbackInfo& info);
+  Napi::Value Protect(const Napi::CallbackInfo& info);
+  Napi::Value Resident(const Napi::CallbackInfo& info);
+  Napi::Value Release(const Napi::CallbackInfo& info);
+  void DropOwner();
+
+  MappingState* state_ = nullptr;
+  bool owner_ = false;
+};
+
+}  // namespace hvt

@@ -1,0 +1,99 @@
+// Attaching to an existing tap interface (hvt-abi.md 11.3).
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <linux/ethtool.h>
+#include <linux/if_tun.h>
+#include <linux/sockios.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+
+#include "common.h"
+
+namespace hvt {
+
+namespace {
+
+// The interface's flags, or -errno (ENOENT when no such interface).
+int InterfaceFlags(const char* name, unsigned* flags) {
+  struct ifaddrs* list = nullptr;
+  if (::getifaddrs(&list) != 0) return -errno;
+  int result = -ENOENT;
+  for (struct ifaddrs* a = list; a != nullptr; a = a->ifa_next) {
+    if (a->ifa_name != nullptr && std::strcmp(a->ifa_name, name) == 0) {
+      *flags = a->ifa_flags;
+      result = 0;
+      break;
+    }
+  }
+  ::freeifaddrs(list);
+  return result;
+}
+
+// Receive offloads would hand the guest aggregated frames larger than it can
+// take; failures are ignored because not every tap driver supports them.
+void DisableOffloads(int sock, const char* name) {
+  for (uint32_t cmd : {static_cast<uint32_t>(ETHTOOL_SGRO), static_cast<uint32_t>(ETHTOOL_SGSO)}) {
+    struct ethtool_value value = {};
+    value.cmd = cmd;
+    value.data = 0;
+    struct ifreq ifr = {};
+    std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    ifr.ifr_data = reinterpret_cast<char*>(&value);
+    ::ioctl(sock, SIOCETHTOOL, &ifr);
+  }
+}
+
+// openTap(name): { fd, mtu } of the existing, up tap `name`, opened
+// non-blocking. Errors: ENAMETOOLONG (name of 16 or more bytes), ENOENT (no
+// such interface), ENETDOWN (neither up nor running), EINVAL (the kernel
+// attached a different name, e.g. for a "%d" template), else the failing call's.
+Napi::Value OpenTap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) {
+    throw Napi::TypeError::New(env, "name must be a string");
+  }
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.size() >= IFNAMSIZ || name.find('\0') != std::string::npos) {
+    ThrowErrno(env, name.size() >= IFNAMSIZ ? ENAMETOOLONG : EINVAL, "ioctl", "TUNSETIFF");
+  }
+  unsigned flags = 0;
+  int r = InterfaceFlags(name.c_str(), &flags);
+  if (r < 0) ThrowErrno(env, -r, "getifaddrs");
+  if ((flags & (IFF_UP | IFF_RUNNING)) == 0) ThrowErrno(env, ENETDOWN, "getifaddrs");
+
+  OwnedFd tap(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
+  if (!tap.valid()) ThrowErrno(env, errno, "open", nullptr, "/dev/net/tun");
+  struct ifreq ifr = {};
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(tap.get(), TUNSETIFF, &ifr) < 0) ThrowErrno(env, errno, "ioctl", "TUNSETIFF");
+  if (std::strncmp(ifr.ifr_name, name.c_str(), IFNAMSIZ) != 0) {
+    ThrowErrno(env, EINVAL, "ioctl", "TUNSETIFF");
+  }
+
+  OwnedFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
+  if (!sock.valid()) ThrowErrno(env, errno, "socket");
+  struct ifreq mtu_req = {};
+  std::strncpy(mtu_req.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (::ioctl(sock.get(), SIOCGIFMTU, &mtu_req) < 0) ThrowErrno(env, errno, "ioctl", "SIOCGIFMTU");
+  DisableOffloads(sock.get(), name.c_str());
+
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("mtu", Napi::Number::New(env, mtu_req.ifr_mtu));
+  // Ownership passes to the caller only once nothing can throw any more.
+  out.Set("fd", Napi::Number::New(env, tap.Release()));
+  return out;
+}
+
+}  // namespace
+
+void InitTap(Napi::Env env, Napi::Object exports) {
+  exports.Set("openTap", Napi::Function::New<OpenTap>(env));
+}
+
+}  // namespace hvt

@@ -1,0 +1,229 @@
+import { closeSync } from 'node:fs';
+import {
+  CHUNK_SIZE,
+  type ExitKind,
+  GuestMemory,
+  HvtError,
+  type Vm,
+  type X86Registers,
+  type X86VcpuState,
+} from '@hvtjs/core';
+import { kvmError, type MmapSite } from './errors.js';
+import {
+  isNativeError,
+  type NativeGuestMapping,
+  type NativeKvm,
+  type NativeVcpuFd,
+  type NativeVmFd,
+  native,
+} from './native.js';
+
+/** The KVM API version every KVM since Linux 2.6.22 reports. */
+const KVM_API_VERSION = 12;
+/** The granule of protect() and residentPages(). */
+export const PAGE_SIZE = 4096;
+
+export interface CreateVmOptions {
+  /** The KVM device; tests point it elsewhere to provoke open() errors. */
+  devicePath?: string;
+}
+
+/** How many elements `Vm.exit` has (ExitField's indices are 0..7). */
+const EXIT_FIELDS = 8;
+
+function checkRange(what: string, gpa: number, len: number, size: number): void {
+  if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) {
+    throw new RangeError(`${what}: gpa and length must be non-negative integers`);
+  }
+  if (gpa % PAGE_SIZE !== 0) {
+    throw new RangeError(`${what}: gpa 0x${gpa.toString(16)} is not page-aligned`);
+  }
+  if (gpa + len > size) {
+    throw new RangeError(`${what}: [0x${gpa.toString(16)}, +${len}) lies outside guest memory`);
+  }
+}
+
+/**
+ * One single-vCPU KVM virtual machine with its guest RAM.
+ *
+ * Guest RAM is one anonymous shared mapping registered as memory slot 0 at GPA 0,
+ * seen from JavaScript through external ArrayBuffers of at most CHUNK_SIZE bytes
+ * (no copies). Lifetime: destroy() closes the vCPU, VM and KVM fds and frees the
+ * guest's pages at once, but the views in `memory` stay valid to touch (they then
+ * read zeros); the address range itself is unmapped only when the last view has
+ * been garbage-collected, so no JavaScript access can ever hit unmapped memory.
+ */
+export class LinuxKvmVm implements Vm {
+  readonly memory: GuestMemory;
+  readonly exit = new Float64Array(EXIT_FIELDS);
+  /** Whether the host can signal eventfds on guest port writes (KVM_CAP_IOEVENTFD). */
+  readonly ioEventFdSupported: boolean;
+  private destroyed = false;
+
+  private constructor(
+    private readonly kvm: NativeKvm,
+    private readonly vmFd: NativeVmFd,
+    private readonly vcpu: NativeVcpuFd,
+    private readonly mapping: NativeGuestMapping,
+    ioEventFdSupported: boolean,
+  ) {
+    this.ioEventFdSupported = ioEventFdSupported;
+    this.vcpu.bindExit(this.exit);
+    const chunks = mapping.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
+    this.memory = new GuestMemory(chunks);
+  }
+
+  /**
+   * Creates the VM, its vCPU 0 and `memSize` bytes of zeroed guest RAM, in the
+   * reference's order (hvt-abi.md 13.1) so that the first failure reported is the
+   * same. Failures are HvtErrors in the reference's words, with the addon's error
+   * as `cause`.
+   */
+  static create(memSize: number, options: CreateVmOptions = {}): LinuxKvmVm {
+    if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize % PAGE_SIZE !== 0) {
+      throw new RangeError(
+        `guest memory size ${memSize} is not a positive multiple of ${PAGE_SIZE}`,
+      );
+    }
+    const undo: (() => void)[] = [];
+    let mmapSite: MmapSite = 'guest-memory';
+    try {
+      const kvm = new native.Kvm(options.devicePath ?? '/dev/kvm');
+      undo.push(() => kvm.close());
+      const version = kvm.apiVersion();
+      if (version !== KVM_API_VERSION) {
+        throw new HvtError(`KVM: API version is ${version}, solo5-hvt requires version 12`);
+      }
+      const vmFd = new native.VmFd(kvm.createVm(0));
+      undo.push(() => vmFd.close());
+      const vcpuFdNumber = vmFd.createVcpu(0);
+      let mmapSize: number;
+      try {
+        mmapSize = kvm.vcpuMmapSize();
+        if (mmapSize < native.kvmRunSize) {
+          throw new HvtError(`KVM: invalid VCPU_MMAP_SIZE: ${mmapSize}`);
+        }
+      } catch (e) {
+        closeSync(vcpuFdNumber);
+        throw e;
+      }
+      mmapSite = 'vcpu';
+      const vcpu = new native.VcpuFd(vcpuFdNumber, mmapSize);
+      undo.push(() => vcpu.close());
+      mmapSite = 'guest-memory';
+      if (kvm.checkExtension(native.caps.USER_MEMORY) !== 1) {
+        throw new HvtError('KVM: host does not support KVM_CAP_USER_MEMORY');
+      }
+      const mapping = new native.GuestMapping(memSize);
+      undo.push(() => mapping.release());
+      vmFd.setUserMemoryRegion(0, 0, 0, mapping, 0, memSize);
+      const ioEventFd = kvm.checkExtension(native.caps.IOEVENTFD) > 0;
+      return new LinuxKvmVm(kvm, vmFd, vcpu, mapping, ioEventFd);
+    } catch (e) {
+      for (const step of undo.reverse()) step();
+      throw kvmError(e, mmapSite);
+    }
+  }
+
+  protect(gpa: number, len: number, prot: number): void {
+    checkRange('protect', gpa, len, this.memory.size);
+    if (len === 0) return;
+    try {
+      this.mapping.protect(gpa, len, prot);
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
+  initVcpuX86(state: X86VcpuState): { tscHz: number } {
+    if (process.arch !== 'x64') throw new HvtError(`x86_64 vCPU state on a ${process.arch} host`);
+    try {
+      this.vcpu.setCpuid2(this.kvm.supportedCpuid());
+      this.vcpu.setSregs(state);
+      if (this.kvm.checkExtension(native.caps.GET_TSC_KHZ) !== 1) {
+        throw new HvtError('KVM: host does not support KVM_CAP_GET_TSC_KHZ');
+      }
+      let tscKhz: number;
+      try {
+        tscKhz = this.vcpu.tscKhz();
+      } catch (e) {
+        if (isNativeError(e) && e.code === 'EIO') {
+          throw new HvtError('KVM: host TSC is unstable, cannot continue');
+        }
+        throw e;
+      }
+      this.vcpu.setRegs({ rip: state.rip, rsp: state.rsp, rdi: state.rdi, rflags: state.rflags });
+      return { tscHz: tscKhz * 1000 };
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
+  run(): ExitKind {
+    try {
+      return this.vcpu.run() as ExitKind;
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
+  getRegistersX86(): X86Registers {
+    try {
+      const r = this.vcpu.getRegs();
+      const s = this.vcpu.getSregs();
+      return {
+        ...r,
+        cs: s.cs.selector,
+        ss: s.ss.selector,
+        ds: s.ds.selector,
+        es: s.es.selector,
+        fs: s.fs.selector,
+        gs: s.gs.selector,
+        fsBase: s.fs.base,
+        gsBase: s.gs.base,
+      };
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
+  /**
+   * Makes a 4-byte guest OUT to `port` signal `eventfd` in the kernel, with no
+   * exit. Throws the addon's error (`code`, `message` = strerror) so that the
+   * caller can warn and fall back: ENOSYS when the host lacks KVM_CAP_IOEVENTFD.
+   */
+  addIoEventFd(port: number, eventfd: number): void {
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
+      throw new RangeError(`bad port ${port}`);
+    }
+    if (!this.ioEventFdSupported) {
+      throw Object.assign(new Error('Function not implemented'), {
+        code: 'ENOSYS',
+        errno: 38,
+        syscall: 'ioctl',
+        request: 'KVM_IOEVENTFD',
+      });
+    }
+    this.vmFd.ioeventfd(port, 4, eventfd, native.ioeventfdFlagPio);
+  }
+
+  residentPages(gpa: number, len: number): Uint8Array | undefined {
+    checkRange('residentPages', gpa, len, this.memory.size);
+    try {
+      return this.mapping.resident(gpa, len);
+    } catch (e) {
+      if (isNativeError(e)) return undefined;
+      throw e;
+    }
+  }
+
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    // KVM lets go of guest RAM only once the VM is gone, so RAM goes last.
+    this.vcpu.close();
+    this.vmFd.close();
+    this.kvm.close();
+    this.mapping.release();
+  }
+}

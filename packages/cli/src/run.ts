@@ -1,0 +1,77 @@
+import { writeSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createModules, firstPass, runTender, usageText, versionText } from '@hvtjs/core';
+import { type CommandIo, report } from './main.js';
+import { loadPlatform } from './platform.js';
+
+/** The version `--version` reports: hvt.js's own. */
+export const TENDER_VERSION: string = (
+  createRequire(import.meta.url)('../package.json') as { version: string }
+).version;
+
+/**
+ * Writes all of `text` to `fd` synchronously. Never process.stdout/stderr:
+ * Node makes a pipe non-blocking when it wraps it, and when stderr and stdout
+ * share one pipe (2>&1) that would make the guest's console writes fail.
+ */
+function writeAll(fd: number, text: string): void {
+  const bytes = Buffer.from(text);
+  let done = 0;
+  while (done < bytes.byteLength) {
+    try {
+      done += writeSync(fd, bytes, done, bytes.byteLength - done);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') return;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+    }
+  }
+}
+
+/** Console output of the tender: diagnostics on fd 2, written synchronously. */
+export const tenderIo = (prog: string): CommandIo => ({
+  prog,
+  out: (text) => writeAll(1, text),
+  err: (text) => writeAll(2, text),
+});
+
+export interface TenderNames {
+  /** Prefix of every message: `<prog>: ...` (solo5-hvt, or solo5). */
+  readonly prog: string;
+  /** What the usage line shows before the options (solo5-hvt, or solo5 run). */
+  readonly usageProg: string;
+}
+
+/**
+ * The tender behind both `solo5-hvt` and `solo5 run`: same options, messages
+ * and exit statuses as the reference solo5-hvt. Returns the process exit
+ * status: the guest's (8 bits, as the OS keeps them), or the tender's own.
+ */
+export async function runUnikernel(args: readonly string[], names: TenderNames): Promise<number> {
+  const io = tenderIo(names.prog);
+  const usage = () => usageText(names.usageProg, createModules());
+  try {
+    const parsed = firstPass(args);
+    if (parsed.action === 'help') {
+      io.err(usage());
+      return 1;
+    }
+    if (parsed.action === 'version') {
+      io.err(versionText(names.prog, TENDER_VERSION));
+      return 0;
+    }
+    const status = runTender({
+      platform: await loadPlatform(),
+      args: parsed.args,
+      kernel: parsed.kernel,
+      guestArgs: parsed.guestArgs,
+      warn: (text) => io.err(`${names.prog}: ${text}\n`),
+    });
+    return status & 0xff;
+  } catch (error) {
+    return report(error, io, usage);
+  }
+}
+
+/** `solo5 run [options] [--] KERNEL [ARGS...]`. */
+export const run = (args: readonly string[], _io: CommandIo): Promise<number> =>
+  runUnikernel(args, { prog: 'solo5', usageProg: 'solo5 run' });

@@ -1,0 +1,138 @@
+import type { GuestMemory } from '../guest-memory.js';
+import { GuestAddress, LARGE_PAGE_SIZE } from '../memory-layout.js';
+import type { X86Segment, X86VcpuState } from '../platform.js';
+
+/**
+ * The x86_64 guest at its first instruction (hvt-abi.md 5.2, 6.1): long mode,
+ * paging on with an identity map of all guest memory, flat segments from a
+ * three-entry GDT. Every x86 backend starts guests exactly like this.
+ */
+
+/** Page-table entry bits. */
+export const PageFlag = { PRESENT: 1 << 0, WRITABLE: 1 << 1, PAGE_SIZE: 1 << 7 } as const;
+
+/** Raw GDT descriptors: null, 64-bit code (selector 0x08), data (selector 0x10). */
+export const GDT_ENTRIES = [0n, 0x00af99000000ffffn, 0x00cf93000000ffffn] as const;
+export const GDT_LIMIT = GDT_ENTRIES.length * 8 - 1;
+export const SELECTOR_CODE = 0x08;
+export const SELECTOR_DATA = 0x10;
+
+export const CR0_INIT = 0x80010021; // PE | NE | WP | PG
+export const CR4_INIT = 0x620; // PAE | OSFXSR | OSXMMEXCPT
+export const EFER_INIT = 0x500; // LME | LMA
+export const RFLAGS_INIT = 0x2;
+
+const PAGE_4K = 0x1000;
+const ENTRIES_PER_TABLE = 512;
+
+/**
+ * Writes the GDT and the page tables into guest memory. The tables map
+ * [0, memSize) one to one: the first 2 MiB in 4 KiB pages (nothing below
+ * 0x10000, read-only up to 1 MiB for boot info and manifest, writable above),
+ * the rest in 2 MiB pages; all four PDPT entries exist even for small guests.
+ */
+export function writePageTablesAndGdt(memory: GuestMemory, memSize: number): void {
+  for (const [i, descriptor] of GDT_ENTRIES.entries()) {
+    memory.writeU64Big(GuestAddress.GDT + i * 8, descriptor);
+  }
+
+  const rw = PageFlag.PRESENT | PageFlag.WRITABLE;
+  // The tables start zeroed: an entry not written below means "not present".
+  memory.fill(GuestAddress.PML4, PAGE_4K);
+  memory.fill(GuestAddress.PDPT, PAGE_4K);
+  memory.fill(GuestAddress.PD, 4 * PAGE_4K);
+  memory.fill(GuestAddress.PT0, PAGE_4K);
+
+  memory.writeU64(GuestAddress.PML4, GuestAddress.PDPT | rw);
+  for (let gib = 0; gib < 4; gib++) {
+    memory.writeU64(GuestAddress.PDPT + gib * 8, (GuestAddress.PD + gib * PAGE_4K) | rw);
+  }
+  memory.writeU64(GuestAddress.PD, GuestAddress.PT0 | rw);
+
+  for (let page = 0; page < LARGE_PAGE_SIZE; page += PAGE_4K) {
+    let entry = 0;
+    if (page >= GuestAddress.KERNEL_BASE) entry = page | rw;
+    // Boot info, manifest and command line: present but read-only (CR0.WP binds ring 0).
+    else if (page >= GuestAddress.BOOT_INFO) entry = page | PageFlag.PRESENT;
+    memory.writeU64(GuestAddress.PT0 + (page / PAGE_4K) * 8, entry);
+  }
+
+  // PD entries are 8 bytes and the four directories are contiguous, so the
+  // entry for 2 MiB page n is simply the n-th u64 from the first directory.
+  for (let n = 1; n * LARGE_PAGE_SIZE < memSize; n++) {
+    if (n >= 4 * ENTRIES_PER_TABLE) break;
+    memory.writeU64(GuestAddress.PD + n * 8, n * LARGE_PAGE_SIZE + (rw | PageFlag.PAGE_SIZE));
+  }
+}
+
+function flatSegment(selector: number, type: number, code: boolean): X86Segment {
+  return {
+    base: 0,
+    limit: 0xffffffff,
+    selector,
+    type,
+    present: 1,
+    dpl: 0,
+    db: code ? 0 : 1,
+    s: 1,
+    l: code ? 1 : 0,
+    g: 1,
+    avl: 0,
+    unusable: 0,
+  };
+}
+
+/**
+ * The initial vCPU state (6.1). `visibleSize` is the guest's memory size as it
+ * is told it (below the ring area): the stack starts 8 bytes under it, so
+ * RSP + 8 is 16-byte aligned as at a function entry.
+ */
+export function initialVcpuState(entry: number, visibleSize: number): X86VcpuState {
+  const data = flatSegment(SELECTOR_DATA, 3, false);
+  return {
+    rip: entry,
+    rsp: visibleSize - 8,
+    rdi: GuestAddress.BOOT_INFO,
+    rflags: RFLAGS_INIT,
+    cr0: CR0_INIT,
+    cr3: GuestAddress.PML4,
+    cr4: CR4_INIT,
+    efer: EFER_INIT,
+    cs: flatSegment(SELECTOR_CODE, 9, true),
+    ss: data,
+    ds: { ...data },
+    es: { ...data },
+    fs: { ...data },
+    gs: { ...data },
+    tr: {
+      base: 0,
+      limit: 0,
+      selector: 0,
+      type: 11,
+      present: 1,
+      dpl: 0,
+      db: 0,
+      s: 0,
+      l: 0,
+      g: 0,
+      avl: 0,
+      unusable: 0,
+    },
+    ldt: {
+      base: 0,
+      limit: 0,
+      selector: 0,
+      type: 0,
+      present: 0,
+      dpl: 0,
+      db: 0,
+      s: 0,
+      l: 0,
+      g: 0,
+      avl: 0,
+      unusable: 1,
+    },
+    gdt: { base: GuestAddress.GDT, limit: GDT_LIMIT },
+    idt: { base: 0, limit: 0 },
+  };
+}

@@ -1,0 +1,74 @@
+import type { GuestMemory } from '../guest-memory.js';
+import type { Manifest } from '../manifest.js';
+import type { Platform, Vm } from '../platform.js';
+import type { SandboxNeeds } from '../sandbox-policy.js';
+
+/**
+ * A tender module (hvt-abi.md section 11): one file holds its command-line
+ * options and usage text, its setup, its hypercall handlers and what it needs
+ * from the sandbox. The tender knows modules only through this interface.
+ */
+
+/** Serves one hypercall; `gpa` is the guest-physical address of its argument struct. */
+export type HypercallHandler = (gpa: number) => void;
+
+/**
+ * Runs when the guest halts, before the tender exits with `status`. `cookieGpa`
+ * is 0 when the guest passed none, else a validated GPA with 512 bytes behind it.
+ */
+export type HaltHook = (status: number, cookieGpa: number) => void;
+
+/** Prints `<prog>: <text>` on stderr (the reference's warnx). */
+export type Warn = (text: string) => void;
+
+/** What an option handler may use (second pass, before the VM exists). */
+export interface OptionContext {
+  readonly manifest: Manifest;
+  readonly platform: Platform;
+  readonly warn: Warn;
+}
+
+/** The guest RAM a hypercall may touch: `size` is the guest-visible size (7.3). */
+export interface GuestRam {
+  readonly memory: GuestMemory;
+  readonly size: number;
+}
+
+/** Descriptors POLL waits on, each tagged with the manifest index it reports (8.3). */
+export interface WaitRegistry {
+  watch(fd: number, index: number): void;
+}
+
+/** What a module setup may use (step 12, after the VM and vCPU exist). */
+export interface SetupContext {
+  readonly platform: Platform;
+  readonly vm: Vm;
+  readonly guest: GuestRam;
+  readonly manifest: Manifest;
+  readonly waitSet: WaitRegistry;
+  readonly warn: Warn;
+  registerHypercall(nr: number, handler: HypercallHandler): void;
+  registerHaltHook(hook: HaltHook): void;
+}
+
+export interface Module {
+  /** As listed in "Compiled-in modules:". */
+  readonly name: string;
+  /** Usage text; a second line starts with a newline and two spaces, as the reference's. */
+  readonly usage?: string;
+  /**
+   * Offered every option argument of the second pass: returns true when it
+   * consumed it. Returning false after a warning makes the run fail with
+   * "Invalid option". Fatal problems throw HvtError.
+   */
+  handleOption?(arg: string, ctx: OptionContext): boolean;
+  /**
+   * Step 12. Throws HvtError with the reference's message for fatal problems;
+   * any other exception is reported as "Module `<name>' setup failed".
+   */
+  setup?(ctx: SetupContext): void;
+  /** What this module needs once the guest runs (valid after setup). */
+  sandboxNeeds?(): SandboxNeeds;
+  /** Releases host resources (descriptors); called on every path out of the tender. */
+  close?(): void;
+}

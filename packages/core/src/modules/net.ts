@@ -1,0 +1,291 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, fstatSync } from 'node:fs';
+import { HvtError, strerror } from '../errors.js';
+import {
+  checkStruct,
+  guestRangeValid,
+  Hypercall,
+  HypercallStructSize,
+  rangeError,
+  readFrameIntoGuest,
+  Solo5Result,
+  writeFrameFromGuest,
+} from '../hypercalls.js';
+import { type ManifestEntry, MftType } from '../manifest.js';
+import type { PollSet } from '../platform.js';
+import type { SandboxNeeds } from '../sandbox-policy.js';
+import type { GuestRam, Module, OptionContext, SetupContext } from './module.js';
+import { scanHexByte, scanWord, splitNamed } from './scan.js';
+
+/** The most `%19s` reads of an interface name (the reference's char iface[20]). */
+const IFACE_MAX = 19;
+
+/**
+ * MTU reported for a descriptor passed as `@NN`: nothing tells us the MTU of
+ * an already-open tap without naming its interface, so we assume Ethernet's.
+ */
+export const ADOPTED_FD_MTU = 1500;
+
+/** An attached network device: a tap opened at option time, or one passed as `@NN`. */
+export interface NetAttachment {
+  readonly entry: ManifestEntry;
+  /** IFACE as given (`tap0`, `@3`). */
+  readonly iface: string;
+  readonly fd: number;
+  readonly mtu: number;
+  /**
+   * A descriptor we did not open may be blocking: reads check readiness first
+   * (with this one-descriptor wait set) so NET_READ never blocks the vCPU.
+   */
+  readiness?: PollSet;
+}
+
+const USAGE =
+  '--net:NAME=IFACE | @NN (attach tap at IFACE or at fd @NN as network NAME)\n' +
+  '  [ --net-mac:NAME=HWADDR ] (set HWADDR for network NAME)';
+
+/** strerror for what tap attach reports, including the errno codes errors.ts lacks. */
+function attachReason(code: string | undefined): string {
+  if (code === 'ENETDOWN') return 'Network is down';
+  if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return 'Operation not supported';
+  return strerror(code);
+}
+
+class AttachError extends Error {
+  constructor(readonly code: string) {
+    super(code);
+  }
+}
+
+/** `xx:xx:xx:xx:xx:xx` as `%hhx:%hhx:...` reads it (trailing text ignored). */
+export function parseMac(text: string): Uint8Array | undefined {
+  const mac = new Uint8Array(6);
+  let at = 0;
+  for (let i = 0; i < 6; i++) {
+    if (i > 0) {
+      if (text[at] !== ':') return undefined;
+      at++;
+    }
+    const byte = scanHexByte(text.slice(at));
+    if (byte === undefined) return undefined;
+    mac[i] = byte.value;
+    at += byte.length;
+  }
+  return mac;
+}
+
+/** A random unicast, locally administered MAC (11.3). */
+export function randomMac(): Uint8Array {
+  const mac = new Uint8Array(randomBytes(6));
+  mac[0] = (mac[0]! & ~1) | 2;
+  return mac;
+}
+
+/**
+ * The net module (11.3): `--net:NAME=IFACE|@NN`, `--net-mac:NAME=HWADDR`,
+ * NET_WRITE and NET_READ, and the tap descriptors POLL waits on.
+ *
+ * `@NN` works here, unlike in the reference: NN must be an open descriptor
+ * (a tap, or any descriptor that keeps frame boundaries), which we use as it
+ * is; its MTU is unknown, so 1500 is reported to the guest, with a warning.
+ */
+export class NetModule implements Module {
+  readonly name = 'net';
+  readonly usage = USAGE;
+  private devices: (NetAttachment | undefined)[] = [];
+  private readonly attached = new Map<string, NetAttachment>();
+
+  handleOption(arg: string, ctx: OptionContext): boolean {
+    let which: 'net' | 'mac';
+    if (arg.startsWith('--net:')) which = 'net';
+    else if (arg.startsWith('--net-mac:')) which = 'mac';
+    else return false;
+    const named = splitNamed(arg, which === 'net' ? '--net:' : '--net-mac:');
+    if (named === undefined) return false;
+
+    let iface: string | undefined;
+    let mac: Uint8Array | undefined;
+    if (which === 'net') {
+      iface = scanWord(named.rest, IFACE_MAX);
+      if (iface === undefined) return false;
+    } else {
+      mac = parseMac(named.rest);
+      if (mac === undefined) return false;
+    }
+
+    const entry = ctx.manifest.entries.find(
+      (e) => e.type === MftType.NET_BASIC && e.name === named.name,
+    );
+    if (entry === undefined) {
+      ctx.warn(`Resource not declared in manifest: '${named.name}'`);
+      return false;
+    }
+    if (mac !== undefined) {
+      entry.net.mac.set(mac);
+      return true;
+    }
+
+    let attachment: NetAttachment;
+    try {
+      attachment = iface!.startsWith('@')
+        ? this.adopt(entry, iface!, ctx)
+        : { entry, iface: iface!, ...ctx.platform.openNet(iface!) };
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      ctx.warn(`Could not attach interface: ${iface}: ${attachReason(code)}`);
+      return false;
+    }
+    this.attach(attachment);
+    return true;
+  }
+
+  /**
+   * Attaches an opened device to its manifest entry (last one wins, as in the
+   * reference). The option handler's final step; also how an embedder hands
+   * over a device it opened itself.
+   */
+  attach(device: NetAttachment): void {
+    const previous = this.attached.get(device.entry.name);
+    if (previous !== undefined && previous !== device) release(previous);
+    this.attached.set(device.entry.name, device);
+    device.entry.attached = true;
+    device.entry.net.mtu = device.mtu;
+  }
+
+  /** `@NN`: a descriptor the caller opened for us (a tap, usually). */
+  private adopt(entry: ManifestEntry, iface: string, ctx: OptionContext): NetAttachment {
+    const m = /^@(\d{1,9})$/.exec(iface);
+    if (!m) throw new AttachError('EBADF');
+    const fd = Number(m[1]);
+    let stat: ReturnType<typeof fstatSync>;
+    try {
+      stat = fstatSync(fd);
+    } catch (error) {
+      throw new AttachError((error as NodeJS.ErrnoException).code ?? 'EBADF');
+    }
+    // Regular files, pipes and directories lose frame boundaries or are not devices.
+    if (!stat.isCharacterDevice() && !stat.isSocket()) throw new AttachError('EINVAL');
+    ctx.warn(`${entry.name}: MTU of ${iface} is unknown, reporting ${ADOPTED_FD_MTU} to the guest`);
+    return { entry, iface, fd, mtu: ADOPTED_FD_MTU };
+  }
+
+  setup(ctx: SetupContext): void {
+    if (this.attached.size === 0) return;
+    this.devices = new Array(ctx.manifest.entries.length).fill(undefined);
+    for (const entry of ctx.manifest.entries) {
+      const device = this.attached.get(entry.name);
+      if (device === undefined || device.entry !== entry) continue;
+      if (entry.net.mac.every((b) => b === 0)) entry.net.mac.set(randomMac());
+      ctx.waitSet.watch(device.fd, entry.index);
+      if (device.iface.startsWith('@')) device.readiness = ctx.platform.createPollSet([device.fd]);
+      this.devices[entry.index] = device;
+    }
+    const { guest } = ctx;
+    ctx.registerHypercall(Hypercall.NET_WRITE, (gpa) => this.netWrite(guest, gpa));
+    ctx.registerHypercall(Hypercall.NET_READ, (gpa) => this.netRead(guest, gpa));
+  }
+
+  /** The device behind a handle; the reference truncates the u64 handle to 32 bits. */
+  private device(guest: GuestRam, gpa: number): NetAttachment | undefined {
+    const handle = guest.memory.readU32(gpa);
+    return handle < this.devices.length ? this.devices[handle] : undefined;
+  }
+
+  /** struct hvt_hc_net_write { u64 handle; u64 data; u64 len; i32 ret out } (8.6). */
+  netWrite(guest: GuestRam, gpa: number): void {
+    checkStruct(guest, gpa, HypercallStructSize.NET_IO, 'net.ts:NET_WRITE');
+    const { memory } = guest;
+    const device = this.device(guest, gpa);
+    if (device === undefined) {
+      memory.writeI32(gpa + 24, Solo5Result.EINVAL);
+      return;
+    }
+    const data = memory.readU64(gpa + 8);
+    const len = memory.readU64(gpa + 16);
+    if (!guestRangeValid(guest, data, len)) {
+      throw rangeError(memory, gpa + 8, gpa + 16, 'net.ts:NET_WRITE');
+    }
+    let wrote: number;
+    try {
+      wrote = writeFrameFromGuest(device.fd, memory, data, len);
+    } catch (error) {
+      const reason = strerror((error as NodeJS.ErrnoException).code);
+      throw new HvtError(`Fatal error when writing: ${reason}`, 1, false);
+    }
+    if (wrote !== len) {
+      throw new HvtError(`Fatal error: wrote only ${wrote} out of ${len} bytes`, 1, false);
+    }
+    memory.writeI32(gpa + 24, Solo5Result.OK);
+  }
+
+  /** struct hvt_hc_net_read { u64 handle; u64 data; u64 len in/out; i32 ret out } (8.7). */
+  netRead(guest: GuestRam, gpa: number): void {
+    checkStruct(guest, gpa, HypercallStructSize.NET_IO, 'net.ts:NET_READ');
+    const { memory } = guest;
+    const device = this.device(guest, gpa);
+    if (device === undefined) {
+      memory.writeI32(gpa + 24, Solo5Result.EINVAL);
+      return;
+    }
+    const data = memory.readU64(gpa + 8);
+    const len = memory.readU64(gpa + 16);
+    if (!guestRangeValid(guest, data, len)) {
+      throw rangeError(memory, gpa + 8, gpa + 16, 'net.ts:NET_READ');
+    }
+    if (device.readiness !== undefined && device.readiness.wait(0) === 0) {
+      memory.writeI32(gpa + 24, Solo5Result.AGAIN);
+      return;
+    }
+    let got: number;
+    try {
+      got = readFrameIntoGuest(device.fd, memory, data, len);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+        memory.writeI32(gpa + 24, Solo5Result.AGAIN);
+        return;
+      }
+      throw new HvtError(`Fatal error when reading: ${strerror(code)}`, 1, false);
+    }
+    if (got === 0) {
+      memory.writeI32(gpa + 24, Solo5Result.AGAIN);
+      return;
+    }
+    memory.writeU64(gpa + 16, got);
+    memory.writeI32(gpa + 24, Solo5Result.OK);
+  }
+
+  /** The attached devices, in manifest order. */
+  attachedDevices(): NetAttachment[] {
+    return [...this.attached.values()].sort((a, b) => a.entry.index - b.entry.index);
+  }
+
+  sandboxNeeds(): SandboxNeeds {
+    return {
+      fds: this.attachedDevices().map((d) => ({
+        fd: d.fd,
+        kind: 'tap',
+        owner: 'net',
+        what: `net '${d.entry.name}': ${d.iface}`,
+        ops: ['read', 'write', 'poll'],
+      })),
+    };
+  }
+
+  close(): void {
+    for (const device of this.attached.values()) release(device);
+    this.attached.clear();
+    this.devices = [];
+  }
+}
+
+function release(device: NetAttachment): void {
+  device.readiness?.close();
+  // A descriptor passed as @NN is ours to use, not to close.
+  if (device.iface.startsWith('@')) return;
+  try {
+    closeSync(device.fd);
+  } catch {
+    // Already closed: nothing left to release.
+  }
+}

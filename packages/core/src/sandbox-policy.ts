@@ -1,0 +1,108 @@
+/**
+ * The sandbox policy: what the tender may still do once it has dropped privileges,
+ * as plain data. Each module (and the platform, for its VM objects) declares the
+ * file descriptors it keeps using after setup and the operations on each; core
+ * merges the declarations; each platform compiles the result to its own mechanism
+ * (Linux seccomp + Landlock, FreeBSD Capsicum, OpenBSD pledge). Because it is data
+ * it can be printed (`solo5 run --print-policy`) and tested rule by rule.
+ */
+
+/** An operation allowed on one descriptor. */
+export type FdOperation =
+  /** read(2) */
+  | 'read'
+  /** write(2) */
+  | 'write'
+  /** pread(2) within [0, size) */
+  | 'pread'
+  /** pwrite(2) within [0, size) */
+  | 'pwrite'
+  /** waited on for readability (POLL) */
+  | 'poll'
+  /** the ioctl requests listed in `ioctls` */
+  | 'ioctl'
+  /** files may be created (exclusively) and written below this directory */
+  | 'create';
+
+export type FdKind =
+  | 'stdio'
+  | 'block'
+  | 'tap'
+  | 'eventfd'
+  | 'hypervisor'
+  | 'vm'
+  | 'vcpu'
+  | 'directory'
+  | 'waitset';
+
+export interface IoctlRule {
+  /** The kernel's name for the request, e.g. KVM_RUN. */
+  readonly name: string;
+  /** The request number as the platform's binary issues it. */
+  readonly request: number;
+}
+
+export interface FdRule {
+  readonly fd: number;
+  readonly kind: FdKind;
+  /** The module (or `platform`) that needs it. */
+  readonly owner: string;
+  /** For people: what the descriptor is, e.g. `block 'storage': disk.img`. */
+  readonly what: string;
+  readonly ops: readonly FdOperation[];
+  readonly ioctls?: readonly IoctlRule[];
+  /** Size of the byte range for pread/pwrite. */
+  readonly size?: number;
+}
+
+export interface SandboxPolicy {
+  readonly fds: readonly FdRule[];
+  /** Clocks read at run time. */
+  readonly clocks: readonly ('realtime' | 'monotonic')[];
+  /** Threads started before the drop that keep running, by name. */
+  readonly threads: readonly string[];
+}
+
+/** One module's (or the platform's) share of the policy. */
+export interface SandboxNeeds {
+  readonly fds?: readonly FdRule[];
+  readonly clocks?: readonly ('realtime' | 'monotonic')[];
+  readonly threads?: readonly string[];
+}
+
+const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];
+
+/**
+ * Merges the declarations. Two declarations of the same fd must agree on its
+ * kind; their operations and ioctls are joined.
+ */
+export function mergeSandboxNeeds(parts: readonly SandboxNeeds[]): SandboxPolicy {
+  const byFd = new Map<number, FdRule>();
+  for (const rule of parts.flatMap((p) => p.fds ?? [])) {
+    const prev = byFd.get(rule.fd);
+    if (!prev) {
+      byFd.set(rule.fd, { ...rule, ops: unique(rule.ops) });
+      continue;
+    }
+    if (prev.kind !== rule.kind) {
+      throw new Error(`sandbox policy: fd ${rule.fd} declared as ${prev.kind} and ${rule.kind}`);
+    }
+    const ioctls = [...(prev.ioctls ?? []), ...(rule.ioctls ?? [])].filter(
+      (r, i, all) => all.findIndex((o) => o.request === r.request) === i,
+    );
+    byFd.set(rule.fd, {
+      ...prev,
+      owner: prev.owner === rule.owner ? prev.owner : `${prev.owner}+${rule.owner}`,
+      ops: unique([...prev.ops, ...rule.ops]),
+      ...(ioctls.length > 0 ? { ioctls } : {}),
+      ...(prev.size !== undefined || rule.size !== undefined
+        ? { size: Math.max(prev.size ?? 0, rule.size ?? 0) }
+        : {}),
+    });
+  }
+  return {
+    fds: [...byFd.values()].sort((a, b) => a.fd - b.fd),
+    clocks: unique(parts.flatMap((p) => p.clocks ?? [])).sort(),
+    threads: unique(parts.flatMap((p) => p.threads ?? [])).sort(),
+  };
+}

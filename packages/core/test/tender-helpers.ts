@@ -1,0 +1,81 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  GuestMemory,
+  type GuestRam,
+  Hypercalls,
+  type Manifest,
+  type Module,
+  type OptionContext,
+  type Platform,
+  parseManifest,
+  type SetupContext,
+  type Vm,
+  WaitSet,
+} from '../src/index.js';
+import { type DeviceSpec, manifestBytes } from './elf-builder.js';
+
+export const BLOCK = 1;
+export const NET = 2;
+
+export function manifestOf(devices: DeviceSpec[]): Manifest {
+  return parseManifest(manifestBytes(devices), 'test.hvt');
+}
+
+/** Collects what modules print with warnx. */
+export function warnings(): { list: string[]; warn: (text: string) => void } {
+  const list: string[] = [];
+  return { list, warn: (text) => list.push(text) };
+}
+
+/**
+ * Option handling without a platform: only net's tap attach needs one, and the
+ * tests that reach it use `@NN` descriptors, which need none.
+ */
+export function optionContext(manifest: Manifest, warn: (text: string) => void): OptionContext {
+  return { manifest, platform: undefined as unknown as Platform, warn };
+}
+
+/** Guest RAM of `size` bytes, all of it visible unless `visible` says less. */
+export function guestRam(size: number, visible = size): GuestRam {
+  return { memory: GuestMemory.allocate(size), size: visible };
+}
+
+/**
+ * Runs the setups of `modules` as the tender does, minus the VM: block and
+ * net (with descriptors attached directly) never touch `vm` or `platform`.
+ */
+export function setUp(modules: Module[], manifest: Manifest, guest: GuestRam) {
+  const hypercalls = new Hypercalls(guest);
+  const waitSet = new WaitSet();
+  const printed = warnings();
+  const ctx: SetupContext = {
+    platform: undefined as unknown as Platform,
+    vm: undefined as unknown as Vm,
+    guest,
+    manifest,
+    waitSet,
+    warn: printed.warn,
+    registerHypercall: (nr, handler) => hypercalls.register(nr, handler),
+    registerHaltHook: (hook) => hypercalls.registerHaltHook(hook),
+  };
+  for (const module of modules) module.setup?.(ctx);
+  return { hypercalls, waitSet, warnings: printed.list };
+}
+
+/** A scratch directory removed by the returned function. */
+export function scratchDir(): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(join(tmpdir(), 'hvtjs-test-'));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The message of what `fn` throws. */
+export function thrown(fn: () => unknown): Error {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected an exception');
+}

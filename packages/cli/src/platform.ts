@@ -7,11 +7,17 @@ import { HvtError, type Platform } from '@hvtjs/core';
  */
 
 /** Where hvt.js can run unikernels today. */
-export const SUPPORTED = 'Linux with KVM on x86_64';
+export const SUPPORTED = 'x86_64 Linux (KVM), FreeBSD (vmm) and OpenBSD (vmm)';
+
+const PACKAGES: Record<string, string> = {
+  linux: '@hvtjs/linux-kvm',
+  freebsd: '@hvtjs/freebsd-vmm',
+  openbsd: '@hvtjs/openbsd-vmm',
+};
 
 /** The platform package's name for this host, or undefined where there is none. */
 export function platformPackage(os: string = process.platform): string | undefined {
-  return os === 'linux' ? '@hvtjs/linux-kvm' : undefined;
+  return PACKAGES[os];
 }
 
 function isPlatform(value: unknown): value is Platform {
@@ -44,7 +50,7 @@ export async function loadPlatform(): Promise<Platform> {
     failure.cause = error;
     throw failure;
   }
-  const platform = loaded['linuxKvmPlatform'] ?? loaded['default'];
+  const platform = loaded['default'];
   if (!isPlatform(platform)) throw new HvtError(`${name} does not provide a platform`);
   return platform;
 }

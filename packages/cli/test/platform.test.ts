@@ -4,6 +4,8 @@ import { loadPlatform, platformPackage, SUPPORTED } from '../src/platform.js';
 describe('platform loading', () => {
   it('knows the platform package of each host OS', () => {
     expect(platformPackage('linux')).toBe('@hvtjs/linux-kvm');
+    expect(platformPackage('freebsd')).toBe('@hvtjs/freebsd-vmm');
+    expect(platformPackage('openbsd')).toBe('@hvtjs/openbsd-vmm');
     expect(platformPackage('darwin')).toBeUndefined();
     expect(platformPackage('win32')).toBeUndefined();
     expect(SUPPORTED).toMatch(/Linux/);

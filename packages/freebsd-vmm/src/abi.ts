@@ -1,0 +1,395 @@
+/**
+ * FreeBSD vmm(4) on amd64 as data: ioctl numbers, struct layouts and the
+ * constants the tender uses, per release line (shared/bsd-vmm-abi.md section 1).
+ * The native core carries the same tables in C (src/native/fb_abi.h); the tests
+ * compare both with each other and with the document.
+ */
+
+/** ioctl direction bits, <sys/ioccom.h> (FreeBSD and OpenBSD alike). */
+export const IocDir = {
+  VOID: 0x20000000,
+  OUT: 0x40000000,
+  IN: 0x80000000,
+  INOUT: 0xc0000000,
+} as const;
+export type IocDirName = keyof typeof IocDir;
+
+/** Argument sizes are 13 bits wide. */
+export const IOCPARM_MAX = 0x1fff;
+
+/** An ioctl command number: direction, argument size, group character, number. */
+export function ioc(dir: IocDirName, group: string, nr: number, size: number): number {
+  if (group.length !== 1) throw new RangeError(`ioctl group must be one character: ${group}`);
+  if (!Number.isInteger(nr) || nr < 0 || nr > 0xff) throw new RangeError(`bad ioctl number ${nr}`);
+  if (!Number.isInteger(size) || size < 0 || size > IOCPARM_MAX) {
+    throw new RangeError(`ioctl argument size ${size} does not fit 13 bits`);
+  }
+  return (IocDir[dir] | (size << 16) | (group.charCodeAt(0) << 8) | nr) >>> 0;
+}
+
+/** Release lines whose vmm(4) interfaces differ (1.1). */
+export type FreeBsdLine = 13 | 14 | 15;
+export const FREEBSD_LINES: readonly FreeBsdLine[] = [13, 14, 15];
+
+/** The release line of a kern.osreldate value; undefined below 13.0 (12 is not supported). */
+export function freebsdLine(osreldate: number): FreeBsdLine | undefined {
+  if (osreldate >= 1500000) return 15;
+  if (osreldate >= 1400000) return 14;
+  if (osreldate >= 1300000) return 13;
+  return undefined;
+}
+
+/** A struct's size and the byte offsets of the fields the tender touches. */
+export interface StructLayout {
+  readonly size: number;
+  readonly fields: Readonly<Record<string, number>>;
+}
+
+const vmExit: StructLayout = {
+  size: 136,
+  fields: {
+    exitcode: 0,
+    inst_length: 4,
+    rip: 8,
+    u: 16,
+    'u.inout.port': 18,
+    'u.inout.eax': 20,
+    'u.vmx.status': 16,
+    'u.vmx.exit_reason': 20,
+    'u.vmx.exit_qualification': 24,
+    'u.vmx.inst_type': 32,
+    'u.vmx.inst_error': 36,
+    'u.svm.exitcode': 16,
+    'u.svm.exitinfo1': 24,
+    'u.svm.exitinfo2': 32,
+    'u.suspended.how': 16,
+  },
+};
+
+const common: Readonly<Record<string, StructLayout>> = {
+  vm_exit: vmExit,
+  vm_memmap: {
+    size: 40,
+    fields: { gpa: 0, segid: 8, segoff: 16, len: 24, prot: 32, flags: 36 },
+  },
+  vm_register: { size: 16, fields: { cpuid: 0, regnum: 4, regval: 8 } },
+  vm_seg_desc: {
+    size: 24,
+    fields: { cpuid: 0, regnum: 4, 'desc.base': 8, 'desc.limit': 16, 'desc.access': 20 },
+  },
+  vm_capability: { size: 16, fields: { cpuid: 0, captype: 4, capval: 8, allcpus: 12 } },
+  vm_activate_cpu: { size: 4, fields: { vcpuid: 0 } },
+  vm_suspend: { size: 4, fields: { how: 0 } },
+  ifreq: { size: 32, fields: { name: 0, mtu: 16 } },
+};
+
+const vmRun13: StructLayout = { size: 144, fields: { cpuid: 0, vm_exit: 8 } };
+const vmRun14: StructLayout = {
+  size: 32,
+  fields: { cpuid: 0, cpuset: 8, cpusetsize: 16, vm_exit: 24 },
+};
+const vmMemseg14: StructLayout = { size: 32, fields: { segid: 0, len: 8, name: 16 } };
+const vmMemseg15: StructLayout = {
+  size: 56,
+  fields: { segid: 0, len: 8, name: 16, ds_mask: 32, ds_mask_size: 40, ds_policy: 48 },
+};
+
+/** Struct layouts per release line (1.4). */
+export const FREEBSD_LAYOUTS: Readonly<
+  Record<FreeBsdLine, Readonly<Record<string, StructLayout>>>
+> = {
+  13: { ...common, vm_run: vmRun13, vm_memseg: vmMemseg14 },
+  14: { ...common, vm_run: vmRun14, vm_memseg: vmMemseg14 },
+  15: {
+    ...common,
+    vm_run: vmRun14,
+    vm_memseg: vmMemseg15,
+    vmmctl_vm_create: { size: 296, fields: { name: 0, reserved: 232 } },
+  },
+};
+
+function sizeOf(line: FreeBsdLine, struct: string): number {
+  const layout = FREEBSD_LAYOUTS[line][struct];
+  if (layout === undefined) throw new Error(`no ${struct} on FreeBSD ${line}`);
+  return layout.size;
+}
+
+interface IoctlSpec {
+  readonly name: string;
+  readonly group: 'v' | 'V';
+  readonly nr: number;
+  /** Direction and argument size on each line that has the command. */
+  readonly on: (line: FreeBsdLine) => { dir: IocDirName; size: number } | undefined;
+}
+
+/** struct vm_register_set {int cpuid; unsigned count; const int *regnums; uint64_t *regvals}. */
+const VM_REGISTER_SET_SIZE = 24;
+
+/** The vmm commands of 1.3, in the order of enum fb_ioctl in fb_abi.h. */
+const IOCTL_SPECS: readonly IoctlSpec[] = [
+  {
+    name: 'VM_RUN',
+    group: 'v',
+    nr: 1,
+    on: (l) => ({ dir: l === 13 ? 'INOUT' : 'IN', size: sizeOf(l, 'vm_run') }),
+  },
+  {
+    name: 'VM_SET_CAPABILITY',
+    group: 'v',
+    nr: 2,
+    on: (l) => ({ dir: 'IN', size: sizeOf(l, 'vm_capability') }),
+  },
+  {
+    name: 'VM_GET_CAPABILITY',
+    group: 'v',
+    nr: 3,
+    on: (l) => ({ dir: 'INOUT', size: sizeOf(l, 'vm_capability') }),
+  },
+  {
+    name: 'VM_SUSPEND',
+    group: 'v',
+    nr: 4,
+    on: (l) => ({ dir: 'IN', size: sizeOf(l, 'vm_suspend') }),
+  },
+  { name: 'VM_REINIT', group: 'v', nr: 5, on: () => ({ dir: 'VOID', size: 0 }) },
+  {
+    name: 'VM_ALLOC_MEMSEG',
+    group: 'v',
+    nr: 14,
+    on: (l) => ({ dir: 'IN', size: sizeOf(l, 'vm_memseg') }),
+  },
+  {
+    name: 'VM_MMAP_MEMSEG',
+    group: 'v',
+    nr: 16,
+    on: (l) => ({ dir: 'IN', size: sizeOf(l, 'vm_memmap') }),
+  },
+  {
+    name: 'VM_SET_REGISTER',
+    group: 'v',
+    nr: 20,
+    on: (l) => ({ dir: 'IN', size: sizeOf(l, 'vm_register') }),
+  },
+  {
+    name: 'VM_GET_REGISTER',
+    group: 'v',
+    nr: 21,
+    on: (l) => ({ dir: 'INOUT', size: sizeOf(l, 'vm_register') }),
+  },
+  {
+    name: 'VM_SET_SEGMENT_DESCRIPTOR',
+    group: 'v',
+    nr: 22,
+    on: (l) => ({ dir: 'IN', size: sizeOf(l, 'vm_seg_desc') }),
+  },
+  {
+    name: 'VM_GET_SEGMENT_DESCRIPTOR',
+    group: 'v',
+    nr: 23,
+    on: (l) => ({ dir: 'INOUT', size: sizeOf(l, 'vm_seg_desc') }),
+  },
+  {
+    name: 'VM_SET_REGISTER_SET',
+    group: 'v',
+    nr: 24,
+    on: () => ({ dir: 'IN', size: VM_REGISTER_SET_SIZE }),
+  },
+  {
+    name: 'VM_GET_REGISTER_SET',
+    group: 'v',
+    nr: 25,
+    on: () => ({ dir: 'INOUT', size: VM_REGISTER_SET_SIZE }),
+  },
+  {
+    name: 'VM_ACTIVATE_CPU',
+    group: 'v',
+    nr: 90,
+    on: (l) => ({ dir: 'IN', size: sizeOf(l, 'vm_activate_cpu') }),
+  },
+  {
+    name: 'VMMCTL_VM_CREATE',
+    group: 'V',
+    nr: 0,
+    on: (l) => (l >= 15 ? { dir: 'INOUT', size: sizeOf(l, 'vmmctl_vm_create') } : undefined),
+  },
+  {
+    name: 'VMMCTL_VM_DESTROY',
+    group: 'V',
+    nr: 1,
+    on: (l) => (l >= 15 ? { dir: 'INOUT', size: sizeOf(l, 'vmmctl_vm_create') } : undefined),
+  },
+];
+
+export type FreeBsdIoctlName =
+  | 'VM_RUN'
+  | 'VM_SET_CAPABILITY'
+  | 'VM_GET_CAPABILITY'
+  | 'VM_SUSPEND'
+  | 'VM_REINIT'
+  | 'VM_ALLOC_MEMSEG'
+  | 'VM_MMAP_MEMSEG'
+  | 'VM_SET_REGISTER'
+  | 'VM_GET_REGISTER'
+  | 'VM_SET_SEGMENT_DESCRIPTOR'
+  | 'VM_GET_SEGMENT_DESCRIPTOR'
+  | 'VM_SET_REGISTER_SET'
+  | 'VM_GET_REGISTER_SET'
+  | 'VM_ACTIVATE_CPU'
+  | 'VMMCTL_VM_CREATE'
+  | 'VMMCTL_VM_DESTROY';
+
+/** One row of a line's command table; request 0 where the line lacks the command. */
+export interface IoctlEntry {
+  readonly name: string;
+  readonly request: number;
+}
+
+/** The command table of `line`, in the native table's order. */
+export function freebsdIoctlTable(line: FreeBsdLine): IoctlEntry[] {
+  return IOCTL_SPECS.map((spec) => {
+    const how = spec.on(line);
+    return { name: spec.name, request: how ? ioc(how.dir, spec.group, spec.nr, how.size) : 0 };
+  });
+}
+
+/** The number `name` has on `line`; throws where the line lacks it. */
+export function freebsdIoctl(name: FreeBsdIoctlName, line: FreeBsdLine): number {
+  const entry = freebsdIoctlTable(line).find((e) => e.name === name);
+  if (entry === undefined || entry.request === 0) {
+    throw new Error(`${name} does not exist on FreeBSD ${line}`);
+  }
+  return entry.request;
+}
+
+/** SIOCGIFMTU = _IOWR('i', 51, struct ifreq). */
+export const SIOCGIFMTU = ioc('INOUT', 'i', 51, 32);
+
+/** enum vm_reg_name (identical in 13, 14 and 15 up to TPR). */
+export const VmReg = {
+  RAX: 0,
+  RBX: 1,
+  RCX: 2,
+  RDX: 3,
+  RSI: 4,
+  RDI: 5,
+  RBP: 6,
+  R8: 7,
+  R9: 8,
+  R10: 9,
+  R11: 10,
+  R12: 11,
+  R13: 12,
+  R14: 13,
+  R15: 14,
+  CR0: 15,
+  CR3: 16,
+  CR4: 17,
+  DR7: 18,
+  RSP: 19,
+  RIP: 20,
+  RFLAGS: 21,
+  ES: 22,
+  CS: 23,
+  SS: 24,
+  DS: 25,
+  FS: 26,
+  GS: 27,
+  LDTR: 28,
+  TR: 29,
+  IDTR: 30,
+  GDTR: 31,
+  EFER: 32,
+  CR2: 33,
+  /** 14 and later only. */
+  FS_BASE: 45,
+  /** 14 and later only. */
+  GS_BASE: 46,
+} as const;
+
+/** enum vm_exitcode. */
+export const VmExitCode = {
+  INOUT: 0,
+  VMX: 1,
+  BOGUS: 2,
+  RDMSR: 3,
+  WRMSR: 4,
+  HLT: 5,
+  MTRAP: 6,
+  PAUSE: 7,
+  PAGING: 8,
+  INST_EMUL: 9,
+  SPINUP_AP: 10,
+  RENDEZVOUS: 12,
+  IOAPIC_EOI: 13,
+  SUSPENDED: 14,
+  INOUT_STR: 15,
+  TASK_SWITCH: 16,
+  MONITOR: 17,
+  MWAIT: 18,
+  SVM: 19,
+  REQIDLE: 20,
+  DEBUG: 21,
+  VMINSN: 22,
+  BPT: 23,
+  IPI: 24,
+  DB: 25,
+} as const;
+
+/** enum vm_suspend_how. */
+export const VmSuspendHow = {
+  NONE: 0,
+  RESET: 1,
+  POWEROFF: 2,
+  HALT: 3,
+  TRIPLEFAULT: 4,
+  DESTROY: 5,
+} as const;
+
+/** The name of an exit code, for messages. */
+export function exitCodeName(code: number): string | undefined {
+  return Object.entries(VmExitCode).find(([, v]) => v === code)?.[0];
+}
+
+/**
+ * A segment's access rights in the VMX layout vmm(4) takes (1.2 step 8): type
+ * 0-3, S 4, DPL 5-6, P 7, AVL 12, L 13, D/B 14, G 15, unusable 16.
+ */
+export function segmentAccess(seg: {
+  type: number;
+  s: number;
+  dpl: number;
+  present: number;
+  avl: number;
+  l: number;
+  db: number;
+  g: number;
+  unusable: number;
+}): number {
+  return (
+    ((seg.type & 0xf) |
+      ((seg.s & 1) << 4) |
+      ((seg.dpl & 3) << 5) |
+      ((seg.present & 1) << 7) |
+      ((seg.avl & 1) << 12) |
+      ((seg.l & 1) << 13) |
+      ((seg.db & 1) << 14) |
+      ((seg.g & 1) << 15) |
+      ((seg.unusable & 1) << 16)) >>>
+    0
+  );
+}
+
+/** Indices into the addon's exit array: core's ExitField (0-7), then FreeBSD details. */
+export const FreeBsdExitField = {
+  RIP_LO: 8,
+  RIP_HI: 9,
+  INST_LENGTH: 10,
+  VMX_STATUS: 11,
+  QUALIFICATION_LO: 12,
+  QUALIFICATION_HI: 13,
+  VMX_INST_TYPE: 14,
+  VMX_INST_ERROR: 15,
+  SVM_INFO2_LO: 16,
+  SVM_INFO2_HI: 17,
+} as const;
+export const FREEBSD_EXIT_FIELDS = 18;

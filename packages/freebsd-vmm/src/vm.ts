@@ -1,0 +1,378 @@
+import {
+  CHUNK_SIZE,
+  ExitField,
+  ExitKind,
+  type FdRule,
+  GuestMemory,
+  HvtError,
+  type SandboxNeeds,
+  type Vm,
+  type X86Registers,
+  type X86Segment,
+  type X86VcpuState,
+} from '@hvtjs/core';
+import {
+  exitCodeName,
+  FREEBSD_EXIT_FIELDS,
+  FreeBsdExitField,
+  type FreeBsdLine,
+  freebsdIoctl,
+  freebsdIoctlTable,
+  freebsdLine,
+  segmentAccess,
+  VmExitCode,
+  VmReg,
+  VmSuspendHow,
+} from './abi.js';
+import { vmmError } from './errors.js';
+import { isNativeError, type NativeVm, native } from './native.js';
+
+/** The granule of protect() and residentPages(). */
+export const PAGE_SIZE = 4096;
+
+export interface CreateVmOptions {
+  /** The VM's name (default `solo5-<pid>`, with `-<n>` for later VMs of this process). */
+  name?: string;
+  /** kern.osreldate to select the ABI for (default: the running kernel's). */
+  osreldate?: number;
+}
+
+let vmsCreated = 0;
+
+function defaultName(): string {
+  vmsCreated += 1;
+  return vmsCreated === 1 ? `solo5-${process.pid}` : `solo5-${process.pid}-${vmsCreated}`;
+}
+
+function checkRange(what: string, gpa: number, len: number, size: number): void {
+  if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) {
+    throw new RangeError(`${what}: gpa and length must be non-negative integers`);
+  }
+  if (gpa % PAGE_SIZE !== 0) {
+    throw new RangeError(`${what}: gpa 0x${gpa.toString(16)} is not page-aligned`);
+  }
+  if (gpa + len > size) {
+    throw new RangeError(`${what}: [0x${gpa.toString(16)}, +${len}) lies outside guest memory`);
+  }
+}
+
+/** The segment registers in the order the reference sets them, with vmm's numbers. */
+const SEGMENTS: readonly {
+  key: 'cs' | 'ss' | 'ds' | 'es' | 'fs' | 'gs' | 'tr' | 'ldt';
+  reg: number;
+}[] = [
+  { key: 'cs', reg: VmReg.CS },
+  { key: 'ss', reg: VmReg.SS },
+  { key: 'ds', reg: VmReg.DS },
+  { key: 'es', reg: VmReg.ES },
+  { key: 'fs', reg: VmReg.FS },
+  { key: 'gs', reg: VmReg.GS },
+  { key: 'tr', reg: VmReg.TR },
+  { key: 'ldt', reg: VmReg.LDTR },
+];
+
+/** The vmm calls that set up vCPU 0 from core's state (hvt-abi.md 13.4), in order. */
+export type VcpuSetupCall =
+  | { call: 'setRegister'; reg: number; value: number }
+  | { call: 'setSegment'; reg: number; base: number; limit: number; access: number };
+
+export function vcpuSetupCalls(state: X86VcpuState): VcpuSetupCall[] {
+  const calls: VcpuSetupCall[] = [
+    { call: 'setRegister', reg: VmReg.CR0, value: state.cr0 },
+    { call: 'setRegister', reg: VmReg.CR3, value: state.cr3 },
+    { call: 'setRegister', reg: VmReg.CR4, value: state.cr4 },
+    { call: 'setRegister', reg: VmReg.EFER, value: state.efer },
+  ];
+  for (const { key, reg } of SEGMENTS) {
+    const seg: X86Segment = state[key];
+    calls.push({
+      call: 'setSegment',
+      reg,
+      base: seg.base,
+      limit: seg.limit,
+      access: segmentAccess(seg),
+    });
+    calls.push({ call: 'setRegister', reg, value: seg.selector });
+  }
+  calls.push({
+    call: 'setSegment',
+    reg: VmReg.GDTR,
+    base: state.gdt.base,
+    limit: state.gdt.limit,
+    access: 0,
+  });
+  calls.push({
+    call: 'setSegment',
+    reg: VmReg.IDTR,
+    base: state.idt.base,
+    limit: state.idt.limit,
+    access: 0,
+  });
+  calls.push(
+    { call: 'setRegister', reg: VmReg.RIP, value: state.rip },
+    { call: 'setRegister', reg: VmReg.RFLAGS, value: state.rflags },
+    { call: 'setRegister', reg: VmReg.RSP, value: state.rsp },
+    { call: 'setRegister', reg: VmReg.RDI, value: state.rdi },
+  );
+  return calls;
+}
+
+/**
+ * What a VM needs once the sandbox is on: VM_RUN (with the number of its
+ * release line), the register reads for error reports and core dumps, and the
+ * two ways to destroy it (the destroyer channel; on 15+ also /dev/vmmctl).
+ */
+export function vmSandboxNeeds(vm: {
+  name: string;
+  line: FreeBsdLine;
+  vmFd: number;
+  destroyerFd: number;
+  ctlFd: number;
+}): SandboxNeeds {
+  const ioctl = (name: 'VM_RUN' | 'VM_GET_REGISTER' | 'VM_GET_SEGMENT_DESCRIPTOR') => ({
+    name,
+    request: freebsdIoctl(name, vm.line),
+  });
+  const fds: FdRule[] = [
+    {
+      fd: vm.vmFd,
+      kind: 'vm',
+      owner: 'platform',
+      what: `VM /dev/vmm/${vm.name}`,
+      ops: ['ioctl'],
+      ioctls: [ioctl('VM_RUN'), ioctl('VM_GET_REGISTER'), ioctl('VM_GET_SEGMENT_DESCRIPTOR')],
+    },
+    {
+      fd: vm.destroyerFd,
+      kind: 'hypervisor',
+      owner: 'platform',
+      what: 'channel to the VM destroyer process',
+      ops: ['read', 'write'],
+    },
+  ];
+  if (vm.ctlFd >= 0) {
+    fds.push({
+      fd: vm.ctlFd,
+      kind: 'hypervisor',
+      owner: 'platform',
+      what: '/dev/vmmctl (destroys the VM if the destroyer is gone)',
+      ops: ['ioctl'],
+      ioctls: [{ name: 'VMMCTL_VM_DESTROY', request: freebsdIoctl('VMMCTL_VM_DESTROY', vm.line) }],
+    });
+  }
+  return { fds };
+}
+
+const LINES: readonly FreeBsdLine[] = [13, 14, 15];
+
+/**
+ * One single-vCPU vmm(4) VM with its guest RAM (hvt-abi.md 13.4).
+ *
+ * The VM is created by name; a destroyer process forked at creation destroys it
+ * when asked (destroy()) or as soon as this process is gone, however it ends,
+ * so the VM never outlives the tender and destruction needs no right that
+ * capability mode takes away. Guest RAM is the VM device mapped shared, seen
+ * through external ArrayBuffers; they stay valid after destroy().
+ */
+export class FreeBsdVm implements Vm {
+  readonly memory: GuestMemory;
+  readonly exit = new Float64Array(FREEBSD_EXIT_FIELDS);
+  private destroyed = false;
+
+  private constructor(
+    readonly name: string,
+    readonly line: FreeBsdLine,
+    private readonly vm: NativeVm,
+  ) {
+    vm.bindExit(this.exit);
+    const chunks = vm.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
+    this.memory = new GuestMemory(chunks);
+  }
+
+  /**
+   * Creates the VM and `memSize` bytes of zeroed guest RAM. Failures are
+   * HvtErrors in the reference's words with what to do, the addon's error as
+   * `cause`.
+   */
+  static create(memSize: number, options: CreateVmOptions = {}): FreeBsdVm {
+    if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize % PAGE_SIZE !== 0) {
+      throw new RangeError(
+        `guest memory size ${memSize} is not a positive multiple of ${PAGE_SIZE}`,
+      );
+    }
+    const addon = native();
+    const osreldate = options.osreldate ?? addon.osreldate();
+    const line = freebsdLine(osreldate);
+    if (line === undefined) {
+      throw new HvtError(
+        `FreeBSD ${Math.floor(osreldate / 100000)} is not supported (13.0 or later needed)`,
+      );
+    }
+    // The binary must issue the numbers of the tables the tests checked.
+    const expected = freebsdIoctlTable(line);
+    const actual = addon.ioctlTable(LINES.indexOf(line));
+    for (const [i, row] of expected.entries()) {
+      if (actual[i]?.name !== row.name || actual[i]?.request !== row.request) {
+        throw new Error(
+          `addon ioctl table differs from src/abi.ts at ${row.name} (rebuild the addon)`,
+        );
+      }
+    }
+    const name = options.name ?? defaultName();
+    let vm: NativeVm;
+    try {
+      vm = new addon.Vm(osreldate, name, memSize);
+    } catch (e) {
+      throw vmmError(e, name);
+    }
+    return new FreeBsdVm(name, line, vm);
+  }
+
+  protect(gpa: number, len: number, prot: number): void {
+    checkRange('protect', gpa, len, this.memory.size);
+    if (len === 0) return;
+    try {
+      this.vm.protect(gpa, len, prot);
+    } catch (e) {
+      if (isNativeError(e)) throw new HvtError(`mprotect failed: ${e.message}`);
+      throw e;
+    }
+  }
+
+  initVcpuX86(state: X86VcpuState): { tscHz: number } {
+    try {
+      for (const c of vcpuSetupCalls(state)) {
+        if (c.call === 'setRegister') this.vm.setRegister(c.reg, c.value);
+        else this.vm.setSegment(c.reg, c.base, c.limit, c.access);
+      }
+      const tsc = native().tsc();
+      if (!tsc.invariant) throw new HvtError('Host TSC is not invariant, cannot continue');
+      this.vm.activate();
+      return { tscHz: tsc.hz };
+    } catch (e) {
+      throw vmmError(e, this.name);
+    }
+  }
+
+  run(): ExitKind {
+    try {
+      return this.vm.run() as ExitKind;
+    } catch (e) {
+      throw vmmError(e, this.name);
+    }
+  }
+
+  getRegistersX86(): X86Registers {
+    try {
+      const reg = (r: number) => this.vm.getRegister(r);
+      const sel = (r: number) => Number(this.vm.getRegister(r) & 0xffffn);
+      return {
+        rax: reg(VmReg.RAX),
+        rbx: reg(VmReg.RBX),
+        rcx: reg(VmReg.RCX),
+        rdx: reg(VmReg.RDX),
+        rsi: reg(VmReg.RSI),
+        rdi: reg(VmReg.RDI),
+        rsp: reg(VmReg.RSP),
+        rbp: reg(VmReg.RBP),
+        r8: reg(VmReg.R8),
+        r9: reg(VmReg.R9),
+        r10: reg(VmReg.R10),
+        r11: reg(VmReg.R11),
+        r12: reg(VmReg.R12),
+        r13: reg(VmReg.R13),
+        r14: reg(VmReg.R14),
+        r15: reg(VmReg.R15),
+        rip: reg(VmReg.RIP),
+        rflags: reg(VmReg.RFLAGS),
+        cs: sel(VmReg.CS),
+        ss: sel(VmReg.SS),
+        ds: sel(VmReg.DS),
+        es: sel(VmReg.ES),
+        fs: sel(VmReg.FS),
+        gs: sel(VmReg.GS),
+        // The descriptor's base works on every line (FS_BASE only exists from 14).
+        fsBase: this.vm.getSegment(VmReg.FS).base,
+        gsBase: this.vm.getSegment(VmReg.GS).base,
+      };
+    } catch (e) {
+      throw vmmError(e, this.name);
+    }
+  }
+
+  /**
+   * Makes a 4-byte guest OUT to `port` write an eventfd increment to `fd` inside
+   * the run loop, without returning to JavaScript (vmm has no ioeventfd).
+   */
+  addIoEventFd(port: number, fd: number): void {
+    if (!Number.isInteger(port) || port < 0 || port > 0xffff)
+      throw new RangeError(`bad port ${port}`);
+    this.vm.addKick(port, fd);
+  }
+
+  residentPages(gpa: number, len: number): Uint8Array | undefined {
+    checkRange('residentPages', gpa, len, this.memory.size);
+    try {
+      return this.vm.resident(gpa, len);
+    } catch (e) {
+      if (isNativeError(e)) return undefined;
+      throw e;
+    }
+  }
+
+  /** What this VM needs once the sandbox is on (see vmSandboxNeeds). */
+  sandboxNeeds(): SandboxNeeds {
+    return vmSandboxNeeds({
+      name: this.name,
+      line: this.line,
+      vmFd: this.vm.fd,
+      destroyerFd: this.vm.destroyerFd,
+      ctlFd: this.vm.ctlFd,
+    });
+  }
+
+  /** The reference's message for the exit run() last returned as OTHER (hvt-abi.md 13.4). */
+  describeExit(kind: ExitKind): string | undefined {
+    if (kind !== ExitKind.OTHER) return undefined;
+    const e = this.exit;
+    const code = e[ExitField.REASON]!;
+    const u64 = (lo: number) => e[lo]! + e[lo + 1]! * 2 ** 32;
+    const rip = `0x${BigInt(u64(FreeBsdExitField.RIP_LO)).toString(16)}`;
+    const first = `unhandled exit: exitcode=${code}, rip=${rip}`;
+    switch (code) {
+      case VmExitCode.VMX:
+        return (
+          `${first}\nVMX: status=${e[FreeBsdExitField.VMX_STATUS]}, ` +
+          `exit_reason=${e[ExitField.DETAIL]}, ` +
+          `qualification=0x${BigInt(u64(FreeBsdExitField.QUALIFICATION_LO)).toString(16)}, ` +
+          `inst_type=${e[FreeBsdExitField.VMX_INST_TYPE]}, inst_error=${e[FreeBsdExitField.VMX_INST_ERROR]}`
+        );
+      case VmExitCode.SVM:
+        return (
+          `${first}\nSVM: exitcode=0x${e[ExitField.DETAIL]!.toString(16)}, ` +
+          `exitinfo1=0x${BigInt(u64(FreeBsdExitField.QUALIFICATION_LO)).toString(16)}, ` +
+          `exitinfo2=0x${BigInt(u64(FreeBsdExitField.SVM_INFO2_LO)).toString(16)}`
+        );
+      case VmExitCode.SUSPENDED: {
+        const how = e[ExitField.DETAIL];
+        const name = Object.entries(VmSuspendHow).find(([, v]) => v === how)?.[0] ?? String(how);
+        return `${first} (suspended: ${name})`;
+      }
+      default: {
+        const name = exitCodeName(code);
+        return name === undefined ? first : `${first} (${name})`;
+      }
+    }
+  }
+
+  /** Destroys the VM now (idempotent); the memory views stay readable. */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    try {
+      this.vm.destroy();
+    } catch (e) {
+      throw vmmError(e, this.name);
+    }
+  }
+}

@@ -1,0 +1,167 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, existsSync, readSync } from 'node:fs';
+import { join } from 'node:path';
+import { ExitField, ExitKind, HvtError } from '@hvtjs/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { VmExitCode } from '../../src/abi.js';
+import { createEventFd, FreeBsdVm, freebsdVmmPlatform, openNet } from '../../src/index.js';
+import { native } from '../../src/native.js';
+import { DATA_GPA, IO_PROGRAM, loadGuest, MEM_SIZE } from './fixtures/guest.mjs';
+
+/**
+ * Real vmm(4): FreeBSD 13+ as root with vmm.ko loaded, built with `pnpm build`
+ * (the child processes load dist/). CI: .github/workflows/freebsd.yml.
+ */
+
+const fixtures = join(import.meta.dirname, 'fixtures');
+const vmExists = (name: string) => existsSync(`/dev/vmm/${name}`);
+
+async function waitUntil(check: () => boolean, ms = 10_000): Promise<boolean> {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (check()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return check();
+}
+
+const live: FreeBsdVm[] = [];
+afterEach(() => {
+  for (const vm of live.splice(0)) vm.destroy();
+});
+function create(options = {}): FreeBsdVm {
+  const vm = FreeBsdVm.create(MEM_SIZE, options);
+  live.push(vm);
+  return vm;
+}
+
+describe('vmm(4) VM lifecycle', () => {
+  it('selects the ABI of the running kernel', () => {
+    const vm = create();
+    const osreldate = native().osreldate();
+    expect(vm.line).toBe(osreldate >= 1500000 ? 15 : osreldate >= 1400000 ? 14 : 13);
+    expect(vmExists(vm.name)).toBe(true);
+  });
+
+  it('runs a guest: OUT exits with port, size and value; the kick port never reaches JavaScript', () => {
+    const vm = create();
+    const kick = createEventFd(true);
+    const { tscHz } = loadGuest(vm, IO_PROGRAM);
+    expect(tscHz).toBeGreaterThan(0);
+    vm.addIoEventFd(0x600, kick);
+
+    expect(vm.run()).toBe(ExitKind.IO);
+    expect([
+      vm.exit[ExitField.PORT],
+      vm.exit[ExitField.SIZE],
+      vm.exit[ExitField.DIRECTION],
+    ]).toEqual([0x505, 4, 1]);
+    expect(vm.exit[ExitField.VALUE]).toBe(0x12345678);
+    // Guest writes are visible through the zero-copy views.
+    expect(vm.memory.readU32(DATA_GPA)).toBe(0x12345678);
+
+    expect(vm.run()).toBe(ExitKind.IO);
+    expect(vm.exit[ExitField.PORT]).toBe(0x508);
+    expect(readCounter(kick)).toBe(1n);
+    closeSync(kick);
+
+    // HLT with interrupts off: vmm suspends the VM (halt detection).
+    expect(vm.run()).toBe(ExitKind.OTHER);
+    expect(vm.exit[ExitField.REASON]).toBe(VmExitCode.SUSPENDED);
+    expect(vm.describeExit(ExitKind.OTHER)).toMatch(
+      /^unhandled exit: exitcode=14, rip=0x1000..* \(suspended: HALT\)$/,
+    );
+    expect(vm.getRegistersX86().cs).toBe(8);
+  });
+
+  it('destroy() removes the VM and leaves the memory views readable', () => {
+    const vm = create();
+    vm.memory.writeU32(DATA_GPA, 0xfeedface);
+    vm.destroy();
+    expect(vmExists(vm.name)).toBe(false);
+    expect(vm.memory.readU32(DATA_GPA)).toBe(0xfeedface);
+    vm.destroy();
+    expect(() => vm.run()).toThrow(HvtError);
+  });
+
+  it('reports a name clash in the reference words with what to do', () => {
+    const first = create();
+    expect(() => create({ name: first.name })).toThrow(
+      /^Cannot create VM 'solo5-.*': File exists\n/,
+    );
+  });
+
+  it('refuses releases before 13.0', () => {
+    expect(() => FreeBsdVm.create(MEM_SIZE, { osreldate: 1203000 })).toThrow(
+      /FreeBSD 12 is not supported/,
+    );
+  });
+
+  it('refuses tap names that are too long or leave /dev', () => {
+    expect(() => openNet('tapdoesnotexist0')).toThrow(
+      expect.objectContaining({ code: 'ENAMETOOLONG' }),
+    );
+    expect(() => openNet('../null')).toThrow(expect.objectContaining({ code: 'EINVAL' }));
+  });
+
+  it('the platform object carries the contract and the sandbox', () => {
+    expect(freebsdVmmPlatform.name).toBe('freebsd-vmm');
+    expect(typeof freebsdVmmPlatform.dropPrivileges).toBe('function');
+  });
+});
+
+function readCounter(fd: number): bigint {
+  const buf = Buffer.alloc(8);
+  return readSync(fd, buf, 0, 8, null) === 8 ? buf.readBigUInt64LE(0) : -1n;
+}
+
+describe('the VM never outlives the tender', () => {
+  it('is destroyed by the destroyer process when the tender is killed with SIGKILL', async () => {
+    const child = spawn(process.execPath, [join(fixtures, 'killed-child.mjs')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    const name = await new Promise<string>((resolve) =>
+      child.stdout.once('data', (d) => resolve(String(d).trim())),
+    );
+    expect(vmExists(name)).toBe(true);
+    child.kill('SIGKILL');
+    expect(await waitUntil(() => !vmExists(name))).toBe(true);
+  });
+
+  it('SIGTERM ends a run of a spinning guest with ExitKind.SIGNAL', async () => {
+    const child = spawn(process.execPath, [join(fixtures, 'signal-child.mjs')], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += String(d);
+    });
+    await waitUntil(() => out.includes('\n'));
+    const name = out.split('\n')[0]!;
+    child.kill('SIGTERM');
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(0);
+    expect(JSON.parse(out.split('\n')[1]!)).toEqual({ kind: ExitKind.SIGNAL, signal: 15 });
+    expect(vmExists(name)).toBe(false);
+  });
+});
+
+describe('Capsicum', () => {
+  it('limits the fds, enters capability mode, keeps the run loop and Node working, still destroys the VM', () => {
+    const child = spawnSync(process.execPath, [join(fixtures, 'capsicum-child.mjs')], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    expect(child.stderr).toBe('');
+    expect(child.status).toBe(0);
+    const result = JSON.parse(child.stdout.trim().split('\n').pop()!);
+    expect(result.capMode).toBe(true);
+    expect(result.openFile).toBe('ECAPMODE');
+    expect(result.firstExit).toEqual({ kind: result.ioKind, port: 0x505, value: 0x12345678 });
+    expect(result.marker).toBe(0x12345678);
+    expect(result.setRegister).toBe('ENOTCAPABLE');
+    expect(result.allocated).toBe(2000);
+    expect(result.destroyed).toBe(true);
+    expect(vmExists(result.name)).toBe(false);
+  });
+});

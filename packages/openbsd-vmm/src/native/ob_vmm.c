@@ -1,0 +1,561 @@
+/*
+ * OpenBSD vmm(4) core: see ob_vmm.h. Facts come from shared/bsd-vmm-abi.md
+ * section 2 and hvt-abi.md 13.5 and 14.3; the layouts are in ob_abi.h.
+ */
+#include "ob_vmm.h"
+
+#include "ob_abi.h"
+#include "ob_libc.h"
+
+#if !defined(__OpenBSD__)
+#error "ob_vmm.c is OpenBSD's vmm(4) core; it builds only for an OpenBSD target"
+#endif
+
+int minherit(void *addr, ob_size len, int inherit);
+#define OB_MAP_INHERIT_NONE 2
+
+struct ob_vm {
+  int release;
+  const struct ob_release_abi *abi;
+  int vmmfd;
+  /* Our end of the socket to the terminator process (see ob_spawn_terminator). */
+  int chanfd;
+  int created;
+  ob_u32 vm_id;
+  char name[OB_MAX_NAME_LEN];
+  ob_u8 *mem;
+  ob_u64 memsize;
+  union {
+    struct ob_vrp_74 r74;
+    struct ob_vrp_76 r76;
+  } vrp;
+  struct ob_vm_exit exit;
+  /* The last exit was port I/O: on 7.5+ RIP must move past the instruction. */
+  int pending_rip_advance;
+};
+
+/* ---- small helpers ---- */
+
+static ob_size ob_strlen(const char *s) {
+  ob_size n = 0;
+  while (s[n] != '\0') n++;
+  return n;
+}
+
+static void ob_zero(void *p, ob_size n) {
+  ob_u8 *b = (ob_u8 *)p;
+  for (ob_size i = 0; i < n; i++) b[i] = 0;
+}
+
+static int ob_streq(const char *a, const char *b) {
+  ob_size i = 0;
+  for (; a[i] != '\0' && a[i] == b[i]; i++) {
+  }
+  return a[i] == b[i];
+}
+
+static int ob_fail(const char **step, const char *what) {
+  int err = ob_errno;
+  if (step != OB_NULL) *step = what;
+  return -(err != 0 ? err : OB_EIO);
+}
+
+static void ob_close(int *fd) {
+  if (*fd >= 0) {
+    close(*fd);
+    *fd = -1;
+  }
+}
+
+/* ---- tables ---- */
+
+int ob_release_count(void) { return OB_RELEASE_COUNT; }
+int ob_ioctl_count(void) { return OB_IOCTL_COUNT; }
+
+const char *ob_release_name(int release) {
+  if (release < 0 || release >= OB_RELEASE_COUNT) return OB_NULL;
+  return ob_releases[release].release;
+}
+
+const char *ob_ioctl_name(int which) {
+  if (which < 0 || which >= OB_IOCTL_COUNT) return OB_NULL;
+  return ob_ioctl_names[which];
+}
+
+ob_u32 ob_ioctl_request(int release, int which) {
+  if (release < 0 || release >= OB_RELEASE_COUNT || which < 0 || which >= OB_IOCTL_COUNT) return 0;
+  return ob_releases[release].request[which];
+}
+
+int ob_release_for(const char *osrelease) {
+  for (int i = 0; i < OB_RELEASE_COUNT; i++) {
+    if (ob_streq(ob_releases[i].release, osrelease)) return i;
+  }
+  return -1;
+}
+
+int ob_osrelease(char *buf, ob_size len) {
+  int mib[2] = {OB_CTL_KERN, OB_KERN_OSRELEASE};
+  ob_size got = len;
+  if (len == 0) return -OB_EINVAL;
+  if (sysctl(mib, 2, buf, &got, OB_NULL, 0) != 0) return -ob_errno;
+  buf[got < len ? got : len - 1] = '\0';
+  return 0;
+}
+
+/* ---- termination ---- */
+
+static int ob_terminate_direct(int vmmfd, ob_u32 vm_id) {
+  struct ob_terminate_params term = {vm_id};
+  return ioctl(vmmfd, OB_REQ_TERM, &term) == 0 ? 0 : -ob_errno;
+}
+
+/*
+ * The terminator process. It holds only the socket (as fd 0) and a /dev/vmm
+ * fd (as fd 1). A byte from the tender means "terminate now and say how it
+ * went"; end-of-file means the tender is gone, however it died, and closing
+ * /dev/vmm does not tear a VM down, so it must. Only async-signal-safe calls:
+ * it is forked from a multi-threaded process.
+ */
+__attribute__((noreturn)) static void ob_terminator_main(int chan, int vmmfd, ob_u32 vm_id) {
+  setsid();
+  static const int ignored[] = {OB_SIGHUP,  OB_SIGINT,  OB_SIGQUIT, OB_SIGPIPE,
+                                OB_SIGTERM, OB_SIGTSTP, OB_SIGTTIN, OB_SIGTTOU};
+  for (ob_size i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], OB_SIG_IGN);
+
+  /* Keep exactly two fds: the tender's stdout pipe or taps held here would outlive it. */
+  if (vmmfd == 0) vmmfd = dup(vmmfd);
+  if (chan != 0 && dup2(chan, 0) != 0) _exit(2);
+  if (vmmfd != 1 && dup2(vmmfd, 1) != 1) _exit(2);
+  closefrom(2);
+  /* Best-effort hardening of this helper. A pledged process may look up a VM
+     it did not create only while it also holds "proc" (vm_find in vmm.c). */
+  pledge("stdio vmm proc", OB_NULL);
+
+  char command = 0;
+  ob_ssize n;
+  do {
+    n = recv(0, &command, 1, 0);
+  } while (n < 0 && ob_errno == OB_EINTR);
+  int result = -ob_terminate_direct(1, vm_id);
+  if (n == 1) send(0, &result, sizeof(result), OB_MSG_NOSIGNAL);
+  _exit(0);
+}
+
+/* Forked twice so that init reaps it and the pledged tender never waits for it. */
+static int ob_spawn_terminator(struct ob_vm *vm, const char **step) {
+  int sv[2];
+  if (socketpair(OB_AF_UNIX, OB_SOCK_STREAM | OB_SOCK_CLOEXEC, 0, sv) != 0) {
+    return ob_fail(step, "socketpair");
+  }
+  ob_pid middle = fork();
+  if (middle < 0) {
+    int err = ob_fail(step, "fork");
+    close(sv[0]);
+    close(sv[1]);
+    return err;
+  }
+  if (middle == 0) {
+    ob_pid terminator = fork();
+    if (terminator != 0) _exit(terminator < 0 ? 1 : 0);
+    close(sv[0]);
+    ob_terminator_main(sv[1], vm->vmmfd, vm->vm_id);
+  }
+  close(sv[1]);
+  int status = 0;
+  ob_pid got;
+  do {
+    got = waitpid(middle, &status, 0);
+  } while (got < 0 && ob_errno == OB_EINTR);
+  if (got != middle || status != 0) {
+    close(sv[0]);
+    if (step != OB_NULL) *step = "fork";
+    return -OB_EIO;
+  }
+  vm->chanfd = sv[0];
+  return 0;
+}
+
+/* Asks the terminator; 1 when it is gone and the caller must terminate directly. */
+static int ob_terminate_through_terminator(struct ob_vm *vm) {
+  if (vm->chanfd < 0) return 1;
+  char command = 't';
+  ob_ssize n;
+  do {
+    n = send(vm->chanfd, &command, 1, OB_MSG_NOSIGNAL);
+  } while (n < 0 && ob_errno == OB_EINTR);
+  if (n != 1) return 1;
+  int result = 0;
+  ob_size got = 0;
+  while (got < sizeof(result)) {
+    n = recv(vm->chanfd, (char *)&result + got, sizeof(result) - got, 0);
+    if (n < 0 && ob_errno == OB_EINTR) continue;
+    if (n <= 0) return 1;
+    got += (ob_size)n;
+  }
+  return -result;
+}
+
+int ob_vm_destroy(struct ob_vm *vm, const char **step) {
+  int r = 0;
+  if (vm->created) {
+    vm->created = 0;
+    r = ob_terminate_through_terminator(vm);
+    if (r == 1) r = ob_terminate_direct(vm->vmmfd, vm->vm_id);
+    if (r < 0 && step != OB_NULL) *step = "VMM_IOC_TERM";
+  }
+  ob_close(&vm->chanfd);
+  ob_close(&vm->vmmfd);
+  return r;
+}
+
+/* ---- creation ---- */
+
+struct ob_vm *ob_vm_new(void) {
+  struct ob_vm *vm = (struct ob_vm *)calloc(1, sizeof(struct ob_vm));
+  if (vm == OB_NULL) return OB_NULL;
+  vm->vmmfd = -1;
+  vm->chanfd = -1;
+  vm->release = -1;
+  return vm;
+}
+
+void ob_vm_free(struct ob_vm *vm) { free(vm); }
+
+int ob_vm_create(struct ob_vm *vm, int release, const char *name, ob_u64 memsize,
+                 const char **step) {
+  if (release < 0 || release >= OB_RELEASE_COUNT) {
+    if (step != OB_NULL) *step = "kern.osrelease";
+    return -OB_ENOTSUP;
+  }
+  ob_size len = ob_strlen(name);
+  if (len == 0 || len >= OB_MAX_NAME_LEN || memsize == 0 || memsize % 4096 != 0) {
+    if (step != OB_NULL) *step = "name";
+    return -OB_EINVAL;
+  }
+  vm->release = release;
+  vm->abi = &ob_releases[release];
+  for (ob_size i = 0; i <= len; i++) vm->name[i] = name[i];
+  vm->memsize = memsize;
+
+  vm->vmmfd = open("/dev/vmm", OB_O_RDWR | OB_O_CLOEXEC);
+  if (vm->vmmfd < 0) return ob_fail(step, "open");
+
+  int r;
+  if (!vm->abi->kernel_memory) {
+    void *mem = mmap(OB_NULL, memsize, OB_PROT_READ | OB_PROT_WRITE, OB_MAP_PRIVATE | OB_MAP_ANON,
+                     -1, 0);
+    if (mem == OB_MAP_FAILED) {
+      r = ob_fail(step, "mmap");
+      goto fail;
+    }
+    vm->mem = (ob_u8 *)mem;
+    /* As 7.8's kernel does for its own mapping: the terminator forked below
+       must not share guest RAM copy-on-write with the tender. */
+    if (minherit(mem, memsize, OB_MAP_INHERIT_NONE) != 0) {
+      r = ob_fail(step, "minherit");
+      goto fail;
+    }
+  }
+
+  union {
+    struct ob_vcp_74 v74;
+    struct ob_vcp_76 v76;
+    struct ob_vcp_78 v78;
+  } vcp;
+  ob_zero(&vcp, sizeof(vcp));
+  struct ob_vcp_head *h = &vcp.v74.h;
+  h->nmemranges = 1;
+  /* The kernel refuses anything but one vCPU ("UP only"). */
+  h->ncpus = 1;
+  h->memranges[0].gpa = 0;
+  h->memranges[0].va = (ob_u64)(__UINTPTR_TYPE__)vm->mem;
+  h->memranges[0].size = memsize;
+  h->memranges[0].type = OB_VM_MEM_RAM;
+  for (ob_size i = 0; i <= len; i++) h->name[i] = name[i];
+  if (ioctl(vm->vmmfd, vm->abi->request[OB_VMM_IOC_CREATE], &vcp) != 0) {
+    r = ob_fail(step, "VMM_IOC_CREATE");
+    goto fail;
+  }
+  vm->created = 1;
+  switch (vm->abi->create_layout) {
+    case 74:
+      vm->vm_id = vcp.v74.id;
+      break;
+    case 76:
+      vm->vm_id = vcp.v76.id;
+      break;
+    default:
+      vm->vm_id = vcp.v78.id;
+      break;
+  }
+  if (vm->abi->kernel_memory) {
+    /* 7.8+: the kernel mapped the range into us (immutable) and says where. */
+    vm->mem = (ob_u8 *)(__UINTPTR_TYPE__)h->memranges[0].va;
+  }
+
+  r = ob_spawn_terminator(vm, step);
+  if (r < 0) goto fail;
+
+  ob_zero(&vm->vrp, sizeof(vm->vrp));
+  ob_zero(&vm->exit, sizeof(vm->exit));
+  if (vm->abi->run_layout == 74) {
+    vm->vrp.r74.vm_id = vm->vm_id;
+    vm->vrp.r74.vcpu_id = 0;
+    vm->vrp.r74.cont = 0;
+    /* vmd's "no interrupt to inject" */
+    vm->vrp.r74.irq = 0xffff;
+    vm->vrp.r74.exit = &vm->exit;
+  } else {
+    vm->vrp.r76.vm_id = vm->vm_id;
+    vm->vrp.r76.vcpu_id = 0;
+    vm->vrp.r76.inject.type = OB_INJECT_NONE;
+    vm->vrp.r76.exit = &vm->exit;
+  }
+  return 0;
+
+fail:
+  ob_vm_destroy(vm, OB_NULL);
+  if (vm->mem != OB_NULL) {
+    ob_unmap_guest(vm->mem, memsize, vm->abi->kernel_memory);
+    vm->mem = OB_NULL;
+  }
+  return r;
+}
+
+ob_u8 *ob_vm_memory(const struct ob_vm *vm, ob_u64 *size) {
+  *size = vm->memsize;
+  return vm->mem;
+}
+
+int ob_vm_kernel_memory(const struct ob_vm *vm) { return vm->abi != OB_NULL && vm->abi->kernel_memory; }
+ob_u32 ob_vm_id(const struct ob_vm *vm) { return vm->vm_id; }
+int ob_vm_fd(const struct ob_vm *vm) { return vm->vmmfd; }
+int ob_vm_terminator_fd(const struct ob_vm *vm) { return vm->chanfd; }
+
+/* ---- vCPU state ---- */
+
+int ob_vm_reset_cpu(struct ob_vm *vm, const ob_u8 *state, ob_size len) {
+  if (!vm->created) return -OB_EBADF;
+  if (len != sizeof(struct ob_vcpu_reg_state)) return -OB_EINVAL;
+  struct ob_resetcpu_params params;
+  ob_zero(&params, sizeof(params));
+  params.vm_id = vm->vm_id;
+  params.vcpu_id = 0;
+  ob_u8 *dst = (ob_u8 *)&params.state;
+  for (ob_size i = 0; i < len; i++) dst[i] = state[i];
+  return ioctl(vm->vmmfd, vm->abi->request[OB_VMM_IOC_RESETCPU], &params) == 0 ? 0 : -ob_errno;
+}
+
+int ob_vm_read_regs(struct ob_vm *vm, ob_u8 *state, ob_size len) {
+  if (!vm->created) return -OB_EBADF;
+  if (len != sizeof(struct ob_vcpu_reg_state)) return -OB_EINVAL;
+  struct ob_rwregs_params params;
+  ob_zero(&params, sizeof(params));
+  params.vm_id = vm->vm_id;
+  params.vcpu_id = 0;
+  params.mask = OB_RWREGS_ALL;
+  if (ioctl(vm->vmmfd, vm->abi->request[OB_VMM_IOC_READREGS], &params) != 0) return -ob_errno;
+  const ob_u8 *src = (const ob_u8 *)&params.regs;
+  for (ob_size i = 0; i < len; i++) state[i] = src[i];
+  return 0;
+}
+
+int ob_vm_probe(int release, ob_u32 vm_id) {
+  if (release < 0 || release >= OB_RELEASE_COUNT) return -OB_EINVAL;
+  int fd = open("/dev/vmm", OB_O_RDWR | OB_O_CLOEXEC);
+  if (fd < 0) return -ob_errno;
+  struct ob_rwregs_params params;
+  ob_zero(&params, sizeof(params));
+  params.vm_id = vm_id;
+  params.vcpu_id = 0;
+  params.mask = OB_RWREGS_ALL;
+  int r = ioctl(fd, ob_releases[release].request[OB_VMM_IOC_READREGS], &params);
+  int err = ob_errno;
+  close(fd);
+  if (r == 0) return 1;
+  return err == OB_ENOENT ? 0 : -err;
+}
+
+/* ---- signals ---- */
+
+static volatile int ob_signal_number;
+/* The vCPU id field of the run parameters about to be passed to VMM_IOC_RUN, or null. */
+static ob_u32 *volatile ob_armed_vcpu_id;
+
+void ob_signal_arrived(int sig) {
+  ob_signal_number = sig;
+  ob_u32 *volatile id = ob_armed_vcpu_id;
+  /* No such vCPU: a VMM_IOC_RUN that has not yet entered the kernel fails with
+     ENOENT at once instead of running the guest until its next exit. */
+  if (id != OB_NULL) *(volatile ob_u32 *)id = 0xffffffffu;
+}
+
+int ob_pending_signal(void) { return ob_signal_number; }
+
+/* ---- the run loop ---- */
+
+int ob_vm_run(struct ob_vm *vm, double *exit) {
+  if (!vm->created) return -OB_EBADF;
+  int old_layout = vm->abi->run_layout == 74;
+  ob_u32 *vcpu_id = old_layout ? &vm->vrp.r74.vcpu_id : &vm->vrp.r76.vcpu_id;
+  *vcpu_id = 0;
+  ob_armed_vcpu_id = vcpu_id;
+  int kind;
+  for (;;) {
+    if (ob_signal_number != 0) {
+      exit[OB_FIELD_REASON] = 0;
+      exit[OB_FIELD_SIGNAL] = ob_signal_number;
+      kind = OB_EXIT_SIGNAL;
+      break;
+    }
+    if (vm->pending_rip_advance) {
+      /* 7.5+: the kernel takes RIP from the exit buffer it copies in. */
+      vm->exit.vrs.gprs[OB_REG_RIP] += vm->exit.u.vei.insn_len;
+      vm->pending_rip_advance = 0;
+    }
+    if (ioctl(vm->vmmfd, vm->abi->request[OB_VMM_IOC_RUN], &vm->vrp) != 0) {
+      int err = ob_errno;
+      /* ENOENT after a signal is the poisoned vCPU id: the check above reports it. */
+      if (err == OB_EINTR || ob_signal_number != 0) continue;
+      kind = -err;
+      break;
+    }
+    ob_u16 reason;
+    if (old_layout) {
+      reason = vm->vrp.r74.exit_reason;
+      /* From now on each run carries our answer to the previous exit (vmd does the same). */
+      vm->vrp.r74.cont = 1;
+      vm->vrp.r74.irq = 0xffff;
+    } else {
+      reason = vm->vrp.r76.exit_reason;
+      vm->vrp.r76.inject.type = OB_INJECT_NONE;
+    }
+    exit[OB_FIELD_REASON] = reason;
+    switch (reason) {
+      case OB_VM_EXIT_NONE:
+        /* A yield or an interrupt: nothing for the tender. */
+        continue;
+      case OB_VMX_EXIT_IO:
+      case OB_SVM_VMEXIT_IOIO: {
+        struct ob_exit_inout *vei = &vm->exit.u.vei;
+        int out = vei->dir == OB_VEI_DIR_OUT;
+        ob_u32 value = vei->data;
+        if (vei->size == 1) value &= 0xffu;
+        if (vei->size == 2) value &= 0xffffu;
+        exit[OB_FIELD_PORT] = vei->port;
+        exit[OB_FIELD_SIZE] = vei->size;
+        exit[OB_FIELD_DIRECTION] = out ? 1 : 0;
+        exit[OB_FIELD_VALUE] = value;
+        exit[OB_FIELD_INSN_LEN] = vm->abi->userland_rip_advance ? vei->insn_len : 0;
+        /* Deferred to the next run so that a register dump now still shows the OUT. */
+        vm->pending_rip_advance = vm->abi->userland_rip_advance;
+        kind = OB_EXIT_IO;
+        break;
+      }
+      case OB_VMX_EXIT_EPT_VIOLATION:
+      case OB_SVM_VMEXIT_NPF:
+        exit[OB_FIELD_DETAIL] = vm->exit.u.vee.fault_type;
+        kind = OB_EXIT_TRANSLATION_FAULT;
+        break;
+      default:
+        /* HLT, triple fault, shutdown, VM_EXIT_TERMINATED and the rest: fatal for a unikernel. */
+        kind = OB_EXIT_OTHER;
+        break;
+    }
+    break;
+  }
+  ob_armed_vcpu_id = OB_NULL;
+  return kind;
+}
+
+/* ---- host memory ---- */
+
+int ob_unmap_guest(ob_u8 *addr, ob_u64 size, int kernel_memory) {
+  /* The kernel's mapping is immutable: it goes with the process. */
+  if (addr == OB_NULL || size == 0 || kernel_memory) return 0;
+  return munmap(addr, size) == 0 ? 0 : -ob_errno;
+}
+
+int ob_protect(ob_u8 *addr, ob_u64 len, int prot) {
+  return mprotect(addr, len, prot) == 0 ? 0 : -ob_errno;
+}
+
+int ob_tsc(ob_u64 *hz, int *invariant, const char **step) {
+  int inv = 0;
+  ob_size len = sizeof(inv);
+  int mib_inv[2] = {OB_CTL_MACHDEP, OB_CPU_INVARIANTTSC};
+  if (sysctl(mib_inv, 2, &inv, &len, OB_NULL, 0) != 0) return ob_fail(step, "sysctl machdep.invarianttsc");
+  ob_u64 freq = 0;
+  len = sizeof(freq);
+  int mib_freq[2] = {OB_CTL_MACHDEP, OB_CPU_TSCFREQ};
+  if (sysctl(mib_freq, 2, &freq, &len, OB_NULL, 0) != 0) return ob_fail(step, "sysctl machdep.tscfreq");
+  *hz = freq;
+  *invariant = inv;
+  return 0;
+}
+
+/* ---- tap ---- */
+
+int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
+  ob_size len = ob_strlen(name);
+  if (len == 0 || len >= OB_IFNAMSIZ) {
+    if (step != OB_NULL) *step = "open";
+    return len == 0 ? -OB_EINVAL : -OB_ENAMETOOLONG;
+  }
+  for (ob_size i = 0; i < len; i++) {
+    /* A name is one path component under /dev, never a way out of it. */
+    if (name[i] == '/' || (i == 0 && name[i] == '.')) {
+      if (step != OB_NULL) *step = "open";
+      return -OB_EINVAL;
+    }
+  }
+  int sock = socket(OB_AF_INET, OB_SOCK_DGRAM | OB_SOCK_CLOEXEC, 0);
+  if (sock < 0) return ob_fail(step, "socket");
+  struct ob_ifreq ifr;
+  ob_zero(&ifr, sizeof(ifr));
+  for (ob_size i = 0; i < len; i++) ifr.name[i] = name[i];
+  if (ioctl(sock, OB_SIOCGIFFLAGS, &ifr) != 0) {
+    int err = ob_fail(step, "SIOCGIFFLAGS");
+    close(sock);
+    return err;
+  }
+  /* The reference requires the interface to be up on OpenBSD (hvt-abi.md 11.3). */
+  if ((ifr.u.flags & OB_IFF_UP) == 0) {
+    close(sock);
+    if (step != OB_NULL) *step = "SIOCGIFFLAGS";
+    return -OB_ENETDOWN;
+  }
+  ob_zero(&ifr.u, sizeof(ifr.u));
+  if (ioctl(sock, OB_SIOCGIFMTU, &ifr) != 0) {
+    int err = ob_fail(step, "SIOCGIFMTU");
+    close(sock);
+    return err;
+  }
+  close(sock);
+
+  char path[sizeof("/dev/") + OB_IFNAMSIZ];
+  static const char prefix[] = "/dev/";
+  ob_size p = 0;
+  for (; prefix[p] != '\0'; p++) path[p] = prefix[p];
+  for (ob_size i = 0; i <= len; i++) path[p + i] = name[i];
+  int tap = open(path, OB_O_RDWR | OB_O_NONBLOCK | OB_O_CLOEXEC);
+  if (tap < 0) return ob_fail(step, "open");
+  *fd = tap;
+  *mtu = ifr.u.mtu;
+  return 0;
+}
+
+/* ---- privilege drop (hvt-abi.md 14.3) ---- */
+
+int ob_drop_privileges(const char *dir, ob_u32 uid, ob_u32 gid, const char *promises,
+                       const char **step) {
+  if (chroot(dir) != 0) return ob_fail(step, "chroot");
+  if (chdir("/") != 0) return ob_fail(step, "chdir");
+  ob_gid groups[1] = {gid};
+  if (setgroups(1, groups) != 0) return ob_fail(step, "setgroups");
+  if (setresgid(gid, gid, gid) != 0) return ob_fail(step, "setresgid");
+  if (setresuid(uid, uid, uid) != 0) return ob_fail(step, "setresuid");
+  if (pledge(promises, OB_NULL) != 0) return ob_fail(step, "pledge");
+  return 0;
+}

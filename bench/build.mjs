@@ -1,0 +1,382 @@
+#!/usr/bin/env node
+// @ts-check
+// Builds what the benchmark runs, with the system gcc, into bench/out/:
+//   bench-core.hvt, bench-block.hvt, bench-net.hvt   the benchmark guest (guests/bench.c
+//       with the test guests' runtime), linked with three manifests
+//   baseline-tender    our minimal C hvt tender, the floor (baseline/tender.c, -O2)
+//   measure            fork/exec/wait4 wrapper: start-to-exit time and peak RSS (tools/measure.c)
+//   native-loop.node   bench-only N-API addon serving cheap hypercalls in C (native-loop/loop.c)
+//   bundle/            hvt.js with each package bundled into one file (vite, a root
+//       devDependency): measures what the number of modules costs at start-up
+//
+//   node bench/build.mjs      build what changed, print "<name> <path>"
+//
+// As a module: `await buildBench()` returns { name: absolute path }. Each
+// output is rebuilt when a hash over its inputs and the compiler changes.
+
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, relative } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { manifestNoteAsm, validateManifest } from '../test/guests/build.mjs';
+
+export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
+export const OUT_DIR = join(BENCH_DIR, 'out');
+const RUNTIME_DIR = join(BENCH_DIR, '..', 'test', 'guests', 'runtime');
+
+// The test guests' flags (test/guests/build.mjs), without SSE: hosts whose
+// KVM emulates every guest instruction (PVM) lack most SSE instructions.
+const GUEST_CFLAGS = [
+  '-std=gnu11',
+  '-ffreestanding',
+  '-nostdlib',
+  '-fno-pie',
+  '-no-pie',
+  '-static',
+  '-mno-red-zone',
+  '-mgeneral-regs-only',
+  '-fno-stack-protector',
+  '-fno-stack-clash-protection',
+  '-fcf-protection=none',
+  '-fno-asynchronous-unwind-tables',
+  '-fno-unwind-tables',
+  '-ffunction-sections',
+  '-fdata-sections',
+  '-O2',
+  '-Wall',
+  '-Wextra',
+  '-I',
+  RUNTIME_DIR,
+];
+const GUEST_LDFLAGS = [
+  `-Wl,-T,${join(RUNTIME_DIR, 'guest.lds')}`,
+  '-Wl,--build-id=none',
+  '-Wl,--gc-sections',
+  '-Wl,-z,norelro',
+  '-z',
+  'noexecstack',
+  '-z',
+  'max-page-size=0x1000',
+];
+const HOST_CFLAGS = [
+  '-O2',
+  '-std=gnu11',
+  '-Wall',
+  '-Wextra',
+  '-Werror=implicit-function-declaration',
+];
+
+/** The manifests the one guest source is linked with. */
+export const GUEST_VARIANTS = ['core', 'block', 'net'];
+
+/**
+ * @param {string} cmd
+ * @param {string[]} args
+ * @returns {Promise<{ code: number, stdout: string, stderr: string }>}
+ */
+function run(cmd, args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+/**
+ * @param {string} cmd
+ * @param {string[]} args
+ * @param {string} what
+ */
+async function mustRun(cmd, args, what) {
+  const r = await run(cmd, args);
+  if (r.code !== 0) {
+    throw new Error(`${what} failed (exit ${r.code}):\n${cmd} ${args.join(' ')}\n${r.stderr}`);
+  }
+  if (r.stderr !== '') process.stderr.write(`${what}:\n${r.stderr}`);
+}
+
+/** @returns {Promise<string>} */
+async function compilerIdentity() {
+  try {
+    const v = await run('gcc', ['-dumpfullversion']);
+    const m = await run('gcc', ['-dumpmachine']);
+    return `${v.stdout.trim()} ${m.stdout.trim()}`;
+  } catch (e) {
+    if (/** @type {NodeJS.ErrnoException} */ (e).code === 'ENOENT') {
+      throw new Error(
+        'gcc not found on PATH: the benchmark builds its guests and tenders with gcc',
+      );
+    }
+    throw e;
+  }
+}
+
+/**
+ * @param {string[]} files
+ * @param {string[]} extra
+ */
+async function hashOf(files, extra) {
+  const h = createHash('sha256');
+  for (const s of extra) h.update(s).update('\0');
+  for (const f of files) {
+    h.update(basename(f)).update('\0');
+    h.update(await readFile(f)).update('\0');
+  }
+  return h.digest('hex');
+}
+
+/**
+ * Runs `make(tmpPath)` unless `out` is up to date for `inputsHash`; the result
+ * is renamed into place, then its stamp written, so a stamp always describes
+ * the file beside it.
+ * @param {string} out
+ * @param {string} inputsHash
+ * @param {(tmp: string) => Promise<void>} make
+ */
+async function buildIfStale(out, inputsHash, make) {
+  const stamp = `${out}.hash`;
+  if (existsSync(out) && (await readFile(stamp, 'utf8').catch(() => '')) === inputsHash) return;
+  const tmp = `${out}.tmp-${process.pid}`;
+  try {
+    await make(tmp);
+    await rename(tmp, out);
+    await writeFile(stamp, inputsHash);
+  } finally {
+    await rm(tmp, { force: true });
+  }
+}
+
+/** Node's own headers, for the addon; official builds ship them beside the binary. */
+function nodeIncludeDir() {
+  const dir = join(dirname(dirname(process.execPath)), 'include', 'node');
+  if (!existsSync(join(dir, 'node_api.h'))) {
+    throw new Error(
+      `node_api.h not found under ${dir}: the native-loop experiment needs Node's headers`,
+    );
+  }
+  return dir;
+}
+
+/**
+ * @param {string} compiler
+ * @param {string} self
+ */
+async function buildGuests(compiler, self) {
+  const runtimeSources = (await readdir(RUNTIME_DIR))
+    .filter((f) => f.endsWith('.c') || f.endsWith('.S'))
+    .sort()
+    .map((f) => join(RUNTIME_DIR, f));
+  const runtimeHeaders = (await readdir(RUNTIME_DIR))
+    .filter((f) => f.endsWith('.h') || f.endsWith('.lds'))
+    .sort()
+    .map((f) => join(RUNTIME_DIR, f));
+  const source = join(BENCH_DIR, 'guests', 'bench.c');
+  /** @type {Record<string, string>} */
+  const out = {};
+  for (const variant of GUEST_VARIANTS) {
+    const json = join(BENCH_DIR, 'guests', `${variant}.json`);
+    const elf = join(OUT_DIR, `bench-${variant}.hvt`);
+    const inputs = [...runtimeSources, ...runtimeHeaders, source, json];
+    const hash = await hashOf(inputs, [compiler, self]);
+    await buildIfStale(elf, hash, async (tmp) => {
+      const manifest = validateManifest(JSON.parse(await readFile(json, 'utf8')), json);
+      const work = `${tmp}.d`;
+      await mkdir(work, { recursive: true });
+      try {
+        const asm = join(work, 'manifest.S');
+        await writeFile(asm, manifestNoteAsm(manifest));
+        const objects = await Promise.all(
+          [...runtimeSources, source, asm].map(async (src, i) => {
+            const obj = join(work, `${i}-${basename(src)}.o`);
+            await mustRun(
+              'gcc',
+              [...GUEST_CFLAGS, '-c', src, '-o', obj],
+              `compiling ${basename(src)}`,
+            );
+            return obj;
+          }),
+        );
+        await mustRun(
+          'gcc',
+          [...GUEST_CFLAGS, ...GUEST_LDFLAGS, '-o', tmp, ...objects, '-lgcc'],
+          `linking bench-${variant}.hvt`,
+        );
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    });
+    out[`bench-${variant}`] = elf;
+  }
+  return out;
+}
+
+/** @type {Promise<Record<string, string>> | undefined} */
+let inflight;
+
+/** @returns {Promise<Record<string, string>>} output name to absolute path */
+export function buildBench() {
+  inflight ??= doBuild().finally(() => {
+    inflight = undefined;
+  });
+  return inflight;
+}
+
+async function doBuild() {
+  const compiler = await compilerIdentity();
+  const self = await hashOf([fileURLToPath(import.meta.url)], []);
+  await mkdir(OUT_DIR, { recursive: true });
+  const out = await buildGuests(compiler, self);
+
+  /** @type {Array<[string, string, string[]]>} name, source, extra flags */
+  const hostPrograms = [
+    ['baseline-tender', join(BENCH_DIR, 'baseline', 'tender.c'), []],
+    ['measure', join(BENCH_DIR, 'tools', 'measure.c'), []],
+  ];
+  for (const [name, source, flags] of hostPrograms) {
+    const bin = join(OUT_DIR, name);
+    await buildIfStale(bin, await hashOf([source], [compiler, self]), (tmp) =>
+      mustRun('gcc', [...HOST_CFLAGS, ...flags, source, '-o', tmp], `compiling ${name}`),
+    );
+    out[name] = bin;
+  }
+
+  const addonSource = join(BENCH_DIR, 'native-loop', 'loop.c');
+  const addon = join(OUT_DIR, 'native-loop.node');
+  const include = nodeIncludeDir();
+  await buildIfStale(
+    addon,
+    await hashOf([addonSource, join(include, 'node_api.h')], [compiler, self]),
+    (tmp) =>
+      mustRun(
+        'gcc',
+        [...HOST_CFLAGS, '-shared', '-fPIC', '-I', include, addonSource, '-o', tmp],
+        'compiling native-loop.node',
+      ),
+  );
+  out['native-loop'] = addon;
+  out['bundle'] = await buildBundle(self);
+  return out;
+}
+
+/**
+ * hvt.js as a publish step could ship it: each of the CLI, core and the
+ * platform package bundled into one ESM file (from their dist/), laid out as
+ * installed packages under bench/out/bundle/ so that they find each other by
+ * name, the addon and node-gyp-build linked from the checkout. Start-up then
+ * loads 3 modules instead of a few dozen.
+ * @param {string} self
+ */
+async function buildBundle(self) {
+  const root = join(BENCH_DIR, '..');
+  const dir = join(OUT_DIR, 'bundle');
+  const packages = [
+    {
+      name: 'core',
+      entry: 'index.js',
+      out: join(dir, 'node_modules', '@hvtjs', 'core', 'dist', 'index.mjs'),
+      external: [],
+    },
+    {
+      name: 'linux-kvm',
+      entry: 'index.js',
+      out: join(dir, 'node_modules', '@hvtjs', 'linux-kvm', 'dist', 'index.mjs'),
+      external: ['@hvtjs/core', 'node-gyp-build'],
+    },
+    {
+      name: 'cli',
+      entry: 'solo5-hvt.js',
+      out: join(dir, 'dist', 'solo5-hvt.mjs'),
+      external: ['@hvtjs/core', '@hvtjs/linux-kvm'],
+    },
+  ];
+  for (const pkg of packages) {
+    const dist = join(root, 'packages', pkg.name, 'dist');
+    const files = (await readdir(dist, { recursive: true }))
+      .filter((f) => f.endsWith('.js'))
+      .sort();
+    const hash = await hashOf(
+      files.map((f) => join(dist, f)),
+      [self],
+    );
+    await mkdir(dirname(pkg.out), { recursive: true });
+    await buildIfStale(pkg.out, hash, async (tmp) => {
+      const { build } = await import('vite');
+      const work = `${tmp}.d`;
+      try {
+        await build({
+          configFile: false,
+          logLevel: 'warn',
+          root,
+          build: {
+            ssr: join(dist, pkg.entry),
+            outDir: work,
+            emptyOutDir: true,
+            minify: false,
+            target: 'node20',
+            rollupOptions: {
+              external: pkg.external,
+              output: { format: 'es', entryFileNames: 'bundle.mjs', codeSplitting: false },
+            },
+          },
+          ssr: { noExternal: true, target: 'node' },
+        });
+        await rename(join(work, 'bundle.mjs'), tmp);
+      } finally {
+        await rm(work, { recursive: true, force: true });
+      }
+    });
+    const source = JSON.parse(
+      await readFile(join(root, 'packages', pkg.name, 'package.json'), 'utf8'),
+    );
+    const manifest = {
+      name: source.name,
+      version: source.version,
+      private: true,
+      type: 'module',
+      exports: `./${pkg.name === 'cli' ? 'dist/solo5-hvt.mjs' : 'dist/index.mjs'}`,
+    };
+    const at = pkg.name === 'cli' ? dir : dirname(dirname(pkg.out));
+    await writeFile(join(at, 'package.json'), `${JSON.stringify(manifest)}\n`);
+  }
+  // What the platform package finds beside itself when installed: its addon
+  // (build/ or prebuilds/) and node-gyp-build, which it requires at run time.
+  const kvmDir = join(root, 'packages', 'linux-kvm');
+  const links = [
+    [join(dir, 'node_modules', '@hvtjs', 'linux-kvm', 'build'), join(kvmDir, 'build')],
+    [join(dir, 'node_modules', '@hvtjs', 'linux-kvm', 'prebuilds'), join(kvmDir, 'prebuilds')],
+    [
+      join(dir, 'node_modules', 'node-gyp-build'),
+      dirname(createRequire(join(kvmDir, 'package.json')).resolve('node-gyp-build/package.json')),
+    ],
+  ];
+  for (const [link, target] of links) {
+    if (!existsSync(/** @type {string} */ (target))) continue;
+    await rm(/** @type {string} */ (link), { force: true });
+    await symlink(
+      relative(dirname(/** @type {string} */ (link)), /** @type {string} */ (target)),
+      /** @type {string} */ (link),
+    );
+  }
+  return join(dir, 'dist', 'solo5-hvt.mjs');
+}
+
+const invokedAs = process.argv[1];
+if (invokedAs !== undefined && import.meta.url === pathToFileURL(invokedAs).href) {
+  try {
+    for (const [name, path] of Object.entries(await buildBench())) console.log(`${name} ${path}`);
+  } catch (e) {
+    console.error(/** @type {Error} */ (e).message);
+    process.exit(1);
+  }
+}

@@ -211,6 +211,17 @@ const workloads = [
     goal: ROUND_TRIP,
     variants: false,
   },
+  // The same frames through the network ring (hvt-abi.md 10), no exit per
+  // frame. The C baseline offers no ring: its guest sends by hypercall.
+  {
+    id: 'netwrite-ring',
+    label: 'NET_WRITE 1514 B via the ring',
+    guest: 'net',
+    op: 'ringwrite',
+    size: 1514,
+    unit: 'us/op',
+    variants: false,
+  },
 ];
 
 // --- running one tender -------------------------------------------------------
@@ -614,6 +625,31 @@ async function loops(active, counts) {
   });
 }
 
+/**
+ * hvt.js's NET_WRITE through the ring against its NET_WRITE by hypercall. Both
+ * ran in the same boot of each round, one after the other: the ratio pairs
+ * them round by round.
+ * @param {Awaited<ReturnType<typeof loops>>} results
+ */
+function ringVsHypercall(results) {
+  const ring = results.find((w) => w.id === 'netwrite-ring')?.results['hvtjs'];
+  const hypercall = results.find((w) => w.id === 'netwrite')?.results['hvtjs'];
+  if (!ring || !hypercall) return null;
+  const framesPerS = (/** @type {number} */ ns) => 1e9 / ns;
+  const out = {
+    ringFramesPerS: summarize(ring.nsPerOp.map(framesPerS)),
+    hypercallFramesPerS: summarize(hypercall.nsPerOp.map(framesPerS)),
+    // Throughput of the ring over that of the hypercall: above 1, the ring wins.
+    speedup: summarize(
+      ring.nsPerOp.map((ns, i) => /** @type {number} */ (hypercall.nsPerOp[i]) / ns),
+    ),
+  };
+  say(
+    `ring: ${median(out.ringFramesPerS.values).toFixed(0)} frames/s through the ring, ${median(out.hypercallFramesPerS.values).toFixed(0)} by hypercall: ${out.speedup.median.toFixed(2)}×`,
+  );
+  return out;
+}
+
 async function hello() {
   /** @type {{ id: string, label: string, argv: string[], expect: string }[]} */
   const subjects = [
@@ -802,6 +838,7 @@ async function main() {
   const microResult = micro();
   const counts = await calibrate(active);
   const workloadResults = await loops(active, counts);
+  const ringResult = ringVsHypercall(workloadResults);
   const helloResult = await hello();
   const memoryResult = await memory();
 
@@ -817,6 +854,7 @@ async function main() {
     tenders: [...tenders, ...variants].map(({ id, label, role }) => ({ id, label, role })),
     workloads: workloadResults,
     skipped: tapProblem ? [{ id: 'netwrite', why: `cannot create a tap: ${tapProblem}` }] : [],
+    ring: ringResult,
     hello: helloResult,
     memory: memoryResult,
     micro: microResult,

@@ -9,7 +9,9 @@
  *
  * Arguments (key=value, after the runtime's --solo5: words):
  *   run=OP:SIZE:N[:WMAX][,...]   the workloads, in order: OP is walltime,
- *                puts, blkread, blkwrite or netwrite; SIZE the PUTS / block /
+ *                puts, blkread, blkwrite, netwrite or ringwrite (NET_WRITE
+ *                through the network ring, hvt-abi.md 10, where the tender
+ *                offers one, else by hypercall); SIZE the PUTS / block /
  *                frame length (frames at least 60); N the timed iterations;
  *                WMAX, if given and not 0, caps the warm-up iterations
  *   warmup_ms=MS untimed iterations first, for at least this long (default 0):
@@ -71,6 +73,9 @@ static void step(struct workload *w)
   case 'n': /* netwrite */
     ret = rt_net_write((uint64_t)w->handle, io_buf, w->size);
     break;
+  case 'r': /* ringwrite: returns once the frame is queued */
+    ret = rt_ring_net_write((uint64_t)w->handle, io_buf, w->size);
+    break;
   }
   if (ret != 0) {
     rt_printf("bench: op=%s failed: ret=%d at offset %llu\n", w->op, ret,
@@ -115,11 +120,14 @@ static bool prepare(struct workload *w)
                 (unsigned long long)w->size, (unsigned long long)w->capacity);
       return false;
     }
-  } else if (op_is(w->op, "netwrite")) {
+  } else if (op_is(w->op, "netwrite") || op_is(w->op, "ringwrite")) {
     w->handle = rt_device_require("service0", MFT_DEV_NET_BASIC, &dev);
     if (w->size < 60)
       w->size = 60;
     make_frame(dev.mac, w->size);
+    if (op_is(w->op, "ringwrite"))
+      rt_printf("bench: ringwrite goes %s\n",
+                rt_ring() != NULL ? "through the ring" : "by hypercall");
   } else if (!op_is(w->op, "walltime") && !op_is(w->op, "puts")) {
     rt_printf("bench: unknown op=%s\n", w->op);
     return false;
@@ -134,6 +142,16 @@ struct timing {
   uint64_t segments;
 };
 
+/*
+ * Ring writes return before the host has sent the frame: a loop's time counts
+ * only once the host has taken all of them.
+ */
+static void settle(const struct workload *w)
+{
+  if (op_is(w->op, "ringwrite"))
+    rt_ring_drain();
+}
+
 /* Warms up, then times n iterations, then prints the result lines. */
 static void measure(struct workload *w, uint64_t n, const struct timing *t)
 {
@@ -144,6 +162,7 @@ static void measure(struct workload *w, uint64_t n, const struct timing *t)
     step(w);
     warmed++;
   }
+  settle(w);
 
   uint64_t segments = t->segments > n ? n : t->segments;
   uint64_t marks[65];
@@ -152,6 +171,7 @@ static void measure(struct workload *w, uint64_t n, const struct timing *t)
     uint64_t end = (s + 1) * n / segments;
     for (uint64_t i = s * n / segments; i < end; i++)
       step(w);
+    settle(w);
     marks[s + 1] = rt_rdtsc();
   }
   uint64_t cycles = marks[segments] - marks[0];

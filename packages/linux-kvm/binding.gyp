@@ -12,14 +12,18 @@
         "src/native/poll.cc",
         "src/native/eventfd.cc",
         "src/native/clock.cc",
-        "src/native/signals.cc"
+        "src/native/signals.cc",
+        "src/native/netring.cc",
+        "src/native/sandbox.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
-      "cflags_cc!": ["-std=gnu++17"]
+      "cflags_cc!": ["-std=gnu++17"],
+      "libraries": ["<!(node scripts/find-libseccomp.mjs <(target_arch))"],
+      "ldflags": ["-Wl,--exclude-libs,libseccomp.a"]
     }
   ]
 }

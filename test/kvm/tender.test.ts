@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,10 @@ Core options:
   [ --mem=512 ] (guest memory in MB)
     --help (display this help)
     --version (display version information)
+  [ --user=nobody ] (user to become when started as root)
+  [ --group=nogroup ] (group to become when started as root)
+    --print-policy (print the sandbox policy and its rules, then exit)
+    --unsafe-no-sandbox (run without the sandbox: debugging only)
 Compiled-in modules: core block net dumpcore 
 Compiled-in module options:
     --block:NAME=PATH (attach block device/file at PATH as block storage NAME)
@@ -281,10 +285,20 @@ describe('guests that fail', () => {
 });
 
 describe('dumpcore', () => {
-  it('writes core.solo5-hvt.<pid> when the guest aborts', async () => {
-    const run = await runTender([MEM, `--dumpcore=${scratch}`, g['pagefault']!]);
+  /** A dump directory the sandboxed tender (nobody, when run as root) may write. */
+  function dumpDir(): string {
+    const dir = join(scratch, 'dumps');
+    mkdirSync(dir, { recursive: true });
+    chmodSync(scratch, 0o755);
+    chmodSync(dir, 0o777);
+    return dir;
+  }
+
+  it('writes core.solo5-hvt.<pid> when the guest aborts, sandboxed', async () => {
+    const dir = dumpDir();
+    const run = await runTender([MEM, `--dumpcore=${dir}`, g['pagefault']!]);
     expect(run.status).toBe(255);
-    const path = `${scratch}/core.solo5-hvt.${run.pid}`;
+    const path = `${dir}/core.solo5-hvt.${run.pid}`;
     expect(messages(run)).toEqual([
       `dumpcore: dumping guest core to: ${path}`,
       expect.stringMatching(/^dumpcore: dumped \d+ pages of total 8192 pages$/),
@@ -295,8 +309,23 @@ describe('dumpcore', () => {
     expect(core.readUInt16LE(18)).toBe(62); // EM_X86_64
   });
 
+  it.skipIf(process.getuid?.() !== 0)(
+    'refuses, before the guest runs, a directory the sandboxed tender could not write',
+    async () => {
+      const dir = join(scratch, 'root-only');
+      mkdirSync(dir, { mode: 0o700 });
+      const run = await runTender([MEM, `--dumpcore=${dir}`, g['hello']!]);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toBe(
+        `solo5-hvt: sandbox: dumpcore directory: ${dir} is not writable by uid 65534 (nobody), ` +
+          'whom the tender becomes: make it writable for that user, or choose another with --user\n',
+      );
+      expect(run.status).toBe(1);
+    },
+  );
+
   it('does nothing for other statuses', async () => {
-    const run = await runTender([MEM, `--dumpcore=${scratch}`, g['halt']!, 'status=3']);
+    const run = await runTender([MEM, `--dumpcore=${dumpDir()}`, g['halt']!, 'status=3']);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(3);
   });

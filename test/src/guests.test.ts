@@ -21,6 +21,8 @@ const EXPECTED_GUESTS = [
   'net2',
   'pagefault',
   'puts_long',
+  'ringecho',
+  'ringhostile',
   'sleep',
   'tls',
   'walltime',

@@ -20,7 +20,8 @@ export function report(error: unknown, io: CommandIo, usage?: () => string): num
   // A bug of ours, not bad input: still one line, with the way to get details.
   const detail = error instanceof Error ? error.message : String(error);
   io.err(`${io.prog}: internal error: ${detail} (set HVTJS_DEBUG=1 for a stack trace)\n`);
-  if (process.env['HVTJS_DEBUG'] && error instanceof Error && error.stack) io.err(`${error.stack}\n`);
+  if (process.env['HVTJS_DEBUG'] && error instanceof Error && error.stack)
+    io.err(`${error.stack}\n`);
   return 1;
 }
 

@@ -33,12 +33,29 @@ function isPlatform(value: unknown): value is Platform {
   );
 }
 
-export async function loadPlatform(): Promise<Platform> {
-  const name = platformPackage();
-  if (name === undefined || process.arch !== 'x64') {
-    throw new HvtError(
-      `unikernels can be run on ${SUPPORTED} only; this host is ${process.platform} on ${process.arch}`,
-    );
+/** True when `error` says that `name` itself is not installed (not one of its imports). */
+function isMissingPackage(error: unknown, name: string): boolean {
+  const e = error as { code?: string; message?: string } | undefined;
+  return (
+    (e?.code === 'ERR_MODULE_NOT_FOUND' || e?.code === 'MODULE_NOT_FOUND') &&
+    typeof e.message === 'string' &&
+    e.message.includes(`'${name}'`)
+  );
+}
+
+/**
+ * The platform package of the host `os`/`arch` (default: this one). Each is an
+ * optional dependency of the CLI that npm installs only where its os/cpu
+ * fields match, so a missing one means an unsupported host or an install
+ * without optional dependencies; either way the error says where hvt.js runs.
+ */
+export async function loadPlatform(
+  os: string = process.platform,
+  arch: string = process.arch,
+): Promise<Platform> {
+  const name = platformPackage(os);
+  if (name === undefined || arch !== 'x64') {
+    throw new HvtError(`unikernels can be run on ${SUPPORTED} only; this host is ${os} on ${arch}`);
   }
   let loaded: Record<string, unknown>;
   try {
@@ -46,7 +63,14 @@ export async function loadPlatform(): Promise<Platform> {
     loaded = (await import(name)) as Record<string, unknown>;
   } catch (error) {
     const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
-    const failure = new HvtError(`cannot load ${name}, the platform for this host: ${detail}`);
+    const failure = isMissingPackage(error, name)
+      ? new HvtError(
+          `${name}, the platform package for ${os} on ${arch}, is not installed: npm leaves ` +
+            'out an optional dependency whose install failed (its log then says what a build ' +
+            'from source needs), and all of them with --omit=optional. ' +
+            `hvt.js runs unikernels on ${SUPPORTED}`,
+        )
+      : new HvtError(`cannot load ${name}, the platform for this host: ${detail}`);
     failure.cause = error;
     throw failure;
   }

@@ -47,6 +47,20 @@ export interface TenderNames {
  * status: the guest's (8 bits, as the OS keeps them), or the tender's own.
  */
 export async function runUnikernel(args: readonly string[], names: TenderNames): Promise<number> {
+  // Once the sandbox goes on, the process must end through the platform.
+  let leave: ((status: number) => never) | undefined;
+  const status = await runTenderCommand(args, names, (exit) => {
+    leave = exit;
+  });
+  if (leave !== undefined) leave(status);
+  return status;
+}
+
+async function runTenderCommand(
+  args: readonly string[],
+  names: TenderNames,
+  sandboxed: (exit: (status: number) => never) => void,
+): Promise<number> {
   const io = tenderIo(names.prog);
   const usage = () => usageText(names.usageProg, createModules());
   try {
@@ -59,12 +73,18 @@ export async function runUnikernel(args: readonly string[], names: TenderNames):
       io.err(versionText(names.prog, TENDER_VERSION));
       return 0;
     }
+    const platform = await loadPlatform();
     const status = runTender({
-      platform: await loadPlatform(),
+      platform,
       args: parsed.args,
       kernel: parsed.kernel,
       guestArgs: parsed.guestArgs,
       warn: (text) => io.err(`${names.prog}: ${text}\n`),
+      out: io.out,
+      onSandbox: () => {
+        if (platform.exit) sandboxed((status) => platform.exit!(status));
+      },
+      debug: Boolean(process.env['HVTJS_DEBUG']),
     });
     return status & 0xff;
   } catch (error) {

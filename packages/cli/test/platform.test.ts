@@ -11,6 +11,17 @@ describe('platform loading', () => {
     expect(SUPPORTED).toMatch(/Linux/);
   });
 
+  it.each([
+    ['darwin', 'arm64'],
+    ['win32', 'x64'],
+    ['linux', 'arm64'],
+    ['linux', 'ppc64'],
+  ])('says where unikernels can run on %s %s', async (os, arch) => {
+    await expect(loadPlatform(os, arch)).rejects.toThrow(
+      `unikernels can be run on ${SUPPORTED} only; this host is ${os} on ${arch}`,
+    );
+  });
+
   it.runIf(process.platform === 'linux' && process.arch === 'x64')(
     'loads the Linux KVM platform here',
     async () => {

@@ -26,8 +26,8 @@ export class UsageError extends HvtError {
 export class GuestAccessError extends HvtError {
   override name = 'GuestAccessError';
   constructor(
-    readonly gpa: number,
-    readonly size: number,
+    readonly gpa: number | bigint,
+    readonly size: number | bigint,
     where: string,
   ) {
     super(`${where}: Invalid guest access: gpa=0x${gpa.toString(16)}, sz=${size}`);
@@ -63,6 +63,9 @@ export function strerror(code: string | undefined): string {
     ENAMETOOLONG: 'File name too long',
     ELOOP: 'Too many levels of symbolic links',
     EOVERFLOW: 'Value too large for defined data type',
+    ENETDOWN: 'Network is down',
+    ENOTSUP: 'Operation not supported',
+    EOPNOTSUPP: 'Operation not supported',
   };
   return (code && known[code]) ?? code ?? 'Unknown error';
 }

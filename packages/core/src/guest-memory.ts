@@ -84,70 +84,65 @@ export class GuestMemory {
     return offset + len <= view.byteLength ? { view, offset } : undefined;
   }
 
-  private dataView(gpa: number, len: number): { dv: DataView; off: number } {
+  /** Offset within the view `locate` returned last; a field, so no object per access. */
+  private at = 0;
+
+  /** The view holding [gpa, gpa+len), its offset left in `at`. */
+  private locate(gpa: number, len: number): DataView {
     this.assert(gpa, len);
-    const index = Math.floor(gpa / CHUNK_SIZE);
-    const off = gpa - index * CHUNK_SIZE;
+    const index = gpa < CHUNK_SIZE ? 0 : Math.floor(gpa / CHUNK_SIZE);
     const dv = this.views[index]!;
+    const off = gpa - index * CHUNK_SIZE;
     if (off + len > dv.byteLength) {
       throw new HvtError(`guest memory access at 0x${gpa.toString(16)} crosses a view boundary`);
     }
-    return { dv, off };
+    this.at = off;
+    return dv;
   }
 
   readU8(gpa: number): number {
-    const { dv, off } = this.dataView(gpa, 1);
-    return dv.getUint8(off);
+    return this.locate(gpa, 1).getUint8(this.at);
   }
   readU16(gpa: number): number {
-    const { dv, off } = this.dataView(gpa, 2);
-    return dv.getUint16(off, true);
+    return this.locate(gpa, 2).getUint16(this.at, true);
   }
   readU32(gpa: number): number {
-    const { dv, off } = this.dataView(gpa, 4);
-    return dv.getUint32(off, true);
+    return this.locate(gpa, 4).getUint32(this.at, true);
   }
   readI32(gpa: number): number {
-    const { dv, off } = this.dataView(gpa, 4);
-    return dv.getInt32(off, true);
+    return this.locate(gpa, 4).getInt32(this.at, true);
   }
   /**
    * A u64 as a number: exact below 2^53, and a value of at least 2^53 otherwise,
    * which is all range checks against sizes below 2^53 need.
    */
   readU64(gpa: number): number {
-    const { dv, off } = this.dataView(gpa, 8);
-    return dv.getUint32(off + 4, true) * 2 ** 32 + dv.getUint32(off, true);
+    const dv = this.locate(gpa, 8);
+    return dv.getUint32(this.at + 4, true) * 2 ** 32 + dv.getUint32(this.at, true);
   }
   readU64Big(gpa: number): bigint {
-    const { dv, off } = this.dataView(gpa, 8);
-    return dv.getBigUint64(off, true);
+    return this.locate(gpa, 8).getBigUint64(this.at, true);
   }
   writeU8(gpa: number, v: number): void {
-    const { dv, off } = this.dataView(gpa, 1);
-    dv.setUint8(off, v);
+    this.locate(gpa, 1).setUint8(this.at, v);
   }
   writeU16(gpa: number, v: number): void {
-    const { dv, off } = this.dataView(gpa, 2);
-    dv.setUint16(off, v, true);
+    this.locate(gpa, 2).setUint16(this.at, v, true);
   }
   writeU32(gpa: number, v: number): void {
-    const { dv, off } = this.dataView(gpa, 4);
-    dv.setUint32(off, v >>> 0, true);
+    this.locate(gpa, 4).setUint32(this.at, v >>> 0, true);
   }
   writeI32(gpa: number, v: number): void {
-    const { dv, off } = this.dataView(gpa, 4);
-    dv.setInt32(off, v, true);
+    this.locate(gpa, 4).setInt32(this.at, v, true);
   }
   /** Writes a non-negative integer below 2^53 as a u64. */
   writeU64(gpa: number, v: number): void {
-    const { dv, off } = this.dataView(gpa, 8);
-    dv.setUint32(off, v % 2 ** 32, true);
-    dv.setUint32(off + 4, Math.floor(v / 2 ** 32), true);
+    const dv = this.locate(gpa, 8);
+    dv.setUint32(this.at, v % 2 ** 32, true);
+    dv.setUint32(this.at + 4, Math.floor(v / 2 ** 32), true);
   }
   writeU64Big(gpa: number, v: bigint): void {
-    const { dv, off } = this.dataView(gpa, 8);
-    dv.setBigUint64(off, v, true);
+    this.locate(gpa, 8).setBigUint64(this.at, v, true);
   }
 
   /** Copies host bytes into guest memory. */

@@ -65,11 +65,7 @@ export function rangeError(
   lenField: number,
   where: string,
 ): GuestAccessError {
-  const gpa = memory.readU64Big(gpaField);
-  const len = memory.readU64Big(lenField);
-  const error = new GuestAccessError(Number(gpa), Number(len), where);
-  error.message = `${where}: Invalid guest access: gpa=0x${gpa.toString(16)}, sz=${len}`;
-  return error;
+  return new GuestAccessError(memory.readU64Big(gpaField), memory.readU64Big(lenField), where);
 }
 
 /**
@@ -238,9 +234,7 @@ export class Hypercalls {
     const cookie = memory.readU64(gpa);
     const status = memory.readI32(gpa + 8);
     if (cookie !== 0 && !guestRangeValid(this.ram, cookie, HALT_COOKIE_MAX)) {
-      const error = new GuestAccessError(cookie, HALT_COOKIE_MAX, 'hypercalls.ts:HALT');
-      error.message = `hypercalls.ts:HALT: Invalid guest access: gpa=0x${memory.readU64Big(gpa).toString(16)}, sz=${HALT_COOKIE_MAX}`;
-      throw error;
+      throw new GuestAccessError(memory.readU64Big(gpa), HALT_COOKIE_MAX, 'hypercalls.ts:HALT');
     }
     for (const hook of this.haltHooks) hook(status, cookie);
     this.haltStatus = status;

@@ -1,3 +1,4 @@
+export * from './api.js';
 export * from './arch/x86_64.js';
 export * from './boot-info.js';
 export * from './coredump.js';

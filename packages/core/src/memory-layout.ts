@@ -69,7 +69,7 @@ export interface MemoryPlan {
  * The allocation for `mem` guest bytes (5.1): a net device adds the ring area
  * on top (clamped at 4 GiB, so `--mem=4096` leaves the guest 4 GiB - 2 MiB).
  * The area is reserved whenever a net device is attached, so the layout is
- * the reference's; the ring in it is not offered to the guest yet.
+ * the reference's, whether or not the net module can then offer the ring.
  */
 export function planMemory(mem: number, netAttached: boolean, warn: Warn): MemoryPlan {
   if (!netAttached) return { allocated: mem, visible: mem, ringGpa: 0 };

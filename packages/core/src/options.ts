@@ -74,11 +74,16 @@ export function secondPass(
   args: readonly string[],
   modules: readonly Module[],
   ctx: OptionContext,
+  sandbox?: SandboxSettings,
 ): bigint {
   let mem = DEFAULT_MEM_BYTES;
   let i = 0;
   while (i < args.length && args[i]!.startsWith('-')) {
     if (args[i] === '--') break;
+    if (sandbox !== undefined && sandboxOption(args[i]!, sandbox)) {
+      i++;
+      continue;
+    }
     let matched = false;
     if (args[i]!.startsWith('--mem=')) {
       mem = parseMem(args[i]!);
@@ -94,6 +99,43 @@ export function secondPass(
   return mem;
 }
 
+/** What the command line says about the sandbox (design.md 4); not in the reference. */
+export interface SandboxSettings {
+  /** --print-policy: print the policy and what it compiles to, then exit without running. */
+  printPolicy: boolean;
+  /** --unsafe-no-sandbox: keep every privilege (debugging only, loudly warned). */
+  unsafeNoSandbox: boolean;
+  /** --user=USER: whom to become when started as root (default: nobody). */
+  user?: string;
+  /** --group=GROUP: the group to become (default: nogroup). */
+  group?: string;
+}
+
+export const defaultSandboxSettings = (): SandboxSettings => ({
+  printPolicy: false,
+  unsafeNoSandbox: false,
+});
+
+/** Consumes one sandbox option into `settings`; false when `arg` is not one. */
+export function sandboxOption(arg: string, settings: SandboxSettings): boolean {
+  if (arg === '--print-policy') {
+    settings.printPolicy = true;
+    return true;
+  }
+  if (arg === '--unsafe-no-sandbox') {
+    settings.unsafeNoSandbox = true;
+    return true;
+  }
+  for (const key of ['user', 'group'] as const) {
+    if (!arg.startsWith(`--${key}=`)) continue;
+    const value = arg.slice(key.length + 3);
+    if (value === '') throw new HvtError(`Malformed argument to --${key}`);
+    settings[key] = value;
+    return true;
+  }
+  return false;
+}
+
 /** The guest command line: the arguments after KERNEL joined with single spaces (2). */
 export function guestCommandLine(guestArgs: readonly string[]): Uint8Array {
   const bytes = new TextEncoder().encode(guestArgs.join(' '));
@@ -105,7 +147,8 @@ export function guestCommandLine(guestArgs: readonly string[]): Uint8Array {
 
 /**
  * The usage text (2.1), generated from the modules: with the modules of the
- * reference's debug tender minus gdb, this is its text byte for byte.
+ * reference's debug tender minus gdb, this is its text with our four sandbox
+ * options added to the core options.
  * `prog` is what the first line shows (`solo5-hvt`, or `solo5 run`).
  */
 export function usageText(prog: string, modules: readonly Module[]): string {
@@ -117,6 +160,10 @@ export function usageText(prog: string, modules: readonly Module[]): string {
     '  [ --mem=512 ] (guest memory in MB)',
     '    --help (display this help)',
     '    --version (display version information)',
+    '  [ --user=nobody ] (user to become when started as root)',
+    '  [ --group=nogroup ] (group to become when started as root)',
+    '    --print-policy (print the sandbox policy and its rules, then exit)',
+    '    --unsafe-no-sandbox (run without the sandbox: debugging only)',
     `Compiled-in modules: ${modules.map((m) => `${m.name} `).join('')}`,
     'Compiled-in module options:',
   ];

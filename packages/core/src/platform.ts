@@ -1,4 +1,5 @@
 import type { GuestMemory } from './guest-memory.js';
+import type { SandboxNeeds, SandboxPolicy } from './sandbox-policy.js';
 
 /**
  * The contract between core and a platform package (linux-kvm, freebsd-vmm,
@@ -69,6 +70,11 @@ export const ExitKind = {
   INTERNAL_ERROR: 6,
   /** Any other exit: exit[REASON] = the raw exit reason (e.g. 5 HLT, 8 SHUTDOWN on KVM). */
   OTHER: 7,
+  /**
+   * A device I/O thread (the network ring's) failed and stopped the guest:
+   * the module that started it says why (NetRing.failure()).
+   */
+  IO_THREAD: 8,
 } as const;
 export type ExitKind = (typeof ExitKind)[keyof typeof ExitKind];
 
@@ -130,10 +136,81 @@ export interface Vm {
   getRegistersX86(): X86Registers;
   /** Registers `fd` (an eventfd) to be signalled by a 4-byte OUT to `port` without an exit. */
   addIoEventFd?(port: number, fd: number): void;
+  /**
+   * Starts the thread that serves the network ring (hvt-abi.md 10.3) from
+   * now until `stop()`. Call it on the thread that runs the vCPU: a failure
+   * of the ring thread ends that thread's `run()` with ExitKind.IO_THREAD.
+   */
+  startNetRing?(config: NetRingConfig): NetRing;
   /** Pages of guest memory resident on the host (for sparse core dumps); undefined if unknown. */
   residentPages?(gpa: number, len: number): Uint8Array | undefined;
   /** Releases the VM, vCPU and guest memory; idempotent. */
   destroy(): void;
+  /** The VM's own descriptors and what the run loop still does with them (design.md 4). */
+  sandboxNeeds?(): SandboxNeeds;
+  /**
+   * Step 14, before the sandbox: does now whatever the VM would otherwise do
+   * lazily on its first run and the sandbox would forbid then (start threads).
+   */
+  prepareSandbox?(): void;
+  /**
+   * The reference's message for the exit run() just returned, in its backend's
+   * words (`unhandled exit: exitcode=14, rip=0x…` on FreeBSD, `Triple Fault` on
+   * OpenBSD), without the `<prog>: ` prefix; undefined where the generic
+   * message applies.
+   */
+  describeExit?(kind: ExitKind): string | undefined;
+}
+
+/** What the network ring's I/O thread serves. */
+export interface NetRingConfig {
+  /** GPA of struct hvt_ring (zeroed, at or above `visibleSize`). */
+  readonly ringGpa: number;
+  /** The guest-visible memory size: every data buffer must lie below it (7.3). */
+  readonly visibleSize: number;
+  /** The eventfd the guest's kick signals (Vm.addIoEventFd); the caller closes it after stop(). */
+  readonly kickFd: number;
+  /** The NET_BASIC devices by manifest index; every other handle is invalid. */
+  readonly devices: readonly { readonly handle: number; readonly fd: number }[];
+}
+
+/** Why the ring thread stopped serving (see NetRing.failure()). */
+export const NetRingFailureKind = {
+  /** An entry's (data, len) is not inside guest-visible memory. */
+  DATA_RANGE: 1,
+  /** write() to the device failed: `code`. */
+  WRITE_ERROR: 2,
+  /** write() took `done` of `len` bytes. */
+  SHORT_WRITE: 3,
+  /** ent_tail was more than a ring's worth away from ent_head. */
+  INDICES: 4,
+  /** Reading the kick eventfd failed: `code`. */
+  KICK_READ: 5,
+} as const;
+export type NetRingFailureKind = (typeof NetRingFailureKind)[keyof typeof NetRingFailureKind];
+
+export interface NetRingFailure {
+  readonly kind: NetRingFailureKind;
+  /** The entry's operation (1 NET_WRITE, 2 NET_READ), handle, data GPA and length. */
+  readonly operation: number;
+  readonly handle: number;
+  readonly gpa: bigint;
+  readonly len: number;
+  /** errno name, for WRITE_ERROR and KICK_READ. */
+  readonly code?: string;
+  /** Bytes written, for SHORT_WRITE. */
+  readonly done: number;
+  /** The host's ent_head and the guest's ent_tail when it failed. */
+  readonly head: number;
+  readonly tail: number;
+}
+
+/** The running ring thread. */
+export interface NetRing {
+  /** Stops and joins the thread; idempotent. */
+  stop(): void;
+  /** Why the thread gave up, once it has; undefined while it serves or after a clean stop. */
+  failure(): NetRingFailure | undefined;
 }
 
 /** A tap (or other network) device opened on the host. */
@@ -171,4 +248,40 @@ export interface Platform {
   pendingSignal?(): number;
   /** A new eventfd (close-on-exec, blocking) for `Vm.addIoEventFd`; the caller closes it. */
   createEventFd?(): number;
+  /**
+   * Step 14, first half: starts whatever the runtime would otherwise start
+   * lazily (thread pools), then reports what the runtime itself needs while
+   * the guest runs (its event loops' descriptors, its threads, its clocks).
+   * `declared` is everything else's share: those fds are not the runtime's.
+   */
+  prepareSandbox?(declared: SandboxPolicy): SandboxNeeds;
+  /**
+   * Step 14: confines the process to `policy` for the rest of its life. Throws
+   * HvtError saying which part failed: a sandbox that cannot be applied in full
+   * is fatal. Afterwards leave only through `exit()`.
+   */
+  dropPrivileges?(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
+  /** What dropPrivileges would apply for `policy`, as JSON-ready data; applies nothing. */
+  describeSandbox?(policy: SandboxPolicy, options?: SandboxOptions): unknown;
+  /**
+   * Ends the process now with `status`. A sandboxed process must leave this
+   * way: the runtime's own teardown makes system calls the sandbox forbids.
+   */
+  exit?(status: number): never;
+}
+
+/** How to drop privileges, from the command line. */
+export interface SandboxOptions {
+  /** Whom to become when started as root: a user name or number (default: nobody). */
+  readonly user?: string;
+  /** The group: a name or number (default: nogroup, else the user's own group). */
+  readonly group?: string;
+}
+
+/** What dropPrivileges applied, for people (debug output, --print-policy). */
+export interface SandboxReport {
+  /** One line per mechanism applied. */
+  readonly applied: readonly string[];
+  /** Parts this host cannot provide and the design lets go (e.g. Landlock on an older kernel). */
+  readonly unavailable: readonly string[];
 }

@@ -17,11 +17,14 @@ export type FdOperation =
   | 'pread'
   /** pwrite(2) within [0, size) */
   | 'pwrite'
-  /** waited on for readability (POLL) */
+  /** waited on for readability (POLL); for an `eventpoll` fd: waited on (epoll_wait) */
   | 'poll'
   /** the ioctl requests listed in `ioctls` */
   | 'ioctl'
-  /** files may be created (exclusively) and written below this directory */
+  /**
+   * files may be created below this directory, exclusively (never opening an
+   * existing file) and write-only, then written, truncated and closed
+   */
   | 'create';
 
 export type FdKind =
@@ -33,7 +36,15 @@ export type FdKind =
   | 'vm'
   | 'vcpu'
   | 'directory'
-  | 'waitset';
+  | 'waitset'
+  /** an event loop's wait instance of the runtime itself (an epoll fd on Linux) */
+  | 'eventpoll';
+
+/**
+ * Clocks read at run time: the guest's WALLTIME, and the runtime's own timers
+ * (`monotonic-coarse` is the cheap clock libuv reads for its loop time).
+ */
+export type ClockName = 'realtime' | 'monotonic' | 'monotonic-coarse';
 
 export interface IoctlRule {
   /** The kernel's name for the request, e.g. KVM_RUN. */
@@ -45,7 +56,7 @@ export interface IoctlRule {
 export interface FdRule {
   readonly fd: number;
   readonly kind: FdKind;
-  /** The module (or `platform`) that needs it. */
+  /** The module (or `platform`, `tender`, `node` for the runtime) that needs it. */
   readonly owner: string;
   /** For people: what the descriptor is, e.g. `block 'storage': disk.img`. */
   readonly what: string;
@@ -58,7 +69,7 @@ export interface FdRule {
 export interface SandboxPolicy {
   readonly fds: readonly FdRule[];
   /** Clocks read at run time. */
-  readonly clocks: readonly ('realtime' | 'monotonic')[];
+  readonly clocks: readonly ClockName[];
   /** Threads started before the drop that keep running, by name. */
   readonly threads: readonly string[];
 }
@@ -66,8 +77,32 @@ export interface SandboxPolicy {
 /** One module's (or the platform's) share of the policy. */
 export interface SandboxNeeds {
   readonly fds?: readonly FdRule[];
-  readonly clocks?: readonly ('realtime' | 'monotonic')[];
+  readonly clocks?: readonly ClockName[];
   readonly threads?: readonly string[];
+}
+
+/** The tender's own share: its diagnostics go to stderr until it exits. */
+export const TENDER_SANDBOX_NEEDS: SandboxNeeds = {
+  fds: [{ fd: 2, kind: 'stdio', owner: 'tender', what: 'diagnostics (stderr)', ops: ['write'] }],
+};
+
+/** The policy as JSON-ready data (`--print-policy`): fds with their ioctls by name and number. */
+export function policyToJson(policy: SandboxPolicy): unknown {
+  return {
+    fds: policy.fds.map((f) => ({
+      fd: f.fd,
+      kind: f.kind,
+      owner: f.owner,
+      what: f.what,
+      ops: f.ops,
+      ...(f.ioctls
+        ? { ioctls: f.ioctls.map((i) => `${i.name} (0x${i.request.toString(16)})`) }
+        : {}),
+      ...(f.size !== undefined ? { size: f.size } : {}),
+    })),
+    clocks: policy.clocks,
+    threads: policy.threads,
+  };
 }
 
 const unique = <T>(xs: readonly T[]): T[] => [...new Set(xs)];

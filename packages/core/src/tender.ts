@@ -1,5 +1,5 @@
 import { initialVcpuState, writePageTablesAndGdt } from './arch/x86_64.js';
-import { writeBootInfo } from './boot-info.js';
+import { HVT_FEATURE_RING_IO, writeBootInfo } from './boot-info.js';
 import { readKernelFile } from './elf.js';
 import { HvtError } from './errors.js';
 import { Hypercalls } from './hypercalls.js';
@@ -12,9 +12,19 @@ import { DumpcoreModule } from './modules/dumpcore.js';
 import type { GuestRam, Module, SetupContext, Warn } from './modules/module.js';
 import { NetModule } from './modules/net.js';
 import { readAbiNote, readManifestNote, requireHvtAbi } from './notes.js';
-import { guestCommandLine, secondPass } from './options.js';
+import {
+  defaultSandboxSettings,
+  guestCommandLine,
+  type SandboxSettings,
+  secondPass,
+} from './options.js';
 import { ExitField, ExitKind, type Platform, type Vm } from './platform.js';
-import { mergeSandboxNeeds, type SandboxPolicy } from './sandbox-policy.js';
+import {
+  mergeSandboxNeeds,
+  policyToJson,
+  type SandboxPolicy,
+  TENDER_SANDBOX_NEEDS,
+} from './sandbox-policy.js';
 
 /**
  * The tender's lifecycle (hvt-abi.md section 1, design.md section 2), in the
@@ -34,9 +44,20 @@ export interface TenderConfig {
   readonly guestArgs: readonly string[];
   /** Prints `<prog>: <text>` on stderr. */
   readonly warn: Warn;
-  /** Step 14, just before the guest runs: drop privileges (later: print the policy). */
-  readonly beforeRun?: (policy: SandboxPolicy, vm: Vm) => void;
+  /** Prints on stdout (--print-policy). */
+  readonly out?: (text: string) => void;
+  /**
+   * Called just before the sandbox goes on: from then on the process must end
+   * through `platform.exit()`, since the runtime's own teardown makes system
+   * calls the sandbox forbids. Not called with --unsafe-no-sandbox.
+   */
+  readonly onSandbox?: () => void;
+  /** Print what the sandbox applied (one warning line per mechanism). */
+  readonly debug?: boolean;
 }
+
+/** runTender's result for --print-policy, which runs nothing. */
+const POLICY_PRINTED = 0;
 
 /** Runs the unikernel to its end; returns its exit status, or throws HvtError. */
 export function runTender(config: TenderConfig): number {
@@ -52,7 +73,8 @@ export function runTender(config: TenderConfig): number {
   let vm: Vm | undefined;
   try {
     // Step 5: options; block files and taps are opened here.
-    const requested = secondPass(config.args, modules, { manifest, platform, warn });
+    const settings = defaultSandboxSettings();
+    const requested = secondPass(config.args, modules, { manifest, platform, warn }, settings);
     // Step 6: from here on SIGINT and SIGTERM end the run with "Exiting on
     // signal" (vm.run() reports them) instead of killing the process.
     platform.catchTerminationSignals?.();
@@ -76,6 +98,8 @@ export function runTender(config: TenderConfig): number {
     // Step 12: module setup, then every declared device must be attached.
     const guest: GuestRam = { memory: vm.memory, size: plan.visible };
     const hypercalls = new Hypercalls(guest);
+    let ringOffered = false;
+    const ioThreadChecks: (() => HvtError | undefined)[] = [];
     const ctx: SetupContext = {
       platform,
       vm,
@@ -85,6 +109,11 @@ export function runTender(config: TenderConfig): number {
       warn,
       registerHypercall: (nr, handler) => hypercalls.register(nr, handler),
       registerHaltHook: (hook) => hypercalls.registerHaltHook(hook),
+      ringGpa: plan.ringGpa,
+      offerRingIo: () => {
+        ringOffered = plan.ringGpa !== 0;
+      },
+      registerIoThreadCheck: (check) => ioThreadChecks.push(check),
     };
     for (const module of modules) setupModule(module, ctx, warn);
     requireAllAttached(manifest, warn);
@@ -97,14 +126,14 @@ export function runTender(config: TenderConfig): number {
       cpuCycleFreq: tscHz,
       manifest: manifest.encode(),
       cmdline: guestCommandLine(config.guestArgs),
+      ...(ringOffered ? { hostFeatures: HVT_FEATURE_RING_IO, netRing: plan.ringGpa } : {}),
     });
 
     // Step 14: what the sandbox must still allow, then the drop itself.
-    const policy = sandboxPolicy(modules);
-    config.beforeRun?.(policy, vm);
+    if (enterSandbox(config, settings, modules, vm) === 'printed') return POLICY_PRINTED;
 
     // Step 15.
-    return runLoop(vm, hypercalls, hypervisorName(platform));
+    return runLoop(vm, hypercalls, hypervisorName(platform), ioThreadChecks);
   } finally {
     for (const module of modules) module.close?.();
     vm?.destroy();
@@ -114,6 +143,63 @@ export function runTender(config: TenderConfig): number {
 /** The modules' declarations merged into one policy (design.md section 4). */
 export function sandboxPolicy(modules: readonly Module[]): SandboxPolicy {
   return mergeSandboxNeeds(modules.map((m) => m.sandboxNeeds?.() ?? {}));
+}
+
+/** Everything the tender declares: its own stderr, the modules, the VM. */
+export function declaredSandboxPolicy(modules: readonly Module[], vm?: Vm): SandboxPolicy {
+  return mergeSandboxNeeds([
+    TENDER_SANDBOX_NEEDS,
+    ...modules.map((m) => m.sandboxNeeds?.() ?? {}),
+    vm?.sandboxNeeds?.() ?? {},
+  ]);
+}
+
+/**
+ * Step 14 (design.md 4): the policy is what the tender declares plus what the
+ * runtime itself needs; then either print it (--print-policy), run without a
+ * sandbox (--unsafe-no-sandbox, loudly), or drop privileges. A platform that
+ * cannot sandbox is an error, never a silent fallback.
+ */
+export function enterSandbox(
+  config: TenderConfig,
+  settings: SandboxSettings,
+  modules: readonly Module[],
+  vm: Vm,
+): 'printed' | 'sandboxed' | 'unsandboxed' {
+  const { platform, warn } = config;
+  if (settings.unsafeNoSandbox && !settings.printPolicy) {
+    warn('WARNING: --unsafe-no-sandbox: the tender keeps every privilege it was started with.');
+    warn('WARNING: A guest that compromises the tender can do anything this user can.');
+    return 'unsandboxed';
+  }
+  vm.prepareSandbox?.();
+  const declared = declaredSandboxPolicy(modules, vm);
+  const policy = mergeSandboxNeeds([declared, platform.prepareSandbox?.(declared) ?? {}]);
+  const options = {
+    ...(settings.user !== undefined ? { user: settings.user } : {}),
+    ...(settings.group !== undefined ? { group: settings.group } : {}),
+  };
+  if (settings.printPolicy) {
+    const printed = {
+      platform: platform.name,
+      policy: policyToJson(policy),
+      ...(platform.describeSandbox ? { compiled: platform.describeSandbox(policy, options) } : {}),
+    };
+    (config.out ?? ((text: string) => warn(text)))(`${JSON.stringify(printed, null, 2)}\n`);
+    return 'printed';
+  }
+  if (platform.dropPrivileges === undefined || platform.exit === undefined) {
+    throw new HvtError(
+      `the ${platform.name} platform cannot sandbox the tender; --unsafe-no-sandbox runs it without`,
+    );
+  }
+  config.onSandbox?.();
+  const report = platform.dropPrivileges(policy, options);
+  if (config.debug) {
+    for (const line of report.applied) warn(`sandbox: ${line}`);
+    for (const line of report.unavailable) warn(`sandbox: unavailable: ${line}`);
+  }
+  return 'sandboxed';
 }
 
 /**
@@ -157,29 +243,58 @@ export function hypervisorName(platform: Platform): string {
 /**
  * Step 15: runs the vCPU, serving each exit, until the guest halts (its status
  * is returned) or something fatal happens (thrown). One vm.run() per exit;
- * exit details come from the preallocated vm.exit.
+ * exit details come from the preallocated vm.exit. An IO_THREAD exit is
+ * explained by the first of `ioThreadChecks` that claims it.
  */
-export function runLoop(vm: Vm, hypercalls: Hypercalls, hypervisor: string): number {
+export function runLoop(
+  vm: Vm,
+  hypercalls: Hypercalls,
+  hypervisor: string,
+  ioThreadChecks: readonly (() => HvtError | undefined)[] = [],
+): number {
   const exit = vm.exit;
   for (;;) {
     const kind = vm.run();
     if (kind === ExitKind.IO) {
-      const halted = hypercalls.dispatchPort(
-        exit[ExitField.PORT]!,
-        exit[ExitField.SIZE]!,
-        exit[ExitField.DIRECTION] === 1,
-        exit[ExitField.VALUE]!,
-      );
+      let halted: boolean;
+      try {
+        halted = hypercalls.dispatchPort(
+          exit[ExitField.PORT]!,
+          exit[ExitField.SIZE]!,
+          exit[ExitField.DIRECTION] === 1,
+          exit[ExitField.VALUE]!,
+        );
+      } catch (error) {
+        // The thread's signal may have cut a handler's system call short:
+        // then the thread's failure is the story, not the interruption.
+        throw ioThreadFailure(ioThreadChecks) ?? error;
+      }
       if (halted) return hypercalls.haltStatus;
       continue;
+    }
+    if (kind === ExitKind.IO_THREAD) {
+      const failure = ioThreadFailure(ioThreadChecks);
+      if (failure !== undefined) throw failure;
     }
     throw fatalExit(vm, kind, hypervisor);
   }
 }
 
+/** The error of the first I/O thread that failed, if one did. */
+function ioThreadFailure(checks: readonly (() => HvtError | undefined)[]): HvtError | undefined {
+  for (const check of checks) {
+    const failure = check();
+    if (failure !== undefined) return failure;
+  }
+  return undefined;
+}
+
 /** The error for an exit the tender cannot serve (12, 13.2). */
 export function fatalExit(vm: Vm, kind: ExitKind, hypervisor: string): HvtError {
   const exit = vm.exit;
+  // A backend whose reference tender words an exit its own way says so.
+  const described = kind === ExitKind.SIGNAL ? undefined : vm.describeExit?.(kind);
+  if (described !== undefined) return new HvtError(described);
   const hex = (n: number | bigint) => `0x${n.toString(16)}`;
   const unhandled = () =>
     new HvtError(
@@ -211,6 +326,9 @@ export function fatalExit(vm: Vm, kind: ExitKind, hypervisor: string): HvtError 
         );
       }
       return unhandled();
+    case ExitKind.IO_THREAD:
+      // Only when no module claimed the failure (see runLoop).
+      return new HvtError('a device I/O thread failed');
     default:
       return unhandled();
   }

@@ -5,6 +5,7 @@ import {
   BlockModule,
   createModules,
   DumpcoreModule,
+  defaultSandboxSettings,
   firstPass,
   guestCommandLine,
   HvtError,
@@ -158,8 +159,36 @@ describe('second pass', () => {
   });
 });
 
+describe('sandbox options', () => {
+  const parse = (args: string[]) => {
+    const settings = defaultSandboxSettings();
+    const printed = warnings();
+    const mem = secondPass(args, [], optionContext(manifestOf([]), printed.warn), settings);
+    return { settings, mem };
+  };
+
+  it('are core options of the second pass, in any order among the others', () => {
+    expect(
+      parse(['--print-policy', '--mem=64', '--user=tender', '--group=kvm-guests', 'k']),
+    ).toEqual({
+      settings: { printPolicy: true, unsafeNoSandbox: false, user: 'tender', group: 'kvm-guests' },
+      mem: 64n << 20n,
+    });
+    expect(parse(['--unsafe-no-sandbox', 'k']).settings.unsafeNoSandbox).toBe(true);
+  });
+
+  it('say when --user or --group is empty', () => {
+    expect(() => parse(['--user=', 'k'])).toThrow('Malformed argument to --user');
+    expect(() => parse(['--group=', 'k'])).toThrow('Malformed argument to --group');
+  });
+
+  it('default to the sandbox on and nothing printed', () => {
+    expect(parse(['k']).settings).toEqual({ printPolicy: false, unsafeNoSandbox: false });
+  });
+});
+
 describe('usage and version', () => {
-  it('is the reference text, with dumpcore compiled in', () => {
+  it('is the reference text, with dumpcore compiled in and the sandbox options', () => {
     expect(usageText('solo5-hvt', createModules())).toBe(
       [
         'usage: solo5-hvt [ CORE OPTIONS ] [ MODULE OPTIONS ] [ -- ] KERNEL [ ARGS ]',
@@ -169,6 +198,10 @@ describe('usage and version', () => {
         '  [ --mem=512 ] (guest memory in MB)',
         '    --help (display this help)',
         '    --version (display version information)',
+        '  [ --user=nobody ] (user to become when started as root)',
+        '  [ --group=nogroup ] (group to become when started as root)',
+        '    --print-policy (print the sandbox policy and its rules, then exit)',
+        '    --unsafe-no-sandbox (run without the sandbox: debugging only)',
         'Compiled-in modules: core block net dumpcore ',
         'Compiled-in module options:',
         '    --block:NAME=PATH (attach block device/file at PATH as block storage NAME)',

@@ -59,6 +59,9 @@ export function setUp(modules: Module[], manifest: Manifest, guest: GuestRam) {
     warn: printed.warn,
     registerHypercall: (nr, handler) => hypercalls.register(nr, handler),
     registerHaltHook: (hook) => hypercalls.registerHaltHook(hook),
+    ringGpa: 0,
+    offerRingIo: () => {},
+    registerIoThreadCheck: () => {},
   };
   for (const module of modules) module.setup?.(ctx);
   return { hypercalls, waitSet, warnings: printed.list };

@@ -92,6 +92,9 @@ describe('module setup failures (section 11)', () => {
       warn: printed.warn,
       registerHypercall: (nr, handler) => hypercalls.register(nr, handler),
       registerHaltHook: (hook) => hypercalls.registerHaltHook(hook),
+      ringGpa: 0,
+      offerRingIo: () => {},
+      registerIoThreadCheck: () => {},
     };
     const error = thrown(() => setupModule(module, ctx, printed.warn));
     return { error, warnings: printed.list };

@@ -1,4 +1,11 @@
-import type { Arch, Platform } from '@hvtjs/core';
+import type {
+  Arch,
+  Platform,
+  SandboxNeeds,
+  SandboxOptions,
+  SandboxPolicy,
+  SandboxReport,
+} from '@hvtjs/core';
 import {
   catchTerminationSignals,
   createEventFd,
@@ -7,6 +14,7 @@ import {
   pendingSignal,
   walltimeNs,
 } from './host.js';
+import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
 import { LinuxKvmVm } from './vm.js';
 
 export { ioctlLabel, kvmError, kvmMessage } from './errors.js';
@@ -20,6 +28,33 @@ export {
   walltimeNs,
 } from './host.js';
 export { isNativeError, type NativeError } from './native.js';
+export { IO_THREAD_SIGNAL, startNetRing } from './net-ring.js';
+export {
+  describeSandbox,
+  dropPrivileges,
+  exitProcess,
+  hostFacts,
+  prepareSandbox,
+  resolveIdentity,
+} from './sandbox/apply.js';
+export { compileLandlock, type LandlockPlan } from './sandbox/landlock.js';
+export {
+  compileSandbox,
+  type HostFacts,
+  type IdentityPlan,
+  type LinuxSandboxPlan,
+  planToJson,
+} from './sandbox/plan.js';
+export { jitEnabled, openFds, runtimeNeeds, threadIds } from './sandbox/runtime.js';
+export {
+  type ArgCheck,
+  compileSeccomp,
+  DENIED_SYSCALLS,
+  filterAllows,
+  filterVerdict,
+  type SeccompRule,
+  type SeccompVerdict,
+} from './sandbox/seccomp.js';
 export { type CreateVmOptions, LinuxKvmVm, PAGE_SIZE } from './vm.js';
 
 function hostArch(): Arch {
@@ -32,6 +67,10 @@ export interface LinuxKvmPlatform extends Platform {
   catchTerminationSignals(): void;
   pendingSignal(): number;
   createEventFd(): number;
+  prepareSandbox(declared: SandboxPolicy): SandboxNeeds;
+  dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
+  describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
+  exit(status: number): never;
 }
 
 /** Linux KVM as the tender's platform. */
@@ -45,6 +84,10 @@ export const linuxKvmPlatform: LinuxKvmPlatform = {
   catchTerminationSignals,
   pendingSignal,
   createEventFd: (): number => createEventFd(),
+  prepareSandbox,
+  dropPrivileges,
+  describeSandbox,
+  exit: exitProcess,
 };
 
 export default linuxKvmPlatform;

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import type { NetRingFailure } from '@hvtjs/core';
 
 /**
  * The addon's surface (src/native/*.cc): one class per kind of KVM fd, plus the
@@ -138,7 +139,15 @@ export interface NativeVcpuFd {
   setRegs(regs: Partial<Record<GeneralRegisterName, number | bigint>>): void;
   getRegs(): Record<GeneralRegisterName, bigint>;
   tscKhz(): number;
+  /** KVM_RUN with immediate_exit: KVM's first-run work, without entering the guest. */
+  firstRun(): void;
   close(): void;
+}
+
+export interface NativeNetRing {
+  /** Stops and joins the thread; idempotent. */
+  stop(): void;
+  failure(): NetRingFailure | undefined;
 }
 
 export interface NativeGuestMapping {
@@ -174,6 +183,63 @@ export interface NativeAddon {
   walltimeNs(): bigint;
   catchTerminationSignals(): void;
   pendingSignal(): number;
+  /** The network ring's I/O thread (netring.cc); started by the constructor. */
+  NetRing: new (
+    mapping: NativeGuestMapping,
+    ringGpa: number,
+    visibleSize: number,
+    kickFd: number,
+    fds: Int32Array,
+  ) => NativeNetRing;
+  /** The real-time signal a failing I/O thread interrupts the vCPU thread with. */
+  ioThreadSignal: number;
+  /** Request numbers of the vCPU ioctls the run loop issues (KVM_GET_* on x86_64 only). */
+  vcpuIoctls: { KVM_RUN: number; KVM_GET_REGS?: number; KVM_GET_SREGS?: number };
+
+  // The sandbox (sandbox.cc): mechanism for src/sandbox/.
+  /** Loads the filter (default kill-process) into every thread, with no_new_privs. */
+  seccompInstall(rules: readonly NativeSeccompRule[]): void;
+  /** The BPF program the rules compile to (8 bytes per instruction); loads nothing. */
+  seccompExport(rules: readonly NativeSeccompRule[]): Buffer;
+  /** A system call's number on this architecture, or -1. */
+  syscallNumber(name: string): number;
+  /** Landlock's ABI version, or minus the errno that says why there is none. */
+  landlockAbi(): number;
+  landlockRestrictSelf(
+    attr: { handledFs: bigint; handledNet: bigint; scoped: bigint; attrSize: number },
+    rules: readonly { fd: number; access: bigint }[],
+  ): void;
+  setNoNewPrivs(): void;
+  setDumpable(dumpable: number): void;
+  setRlimit(resource: number, limit: number | bigint): void;
+  getRlimit(resource: number): { soft: bigint; hard: bigint };
+  rlimits: { NOFILE: number; NPROC: number; CORE: number; FSIZE: number };
+  lookupUser(name: string): { uid: number; gid: number; name: string } | null;
+  lookupGroup(name: string): number | null;
+  /** Clears supplementary groups, then sets real/effective/saved gid and uid (all threads). */
+  dropIds(uid: number, gid: number): void;
+  ids(): { uids: number[]; gids: number[]; groups: number[] };
+  /** 1: libuv uses io_uring; 0: it does not; -1: this libuv cannot tell. */
+  libuvIoUring(): number;
+  personality(): number;
+  readImpliesExec: number;
+  /** Starts libuv's thread pool now. */
+  warmThreadPool(): void;
+  /** exit_group(status), without Node's teardown. */
+  exitNow(status: number): never;
+}
+
+/** One seccomp allow rule as the addon takes it. */
+export interface NativeSeccompRule {
+  readonly syscall: string;
+  readonly args: readonly {
+    readonly arg: number;
+    readonly op: string;
+    readonly value: bigint;
+    readonly mask?: bigint;
+  }[];
+  /** Fail the call with this errno instead of allowing it. */
+  readonly errno?: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -182,7 +248,7 @@ const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
 /** The package root: the parent of src/ (tests) and of dist/ (built). */
 const packageRoot = fileURLToPath(new URL('..', import.meta.url));
 
-/** The addon, loaded once from build/ (or prebuilds/ later) by node-gyp-build. */
+/** The addon, loaded once by node-gyp-build: build/Release/ (a source build), else prebuilds/. */
 export const native = nodeGypBuild(packageRoot) as NativeAddon;
 
 /** True for errors thrown by the addon for a failed system call. */

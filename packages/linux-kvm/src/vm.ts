@@ -4,6 +4,10 @@ import {
   type ExitKind,
   GuestMemory,
   HvtError,
+  type IoctlRule,
+  type NetRing,
+  type NetRingConfig,
+  type SandboxNeeds,
   type Vm,
   type X86Registers,
   type X86VcpuState,
@@ -17,6 +21,7 @@ import {
   type NativeVmFd,
   native,
 } from './native.js';
+import { startNetRing } from './net-ring.js';
 
 /** The KVM API version every KVM since Linux 2.6.22 reports. */
 const KVM_API_VERSION = 12;
@@ -207,6 +212,14 @@ export class LinuxKvmVm implements Vm {
     this.vmFd.ioeventfd(port, 4, eventfd, native.ioeventfdFlagPio);
   }
 
+  /**
+   * The network ring's I/O thread over this VM's RAM; call it on the thread
+   * that runs the vCPU (a failure of the ring thread interrupts that one).
+   */
+  startNetRing(config: NetRingConfig): NetRing {
+    return startNetRing(this.mapping, config);
+  }
+
   residentPages(gpa: number, len: number): Uint8Array | undefined {
     checkRange('residentPages', gpa, len, this.memory.size);
     try {
@@ -215,6 +228,48 @@ export class LinuxKvmVm implements Vm {
       if (isNativeError(e)) return undefined;
       throw e;
     }
+  }
+
+  /**
+   * Does now what KVM does on a vCPU's first run, which may start a worker
+   * task in this process (Linux 6.13 on): the sandbox forbids that later.
+   */
+  prepareSandbox(): void {
+    try {
+      this.vcpu.firstRun();
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
+  /**
+   * After the drop the run loop issues KVM_RUN, and on x86_64 reads the
+   * registers back for its error messages and for dumpcore; the VM and
+   * /dev/kvm fds stay open, unused, until destroy().
+   */
+  sandboxNeeds(): SandboxNeeds {
+    const requests = native.vcpuIoctls;
+    const ioctls: IoctlRule[] = [{ name: 'KVM_RUN', request: requests.KVM_RUN }];
+    if (requests.KVM_GET_REGS !== undefined) {
+      ioctls.push({ name: 'KVM_GET_REGS', request: requests.KVM_GET_REGS });
+    }
+    if (requests.KVM_GET_SREGS !== undefined) {
+      ioctls.push({ name: 'KVM_GET_SREGS', request: requests.KVM_GET_SREGS });
+    }
+    return {
+      fds: [
+        {
+          fd: this.vcpu.fd,
+          kind: 'vcpu',
+          owner: 'platform',
+          what: 'vCPU 0',
+          ops: ['ioctl'],
+          ioctls,
+        },
+        { fd: this.vmFd.fd, kind: 'vm', owner: 'platform', what: 'the KVM VM', ops: [] },
+        { fd: this.kvm.fd, kind: 'hypervisor', owner: 'platform', what: '/dev/kvm', ops: [] },
+      ],
+    };
   }
 
   destroy(): void {

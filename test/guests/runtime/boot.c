@@ -178,9 +178,12 @@ void rt_boot(const struct hvt_boot_info *bi)
   rt_log(RT_LOG_INFO, "hvt.js test runtime, Solo5 hvt ABI 2\n");
   if (unknown != NULL)
     rt_log(RT_LOG_WARN, "unknown log level: %.*s\n", (int)unknown_len, unknown);
-  rt_log(RT_LOG_INFO, "mem_size=0x%lx cpu_cycle_freq=%lu manifest_entries=%u\n",
+  rt_log(RT_LOG_INFO,
+         "mem_size=0x%lx cpu_cycle_freq=%lu manifest_entries=%u host_features=0x%x "
+         "net_ring=0x%lx\n",
          (unsigned long)bi->mem_size, (unsigned long)bi->cpu_cycle_freq,
-         ((const struct mft *)(uintptr_t)bi->mft)->entries);
+         ((const struct mft *)(uintptr_t)bi->mft)->entries, bi->host_features,
+         (unsigned long)bi->net_ring);
   rt_log(RT_LOG_INFO, "text 0x%lx-0x%lx rodata 0x%lx-0x%lx data 0x%lx-0x%lx bss 0x%lx-0x%lx\n",
          (unsigned long)__image_start, (unsigned long)__text_end, (unsigned long)__rodata_start,
          (unsigned long)__rodata_end, (unsigned long)__data_start, (unsigned long)__data_end,

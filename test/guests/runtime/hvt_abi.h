@@ -89,6 +89,48 @@ struct hvt_hc_halt {
   int32_t exit_status;
 };
 
+/* Ring I/O for networking (hvt-abi.md 10). */
+#define HVT_FEATURE_RING_IO 1U
+#define HVT_RING_ENTRIES 1024U
+#define HVT_RING_MASK (HVT_RING_ENTRIES - 1)
+/* Per-slot guest buffer for writes; longer frames go by hypercall. */
+#define HVT_RING_BUF_SIZE 2048U
+#define HVT_RING_KICK_PIO_BASE 0x600
+#define HVT_RING_OP_NET_WRITE 1U
+#define HVT_RING_OP_NET_READ 2U
+
+struct hvt_ring_entry {
+  uint32_t operation;
+  uint32_t handle;
+  uint64_t data;
+  uint32_t len;
+  uint32_t id;
+  uint64_t reserved;
+};
+
+struct hvt_ring_commit {
+  uint32_t id;
+  int32_t ret;
+  uint32_t len;
+  uint32_t reserved;
+};
+
+/*
+ * Cache line 0 is the guest's (ent_tail, com_head), line 1 the host's. Every
+ * field is volatile: the other side changes them while we run.
+ */
+struct hvt_ring {
+  volatile uint32_t ent_tail;
+  volatile uint32_t com_head;
+  uint8_t pad0[56];
+  volatile uint32_t ent_head;
+  volatile uint32_t com_tail;
+  volatile uint32_t needs_kick;
+  uint8_t pad1[52];
+  volatile struct hvt_ring_entry entries[HVT_RING_ENTRIES];
+  volatile struct hvt_ring_commit commits[HVT_RING_ENTRIES];
+};
+
 #define MFT_VERSION 1
 #define MFT_MAX_ENTRIES 64
 #define MFT_NAME_SIZE 68
@@ -139,6 +181,12 @@ _Static_assert(offsetof(struct mft_entry, u) == 72, "mft entry union");
 _Static_assert(offsetof(struct mft_entry, backing) == 88, "mft entry backing");
 _Static_assert(offsetof(struct mft_entry, attached) == 96, "mft entry attached");
 _Static_assert(sizeof(struct mft) == 8, "mft header size");
+_Static_assert(sizeof(struct hvt_ring_entry) == 32, "ring entry size");
+_Static_assert(sizeof(struct hvt_ring_commit) == 16, "ring commit size");
+_Static_assert(offsetof(struct hvt_ring, ent_head) == 64, "ring host line");
+_Static_assert(offsetof(struct hvt_ring, entries) == 128, "ring entries");
+_Static_assert(offsetof(struct hvt_ring, commits) == 32896, "ring commits");
+_Static_assert(sizeof(struct hvt_ring) == 49280, "ring size");
 
 /*
  * The argument's GPA travels as the 32-bit value of an OUT to 0x500 + nr;

@@ -48,7 +48,8 @@ static void send_frame(struct echo_iface *ifc, uint8_t *buf, size_t len)
     memset(buf + len, 0, ETH_MIN_FRAME - len);
     len = ETH_MIN_FRAME;
   }
-  int ret = rt_net_write((uint64_t)ifc->handle, buf, len);
+  int ret = ifc->ring ? rt_ring_net_write((uint64_t)ifc->handle, buf, len)
+                      : rt_net_write((uint64_t)ifc->handle, buf, len);
   if (ret != HVT_R_OK) {
     rt_printf("%s: net_write failed: ret=%d\n", ifc->name, ret);
     rt_abort("net_write failed");
@@ -77,8 +78,9 @@ static void handle_arp(struct echo_iface *ifc, uint8_t *eth, size_t len)
   memcpy(eth + 6, ifc->mac, 6);
   send_frame(ifc, eth, ETH_HLEN + 28);
   ifc->arp_replies++;
-  rt_printf("%s: arp reply to %u.%u.%u.%u\n", ifc->name, requester_ip[0], requester_ip[1],
-            requester_ip[2], requester_ip[3]);
+  if (!ifc->quiet)
+    rt_printf("%s: arp reply to %u.%u.%u.%u\n", ifc->name, requester_ip[0], requester_ip[1],
+              requester_ip[2], requester_ip[3]);
 }
 
 static void handle_ipv4(struct echo_iface *ifc, uint8_t *eth, size_t len)
@@ -118,9 +120,10 @@ static void handle_ipv4(struct echo_iface *ifc, uint8_t *eth, size_t len)
   put16(icmp + 2, inet_checksum(icmp, icmp_len));
   send_frame(ifc, eth, ETH_HLEN + total);
   ifc->echo_replies++;
-  rt_printf("%s: echo reply to %u.%u.%u.%u id=%u seq=%u len=%u\n", ifc->name, peer_ip[0],
-            peer_ip[1], peer_ip[2], peer_ip[3], get16(icmp + 4), get16(icmp + 6),
-            (unsigned)(icmp_len - 8));
+  if (!ifc->quiet)
+    rt_printf("%s: echo reply to %u.%u.%u.%u id=%u seq=%u len=%u\n", ifc->name, peer_ip[0],
+              peer_ip[1], peer_ip[2], peer_ip[3], get16(icmp + 4), get16(icmp + 6),
+              (unsigned)(icmp_len - 8));
 }
 
 static void handle_frame(struct echo_iface *ifc, uint8_t *eth, size_t len)
@@ -180,7 +183,8 @@ void echo_serve(struct echo_iface *ifs, int count, uint64_t limit)
        */
       while (!all_done(ifs, count, limit)) {
         uint64_t len = 0;
-        ret = rt_net_read((uint64_t)ifc->handle, frame, sizeof(frame), &len);
+        ret = ifc->ring ? rt_ring_net_read((uint64_t)ifc->handle, frame, sizeof(frame), &len)
+                        : rt_net_read((uint64_t)ifc->handle, frame, sizeof(frame), &len);
         if (ret == HVT_R_AGAIN)
           break;
         if (ret != HVT_R_OK || len > sizeof(frame)) {

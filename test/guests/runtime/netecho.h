@@ -12,6 +12,10 @@ struct echo_iface {
   uint8_t ip[4];
   uint64_t echo_replies;
   uint64_t arp_replies;
+  /* Frames go through the ring (rt_ring_net_*) instead of one hypercall each. */
+  bool ring;
+  /* No line per reply: a flood would spend its time printing. */
+  bool quiet;
 };
 
 /* Looks the device up, fills in handle/mac/mtu and prints them. */

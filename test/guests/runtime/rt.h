@@ -69,6 +69,22 @@ __attribute__((noreturn)) void rt_abort_at(const char *file, int line, const cha
       rt_abort_at(__FILE__, __LINE__, "Assertion failure: " #cond);                      \
   } while (0)
 
+/*
+ * Ring I/O (hvt-abi.md 10.4). rt_ring() is the ring the tender offered (both
+ * the feature bit and net_ring set), or NULL. The rt_ring_net_* calls follow
+ * the Solo5 bindings: a write copies the frame into its slot's buffer and
+ * returns at once (frames over HVT_RING_BUF_SIZE go by hypercall); a read,
+ * made only after POLL said the device is ready, waits for its completion.
+ */
+struct hvt_ring *rt_ring(void);
+void rt_ring_kick(void);
+/* The store->load fence of the needs_kick handshake (a locked instruction). */
+void rt_full_barrier(void);
+int rt_ring_net_write(uint64_t handle, const void *buf, uint64_t len);
+int rt_ring_net_read(uint64_t handle, void *buf, uint64_t size, uint64_t *len);
+/* Waits until the host has taken every submitted entry (no-op without a ring). */
+void rt_ring_drain(void);
+
 /* Monotonic nanoseconds since boot, from RDTSC and cpu_cycle_freq. */
 uint64_t rt_clock_ns(void);
 uint64_t rt_rdtsc(void);

@@ -1,3 +1,4 @@
+import type { HvtError } from '../errors.js';
 import type { GuestMemory } from '../guest-memory.js';
 import type { Manifest } from '../manifest.js';
 import type { Platform, Vm } from '../platform.js';
@@ -49,6 +50,15 @@ export interface SetupContext {
   readonly warn: Warn;
   registerHypercall(nr: number, handler: HypercallHandler): void;
   registerHaltHook(hook: HaltHook): void;
+  /** GPA of the ring area reserved at the top of memory (5.1), 0 when there is none. */
+  readonly ringGpa: number;
+  /** Tells the guest, in the boot info, that the ring at `ringGpa` is served (9, 10). */
+  offerRingIo(): void;
+  /**
+   * Explains an ExitKind.IO_THREAD exit: `check` returns the error of this
+   * module's failed thread, or undefined when it is not the one that failed.
+   */
+  registerIoThreadCheck(check: () => HvtError | undefined): void;
 }
 
 export interface Module {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync } from 'node:fs';
-import { HvtError, strerror } from '../errors.js';
+import { GuestAccessError, HvtError, strerror } from '../errors.js';
 import {
   checkStruct,
   guestRangeValid,
@@ -12,8 +12,13 @@ import {
   writeFrameFromGuest,
 } from '../hypercalls.js';
 import { type ManifestEntry, MftType } from '../manifest.js';
-import type { PollSet } from '../platform.js';
-import type { SandboxNeeds } from '../sandbox-policy.js';
+import {
+  type NetRing,
+  type NetRingFailure,
+  NetRingFailureKind,
+  type PollSet,
+} from '../platform.js';
+import type { FdRule, SandboxNeeds } from '../sandbox-policy.js';
 import type { GuestRam, Module, OptionContext, SetupContext } from './module.js';
 import { scanHexByte, scanWord, splitNamed } from './scan.js';
 
@@ -44,11 +49,37 @@ const USAGE =
   '--net:NAME=IFACE | @NN (attach tap at IFACE or at fd @NN as network NAME)\n' +
   '  [ --net-mac:NAME=HWADDR ] (set HWADDR for network NAME)';
 
-/** strerror for what tap attach reports, including the errno codes errors.ts lacks. */
-function attachReason(code: string | undefined): string {
-  if (code === 'ENETDOWN') return 'Network is down';
-  if (code === 'ENOTSUP' || code === 'EOPNOTSUPP') return 'Operation not supported';
-  return strerror(code);
+/** The port whose 4-byte OUT kicks the ring's host thread (HVT_RING_KICK_PIO_BASE, 10.2). */
+export const RING_KICK_PORT = 0x600;
+/** The ring's submission operations (10.1). */
+const RING_NET_WRITE = 1;
+
+/**
+ * The tender's message for a ring thread failure. A bad buffer is an invalid
+ * guest access as for the hypercalls (named after the ring operation), device
+ * errors use the reference ring thread's words.
+ */
+export function ringFailureError(failure: NetRingFailure): HvtError {
+  switch (failure.kind) {
+    case NetRingFailureKind.DATA_RANGE: {
+      const op = failure.operation === RING_NET_WRITE ? 'RING_NET_WRITE' : 'RING_NET_READ';
+      return new GuestAccessError(failure.gpa, failure.len, `net.ts:${op}`);
+    }
+    case NetRingFailureKind.WRITE_ERROR:
+      return new HvtError(`Fatal write error on net device: ${strerror(failure.code)}`);
+    case NetRingFailureKind.SHORT_WRITE:
+      return new HvtError(
+        `Fatal write error: wrote only ${failure.done} out of ${failure.len} bytes`,
+      );
+    case NetRingFailureKind.INDICES:
+      return new HvtError(
+        `net.ts:RING: Invalid guest ring indices: ent_head=${failure.head}, ent_tail=${failure.tail}`,
+      );
+    case NetRingFailureKind.KICK_READ:
+      return new HvtError(`net.ts:RING: cannot read the kick eventfd: ${strerror(failure.code)}`);
+    default:
+      return new HvtError('net.ts:RING: the ring thread failed');
+  }
 }
 
 class AttachError extends Error {
@@ -94,6 +125,9 @@ export class NetModule implements Module {
   readonly usage = USAGE;
   private devices: (NetAttachment | undefined)[] = [];
   private readonly attached = new Map<string, NetAttachment>();
+  /** The ring's host thread and its kick eventfd, when the ring is offered. */
+  private ring: NetRing | undefined;
+  private kickFd: number | undefined;
 
   handleOption(arg: string, ctx: OptionContext): boolean {
     let which: 'net' | 'mac';
@@ -132,7 +166,7 @@ export class NetModule implements Module {
         : { entry, iface: iface!, ...ctx.platform.openNet(iface!) };
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      ctx.warn(`Could not attach interface: ${iface}: ${attachReason(code)}`);
+      ctx.warn(`Could not attach interface: ${iface}: ${strerror(code)}`);
       return false;
     }
     this.attach(attachment);
@@ -183,6 +217,72 @@ export class NetModule implements Module {
     const { guest } = ctx;
     ctx.registerHypercall(Hypercall.NET_WRITE, (gpa) => this.netWrite(guest, gpa));
     ctx.registerHypercall(Hypercall.NET_READ, (gpa) => this.netRead(guest, gpa));
+    this.startRing(ctx);
+  }
+
+  /**
+   * Ring I/O (10): offered when memory has a ring area and the platform can
+   * turn the guest's kick into an eventfd signal without an exit; otherwise
+   * the guest uses the hypercalls, which stay registered either way. The
+   * thread stops at HALT, and a failure of it ends the run (IO_THREAD exit,
+   * or at HALT if the guest got there first).
+   */
+  private startRing(ctx: SetupContext): void {
+    const { platform, vm } = ctx;
+    if (
+      ctx.ringGpa === 0 ||
+      vm.startNetRing === undefined ||
+      vm.addIoEventFd === undefined ||
+      platform.createEventFd === undefined
+    ) {
+      return;
+    }
+    const reason = (error: unknown) => strerror((error as NodeJS.ErrnoException).code);
+    let kickFd: number;
+    try {
+      kickFd = platform.createEventFd();
+    } catch (error) {
+      ctx.warn(`eventfd() failed, falling back to hypercalls: ${reason(error)}`);
+      return;
+    }
+    this.kickFd = kickFd;
+    try {
+      vm.addIoEventFd(RING_KICK_PORT, kickFd);
+    } catch (error) {
+      ctx.warn(`KVM_IOEVENTFD failed, falling back to hypercalls: ${reason(error)}`);
+      this.closeKick();
+      return;
+    }
+    const devices = this.devices.flatMap((d, handle) => (d ? [{ handle, fd: d.fd }] : []));
+    this.ring = vm.startNetRing({
+      ringGpa: ctx.ringGpa,
+      visibleSize: ctx.guest.size,
+      kickFd,
+      devices,
+    });
+    ctx.offerRingIo();
+    ctx.registerIoThreadCheck(() => this.ringError());
+    ctx.registerHaltHook(() => {
+      this.ring?.stop();
+      const error = this.ringError();
+      if (error !== undefined) throw error;
+    });
+  }
+
+  /** The ring thread's failure as the tender reports it, if it failed. */
+  private ringError(): HvtError | undefined {
+    const failure = this.ring?.failure();
+    return failure === undefined ? undefined : ringFailureError(failure);
+  }
+
+  private closeKick(): void {
+    if (this.kickFd === undefined) return;
+    try {
+      closeSync(this.kickFd);
+    } catch {
+      // Already closed: nothing left to release.
+    }
+    this.kickFd = undefined;
   }
 
   /** The device behind a handle; the reference truncates the u64 handle to 32 bits. */
@@ -260,19 +360,35 @@ export class NetModule implements Module {
     return [...this.attached.values()].sort((a, b) => a.entry.index - b.entry.index);
   }
 
+  /**
+   * Taps: read and written by NET_* and by the ring thread, polled by POLL.
+   * With the ring: its thread, which reads the kick eventfd (the tender
+   * writes it once, to stop the thread at HALT).
+   */
   sandboxNeeds(): SandboxNeeds {
-    return {
-      fds: this.attachedDevices().map((d) => ({
-        fd: d.fd,
-        kind: 'tap',
-        owner: 'net',
-        what: `net '${d.entry.name}': ${d.iface}`,
-        ops: ['read', 'write', 'poll'],
-      })),
-    };
+    const fds: FdRule[] = this.attachedDevices().map((d) => ({
+      fd: d.fd,
+      kind: 'tap',
+      owner: 'net',
+      what: `net '${d.entry.name}': ${d.iface}`,
+      ops: ['read', 'write', 'poll'],
+    }));
+    if (this.ring === undefined || this.kickFd === undefined) return { fds };
+    fds.push({
+      fd: this.kickFd,
+      kind: 'eventfd',
+      owner: 'net',
+      what: `net ring kick (port 0x${RING_KICK_PORT.toString(16)})`,
+      ops: ['read', 'write'],
+    });
+    return { fds, threads: ['net-ring-io'] };
   }
 
   close(): void {
+    // The thread uses the devices and the kick eventfd until it is joined.
+    this.ring?.stop();
+    this.ring = undefined;
+    this.closeKick();
     for (const device of this.attached.values()) release(device);
     this.attached.clear();
     this.devices = [];

@@ -202,6 +202,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hvt::InitEventFd(env, exports);
   hvt::InitClock(env, exports);
   hvt::InitSignals(env, exports);
+  hvt::InitNetRing(env, exports);
+  hvt::InitSandbox(env, exports);
   return exports;
 }
 

@@ -75,6 +75,14 @@ uint8_t* GuestMapping::HostRange(uint64_t offset, uint64_t len) const {
   return state_->addr + offset;
 }
 
+MappingState* GuestMapping::Retain() {
+  if (state_ == nullptr || state_->released) return nullptr;
+  state_->refs++;
+  return state_;
+}
+
+void GuestMapping::Unretain(MappingState* s) { DropMappingRef(s); }
+
 GuestMapping* GuestMapping::FromValue(Napi::Env env, Napi::Value v) {
   if (!v.IsObject() ||
       !v.As<Napi::Object>().InstanceOf(GetAddonData(env).guestMapping.Value())) {

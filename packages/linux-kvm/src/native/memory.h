@@ -29,6 +29,11 @@ class GuestMapping : public Napi::ObjectWrap<GuestMapping> {
   // inside the mapping or the mapping was released.
   uint8_t* HostRange(uint64_t offset, uint64_t len) const;
   static GuestMapping* FromValue(Napi::Env env, Napi::Value v);
+  // Keeps the address range mapped for a user outside JavaScript (a device
+  // thread), as a view does; nullptr once released. Retain and Unretain run
+  // on the JavaScript thread only, as everything else that counts references.
+  MappingState* Retain();
+  static void Unretain(MappingState* s);
 
  private:
   Napi::Value Size(const Napi::CallbackInfo& info);

@@ -18,8 +18,8 @@ constexpr size_t kMaxPollFds = 53;
 
 // pollWait(fds: Int32Array, timeoutNs): bit i of the result is set when fds[i]
 // is readable (or has an error or hang-up that a read would report); 0 on
-// timeout or when a termination signal arrived (see pendingSignal()). A
-// negative timeout waits without limit; 0 only checks.
+// timeout, when a termination signal arrived (see pendingSignal()) or an I/O
+// thread failed. A negative timeout waits without limit; 0 only checks.
 Napi::Value PollWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (info.Length() < 1 || !info[0].IsTypedArray() ||
@@ -54,13 +54,14 @@ Napi::Value PollWait(const Napi::CallbackInfo& info) {
     sigset_t old;
     TerminationSignalSet(&term);
     pthread_sigmask(SIG_BLOCK, &term, &old);
-    if (PendingSignal() != 0) {
+    if (PendingSignal() != 0 || IoThreadFailed()) {
       pthread_sigmask(SIG_SETMASK, &old, nullptr);
       return Napi::Number::New(env, 0);
     }
     sigset_t during = old;
     sigdelset(&during, SIGINT);
     sigdelset(&during, SIGTERM);
+    sigdelset(&during, IoThreadSignal());
     r = ::ppoll(pfds, n, tsp, &during);
     err = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);

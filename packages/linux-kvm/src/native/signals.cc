@@ -1,7 +1,10 @@
 #include "signals.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 
 #include "common.h"
@@ -51,6 +54,16 @@ Napi::Value CatchTerminationSignals(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+std::atomic<int> g_io_thread_failures{0};
+std::atomic<bool> g_io_thread_handler{false};
+
+// Runs on the vCPU thread only (the failing I/O thread aims its tgkill there):
+// the same immediate_exit store as above closes the check-then-run race.
+void OnIoThreadSignal(int) {
+  struct kvm_run* run = g_signal_run;
+  if (run != nullptr) run->immediate_exit = 1;
+}
+
 Napi::Value PendingSignalJs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), g_pending_signal);
 }
@@ -64,7 +77,33 @@ void TerminationSignalSet(sigset_t* set) {
   sigemptyset(set);
   sigaddset(set, SIGINT);
   sigaddset(set, SIGTERM);
+  sigaddset(set, IoThreadSignal());
 }
+
+// A real-time signal: neither Node, V8 nor libuv use these, and glibc keeps its
+// own below SIGRTMIN.
+int IoThreadSignal() { return SIGRTMIN + 4; }
+
+int InstallIoThreadSignalHandler() {
+  if (g_io_thread_handler.load()) return 0;
+  struct sigaction sa = {};
+  sa.sa_handler = OnIoThreadSignal;
+  sigfillset(&sa.sa_mask);
+  // No SA_RESTART: an interrupted KVM_RUN or ppoll must return EINTR.
+  sa.sa_flags = 0;
+  if (sigaction(IoThreadSignal(), &sa, nullptr) != 0) return errno;
+  g_io_thread_handler.store(true);
+  return 0;
+}
+
+void NotifyIoThreadFailure(pid_t pid, pid_t tid) {
+  g_io_thread_failures.fetch_add(1, std::memory_order_release);
+  ::syscall(SYS_tgkill, pid, tid, IoThreadSignal());
+}
+
+bool IoThreadFailed() { return g_io_thread_failures.load(std::memory_order_acquire) > 0; }
+
+void ClearIoThreadFailure() { g_io_thread_failures.fetch_sub(1, std::memory_order_acq_rel); }
 
 void SetSignalRun(struct kvm_run* run) { g_signal_run = run; }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <linux/kvm.h>
+#include <sys/types.h>
 
 #include <csignal>
 
@@ -12,7 +13,8 @@ namespace hvt {
 int PendingSignal();
 // Whether catchTerminationSignals() installed the handlers.
 bool TerminationSignalsCaught();
-// SIGINT and SIGTERM.
+// The signals whose handlers mark kvm_run and that end KVM_RUN and poll waits
+// early: SIGINT, SIGTERM and the I/O thread signal.
 void TerminationSignalSet(sigset_t* set);
 // The kvm_run area the handler marks with immediate_exit, or nullptr. Changing it
 // must happen with the termination signals blocked in the calling thread.
@@ -20,4 +22,18 @@ void SetSignalRun(struct kvm_run* run);
 // Forgets run if it is the one the handler marks (another vCPU may be current).
 void ClearSignalRun(struct kvm_run* run);
 
+// A device I/O thread (the network ring's) that fails cannot end the process
+// itself: it records why, then interrupts the vCPU thread with this signal so
+// that KVM_RUN or a poll wait returns and the run loop reports the failure.
+int IoThreadSignal();
+// Installs the handler for IoThreadSignal() (idempotent; before any sandbox):
+// 0, or the errno of sigaction.
+int InstallIoThreadSignalHandler();
+// From the failing thread: marks a failure pending and signals thread `tid` of
+// process `pid` (both cached by the caller: only tgkill is needed here).
+void NotifyIoThreadFailure(pid_t pid, pid_t tid);
+// Whether a failure is pending; ClearIoThreadFailure undoes one notification
+// once its thread has been joined.
+bool IoThreadFailed();
+void ClearIoThreadFailure();
 }  // namespace hvt

@@ -24,6 +24,7 @@ enum ExitKind : int {
   kExitFailEntry = 5,
   kExitInternalError = 6,
   kExitOther = 7,
+  kExitIoThread = 8,
 };
 enum ExitField : int {
   kFieldReason = 0,
@@ -76,6 +77,7 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
                                           InstanceMethod<&VcpuFd::SetRegs>("setRegs"),
                                           InstanceMethod<&VcpuFd::GetRegs>("getRegs"),
                                           InstanceMethod<&VcpuFd::TscKhz>("tscKhz"),
+                                          InstanceMethod<&VcpuFd::FirstRun>("firstRun"),
                                           InstanceMethod<&VcpuFd::Close>("close"),
                                       });
     exports.Set("VcpuFd", ctor);
@@ -140,6 +142,10 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
         e[kFieldReason] = KVM_EXIT_INTR;
         e[kFieldSignal] = sig;
         return Napi::Number::New(env, kExitSignal);
+      }
+      if (IoThreadFailed()) {
+        e[kFieldReason] = KVM_EXIT_INTR;
+        return Napi::Number::New(env, kExitIoThread);
       }
       if (::ioctl(fd, KVM_RUN, 0) == 0) break;
       int err = errno;
@@ -371,6 +377,22 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
   }
 #endif
 
+  // firstRun(): a KVM_RUN that returns at once (immediate_exit) without
+  // entering the guest, so that the work KVM defers to a vCPU's first run is
+  // done now. Since Linux 6.13 that includes starting a per-VM worker task
+  // (huge page recovery) that counts as a thread of this process: after the
+  // sandbox forbids new threads, a first KVM_RUN would fail with EAGAIN.
+  Napi::Value FirstRun(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int fd = LiveFd(env, fd_, "ioctl", "KVM_RUN");
+    run_->immediate_exit = 1;
+    int r = ::ioctl(fd, KVM_RUN, 0);
+    int err = errno;
+    run_->immediate_exit = 0;
+    if (r == 0 || err != EINTR) ThrowErrno(env, r == 0 ? EINVAL : err, "ioctl", "KVM_RUN");
+    return env.Undefined();
+  }
+
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Release();
     return info.Env().Undefined();
@@ -393,6 +415,7 @@ void InitVcpu(Napi::Env env, Napi::Object exports) {
   kinds.Set("FAIL_ENTRY", Napi::Number::New(env, kExitFailEntry));
   kinds.Set("INTERNAL_ERROR", Napi::Number::New(env, kExitInternalError));
   kinds.Set("OTHER", Napi::Number::New(env, kExitOther));
+  kinds.Set("IO_THREAD", Napi::Number::New(env, kExitIoThread));
   exports.Set("exitKind", kinds);
   Napi::Object fields = Napi::Object::New(env);
   fields.Set("REASON", Napi::Number::New(env, kFieldReason));
@@ -405,6 +428,14 @@ void InitVcpu(Napi::Env env, Napi::Object exports) {
   fields.Set("DETAIL", Napi::Number::New(env, kFieldDetail));
   fields.Set("ERRNO", Napi::Number::New(env, kFieldErrno));
   exports.Set("exitField", fields);
+  // The requests the run loop issues on a vCPU fd, for the sandbox policy.
+  Napi::Object requests = Napi::Object::New(env);
+  requests.Set("KVM_RUN", Napi::Number::New(env, KVM_RUN));
+#if defined(__x86_64__)
+  requests.Set("KVM_GET_REGS", Napi::Number::New(env, KVM_GET_REGS));
+  requests.Set("KVM_GET_SREGS", Napi::Number::New(env, KVM_GET_SREGS));
+#endif
+  exports.Set("vcpuIoctls", requests);
 }
 
 }  // namespace hvt

@@ -54,9 +54,9 @@ describe('vCPU runs', () => {
     expect(vm.exit[ExitField.SIZE]).toBe(4);
     expect(vm.exit[ExitField.DIRECTION]).toBe(1);
     expect(vm.exit[ExitField.VALUE]).toBe(0x12345678);
-    const regs = vm.getRegistersX86();
-    expect(regs.rip).toBe(BigInt(CODE_BASE + 10));
-    expect(regs.rax).toBe(0x12345678n);
+    // Where rip points at this exit differs between backends (KVM with SVM
+    // completes the OUT on the next KVM_RUN; PVM already has): only rax is fixed.
+    expect(vm.getRegistersX86().rax).toBe(0x12345678n);
 
     expect(vm.run()).toBe(ExitKind.OTHER);
     expect(vm.exit[ExitField.REASON]).toBe(KVM_EXIT_HLT);

@@ -1,0 +1,88 @@
+import type { SandboxPolicy } from '@hvtjs/core';
+
+/**
+ * The Landlock half of the Linux sandbox: a ruleset that handles every file
+ * system right the kernel's Landlock ABI knows (and, from ABI 4, TCP, from ABI
+ * 6, abstract UNIX sockets and signals), granting nothing except file creation
+ * beneath the directories the policy marks `create` (the dumpcore directory).
+ */
+
+const FS = {
+  EXECUTE: 1n << 0n,
+  WRITE_FILE: 1n << 1n,
+  READ_FILE: 1n << 2n,
+  READ_DIR: 1n << 3n,
+  REMOVE_DIR: 1n << 4n,
+  REMOVE_FILE: 1n << 5n,
+  MAKE_CHAR: 1n << 6n,
+  MAKE_DIR: 1n << 7n,
+  MAKE_REG: 1n << 8n,
+  MAKE_SOCK: 1n << 9n,
+  MAKE_FIFO: 1n << 10n,
+  MAKE_BLOCK: 1n << 11n,
+  MAKE_SYM: 1n << 12n,
+  REFER: 1n << 13n,
+  TRUNCATE: 1n << 14n,
+  IOCTL_DEV: 1n << 15n,
+} as const;
+
+/** The file system rights each ABI version added. */
+function fsRights(abi: number): bigint {
+  let rights = (1n << 13n) - 1n;
+  if (abi >= 2) rights |= FS.REFER;
+  if (abi >= 3) rights |= FS.TRUNCATE;
+  if (abi >= 5) rights |= FS.IOCTL_DEV;
+  return rights;
+}
+
+export interface LandlockRule {
+  readonly fd: number;
+  readonly access: bigint;
+  readonly what: string;
+}
+
+export interface LandlockPlan {
+  readonly abi: number;
+  readonly handledFs: bigint;
+  readonly handledNet: bigint;
+  readonly scoped: bigint;
+  /** How much of struct landlock_ruleset_attr this ABI knows. */
+  readonly attrSize: 8 | 16 | 24;
+  readonly rules: readonly LandlockRule[];
+}
+
+/** Why there is no Landlock, from landlock_create_ruleset's errno. */
+export function landlockUnavailable(errno: number): string {
+  switch (errno) {
+    case 38:
+      return 'the kernel has no Landlock (ENOSYS)';
+    case 95:
+      return 'Landlock is disabled on this kernel (EOPNOTSUPP: add landlock to the lsm= boot parameter)';
+    default:
+      return `Landlock is unavailable (errno ${errno})`;
+  }
+}
+
+/** The ruleset for `policy` on a kernel with Landlock ABI `abi` (1 or more). */
+export function compileLandlock(policy: SandboxPolicy, abi: number): LandlockPlan {
+  const handledFs = fsRights(abi);
+  const create = FS.MAKE_REG | FS.WRITE_FILE | (abi >= 3 ? FS.TRUNCATE : 0n);
+  const rules = policy.fds
+    .filter((f) => f.kind === 'directory' && f.ops.includes('create'))
+    .map((f) => ({ fd: f.fd, access: create, what: `create and write files in ${f.what}` }));
+  return {
+    abi,
+    handledFs,
+    handledNet: abi >= 4 ? 0b11n : 0n,
+    scoped: abi >= 6 ? 0b11n : 0n,
+    attrSize: abi >= 6 ? 24 : abi >= 4 ? 16 : 8,
+    rules,
+  };
+}
+
+const RIGHT_NAMES = Object.entries(FS) as [string, bigint][];
+
+/** The names of the rights in `mask`. */
+export function landlockRightNames(mask: bigint): string[] {
+  return RIGHT_NAMES.filter(([, bit]) => (mask & bit) !== 0n).map(([name]) => name);
+}

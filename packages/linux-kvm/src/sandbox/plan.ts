@@ -1,0 +1,131 @@
+import type { SandboxPolicy } from '@hvtjs/core';
+import {
+  compileLandlock,
+  type LandlockPlan,
+  landlockRightNames,
+  landlockUnavailable,
+} from './landlock.js';
+import { compileSeccomp, DENIED_SYSCALLS, type SeccompRule, seccompRuleToJson } from './seccomp.js';
+
+/**
+ * The whole Linux sandbox for one policy, as data, before anything is applied:
+ * which fds stay, which ids the process takes, its rlimits, the Landlock
+ * ruleset and the seccomp rules. `compileSandbox` is pure: the facts it needs
+ * about the host are passed in, so tests and --print-policy get the same plan
+ * the drop applies.
+ */
+
+/** Who the process becomes. */
+export type IdentityPlan =
+  | {
+      readonly action: 'drop';
+      readonly uid: number;
+      readonly gid: number;
+      readonly user: string;
+      readonly group: string;
+    }
+  | { readonly action: 'keep'; readonly reason: string };
+
+/** What compileSandbox must know about the host. */
+export interface HostFacts {
+  readonly pid: number;
+  /** The signal a failing device I/O thread sends the vCPU thread. */
+  readonly ioThreadSignal: number;
+  /** Whether V8 compiles to machine code. */
+  readonly jit: boolean;
+  /** Landlock's ABI version, or minus the errno that says why there is none. */
+  readonly landlockAbi: number;
+  /** Every fd open now. */
+  readonly openFds: readonly number[];
+  readonly identity: IdentityPlan;
+  /** Whether this architecture has a system call (aarch64 has no poll, for one). */
+  readonly hasSyscall?: (name: string) => boolean;
+}
+
+export interface LinuxSandboxPlan {
+  readonly keepFds: readonly number[];
+  readonly closeFds: readonly number[];
+  /** The number a file created under a `create` directory gets (the lowest free one). */
+  readonly createdFileFd?: number;
+  readonly identity: IdentityPlan;
+  readonly rlimits: { readonly NOFILE: number; readonly NPROC: number; readonly CORE: number };
+  readonly landlock: LandlockPlan | { readonly unavailable: string };
+  readonly seccomp: readonly SeccompRule[];
+  readonly jit: boolean;
+}
+
+/** The lowest fd number not in `taken`. */
+function lowestFree(taken: ReadonlySet<number>): number {
+  let fd = 0;
+  while (taken.has(fd)) fd++;
+  return fd;
+}
+
+export function compileSandbox(policy: SandboxPolicy, host: HostFacts): LinuxSandboxPlan {
+  const keep = new Set(policy.fds.map((f) => f.fd));
+  const missing = policy.fds.filter((f) => !host.openFds.includes(f.fd));
+  if (missing.length > 0) {
+    const list = missing.map((f) => `${f.fd} (${f.what})`).join(', ');
+    throw new Error(`the policy names fds that are not open: ${list}`);
+  }
+  const creates = policy.fds.some((f) => f.ops.includes('create'));
+  const createdFileFd = creates ? lowestFree(keep) : undefined;
+  const highest = Math.max(-1, ...keep, createdFileFd ?? -1);
+  return {
+    keepFds: [...keep].sort((a, b) => a - b),
+    closeFds: host.openFds.filter((fd) => !keep.has(fd)),
+    ...(createdFileFd !== undefined ? { createdFileFd } : {}),
+    identity: host.identity,
+    rlimits: { NOFILE: highest + 1, NPROC: 0, CORE: 0 },
+    landlock:
+      host.landlockAbi > 0
+        ? compileLandlock(policy, host.landlockAbi)
+        : { unavailable: landlockUnavailable(-host.landlockAbi) },
+    // A call the architecture does not have cannot be made: no rule for it.
+    seccomp: compileSeccomp(policy, {
+      pid: host.pid,
+      ioThreadSignal: host.ioThreadSignal,
+      jit: host.jit,
+      ...(createdFileFd !== undefined ? { createdFileFd } : {}),
+    }).filter((r) => host.hasSyscall?.(r.syscall) ?? true),
+    jit: host.jit,
+  };
+}
+
+/** The plan as JSON-ready data (--print-policy). */
+export function planToJson(plan: LinuxSandboxPlan, bpfInstructions?: number): unknown {
+  const landlock =
+    'unavailable' in plan.landlock
+      ? { unavailable: plan.landlock.unavailable }
+      : {
+          abi: plan.landlock.abi,
+          handledFs: landlockRightNames(plan.landlock.handledFs),
+          handledNet: plan.landlock.handledNet === 0n ? [] : ['BIND_TCP', 'CONNECT_TCP'],
+          scoped: plan.landlock.scoped === 0n ? [] : ['ABSTRACT_UNIX_SOCKET', 'SIGNAL'],
+          grants: plan.landlock.rules.map((r) => ({
+            fd: r.fd,
+            rights: landlockRightNames(r.access),
+            why: r.what,
+          })),
+          appliesTo: 'the vCPU thread (Landlock has no thread synchronisation)',
+        };
+  return {
+    identity: plan.identity,
+    closeFds: plan.closeFds,
+    keepFds: plan.keepFds,
+    ...(plan.createdFileFd !== undefined ? { createdFileFd: plan.createdFileFd } : {}),
+    rlimits: plan.rlimits,
+    noNewPrivs: true,
+    dumpable: false,
+    landlock,
+    seccomp: {
+      defaultAction: 'kill-process',
+      foreignArchitecture: 'kill-process',
+      threads: 'all (TSYNC)',
+      jit: plan.jit,
+      ...(bpfInstructions !== undefined ? { bpfInstructions } : {}),
+      allow: plan.seccomp.map(seccompRuleToJson),
+      alwaysDenied: DENIED_SYSCALLS,
+    },
+  };
+}

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -307,6 +308,10 @@ describe('dumpcore', () => {
     expect([...core.subarray(0, 4)]).toEqual([0x7f, 0x45, 0x4c, 0x46]);
     expect(core.readUInt16LE(16)).toBe(4); // ET_CORE
     expect(core.readUInt16LE(18)).toBe(62); // EM_X86_64
+    // The test: binutils reads the registers note of the core.
+    const notes = spawnSync('readelf', ['-n', path], { encoding: 'utf8' });
+    expect(notes.status).toBe(0);
+    expect(notes.stdout).toMatch(/CORE\s+0x00000150\s+NT_PRSTATUS/);
   });
 
   it.skipIf(process.getuid?.() !== 0)(

@@ -129,5 +129,16 @@ if (where === 'host') {
 } else {
   say(`running the KVM suite inside one nested VM under QEMU (mode ${mode}): ${why}`);
   prepareVm(why);
-  runAndExit([process.execPath, path.join(here, 'run-in-vm.mjs'), '--', ...vitestArgs]);
+  // The whole suite in one emulated VM, two 10,000-packet floods included, can
+  // outlast run-in-vm's 30-minute default on a 2-core machine: allow an hour
+  // (CI has 90 minutes), unless HVTJS_VM_TIMEOUT says otherwise.
+  const timeout = process.env.HVTJS_VM_TIMEOUT ?? '3600';
+  runAndExit([
+    process.execPath,
+    path.join(here, 'run-in-vm.mjs'),
+    '--timeout',
+    timeout,
+    '--',
+    ...vitestArgs,
+  ]);
 }

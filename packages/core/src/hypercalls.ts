@@ -1,7 +1,8 @@
-import { readSync, writeSync } from 'node:fs';
+import { readSync, writeSync, writevSync } from 'node:fs';
 import { GuestAccessError, HvtError } from './errors.js';
-import { CHUNK_SIZE, type GuestMemory } from './guest-memory.js';
+import { type Access, CHUNK_SIZE, type GuestMemory } from './guest-memory.js';
 import type { GuestRam, HaltHook, HypercallHandler } from './modules/module.js';
+import { Prot } from './platform.js';
 
 /** Hypercall numbers (hvt-abi.md 7.1). */
 export const Hypercall = {
@@ -49,9 +50,30 @@ export function guestRangeValid(ram: GuestRam, gpa: number, len: number): boolea
   return gpa < ram.size && gpa + len < ram.size;
 }
 
-/** Fails as the reference does when a struct's own range is outside the guest. */
-export function checkStruct(ram: GuestRam, gpa: number, size: number, where: string): void {
-  if (!guestRangeValid(ram, gpa, size)) throw new GuestAccessError(gpa, size, where);
+/**
+ * 7.3, and what the host mapping allows: `access` is what the tender will do
+ * to the range (Prot.READ to take a buffer's bytes, Prot.WRITE to fill it). A
+ * range in the guest's own read-only (or, for reads, no-access) pages is as
+ * invalid as one outside its memory: the reference dies there by SIGSEGV, we
+ * end with the same message as for any other invalid guest access.
+ */
+export function guestRangeUsable(ram: GuestRam, gpa: number, len: number, access: Access): boolean {
+  return guestRangeValid(ram, gpa, len) && ram.memory.permits(gpa, len, access);
+}
+
+/**
+ * Fails as the reference does when a struct's own range is outside the guest.
+ * `access`: Prot.READ for a struct with only inputs, Prot.WRITE for one with
+ * only outputs, both (the default) for one with both.
+ */
+export function checkStruct(
+  ram: GuestRam,
+  gpa: number,
+  size: number,
+  where: string,
+  access: Access = Prot.READ | Prot.WRITE,
+): void {
+  if (!guestRangeUsable(ram, gpa, size, access)) throw new GuestAccessError(gpa, size, where);
 }
 
 /**
@@ -143,7 +165,9 @@ export function readIntoGuest(
 
 /**
  * One write(2) of a whole frame from guest RAM: a frame must reach a tap in one
- * call, so the rare frame that crosses a GiB view is copied out first.
+ * call, so the rare frame that crosses a GiB view goes as one writev(2) of its
+ * two pieces. Nothing is copied: a hostile length costs the host no memory
+ * (the device refuses a frame it cannot take, and that error is reported).
  */
 export function writeFrameFromGuest(
   fd: number,
@@ -153,7 +177,9 @@ export function writeFrameFromGuest(
 ): number {
   const offset = locate(memory, gpa, len);
   if (offset >= 0) return writeSync(fd, hostView, offset, len);
-  return writeSync(fd, memory.read(gpa, len));
+  const pieces: Uint8Array[] = [];
+  memory.forEachPiece(gpa, len, (view, at, n) => pieces.push(view.subarray(at, at + n)));
+  return writevSync(fd, pieces);
 }
 
 const MAX_BOUNCE = 1 << 20;
@@ -230,10 +256,10 @@ export class Hypercalls {
 
   private halt(gpa: number): void {
     const { memory } = this.ram;
-    checkStruct(this.ram, gpa, HypercallStructSize.HALT, 'hypercalls.ts:HALT');
+    checkStruct(this.ram, gpa, HypercallStructSize.HALT, 'hypercalls.ts:HALT', Prot.READ);
     const cookie = memory.readU64(gpa);
     const status = memory.readI32(gpa + 8);
-    if (cookie !== 0 && !guestRangeValid(this.ram, cookie, HALT_COOKIE_MAX)) {
+    if (cookie !== 0 && !guestRangeUsable(this.ram, cookie, HALT_COOKIE_MAX, Prot.READ)) {
       throw new GuestAccessError(memory.readU64Big(gpa), HALT_COOKIE_MAX, 'hypercalls.ts:HALT');
     }
     for (const hook of this.haltHooks) hook(status, cookie);

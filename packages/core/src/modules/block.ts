@@ -2,7 +2,7 @@ import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { HvtError, strerror } from '../errors.js';
 import {
   checkStruct,
-  guestRangeValid,
+  guestRangeUsable,
   Hypercall,
   HypercallStructSize,
   rangeError,
@@ -12,6 +12,7 @@ import {
   writeFromGuest,
 } from '../hypercalls.js';
 import { type ManifestEntry, MftType } from '../manifest.js';
+import { Prot } from '../platform.js';
 import type { SandboxNeeds } from '../sandbox-policy.js';
 import type { GuestRam, Module, OptionContext, SetupContext } from './module.js';
 import { scanDecimal, scanWord, splitNamed } from './scan.js';
@@ -19,6 +20,8 @@ import { scanDecimal, scanWord, splitNamed } from './scan.js';
 /** PATH_MAX: the most `%4096s` reads of a block path. */
 const PATH_MAX = 4096;
 export const DEFAULT_SECTOR_SIZE = 512;
+/** The largest backing store served: every byte offset in it is an exact number. */
+export const MAX_CAPACITY = Number.MAX_SAFE_INTEGER;
 
 /** An attached block device: a backing file opened read-write at option time. */
 export interface BlockDevice {
@@ -132,6 +135,16 @@ export class BlockModule implements Module {
       closeSync(fd);
       throw new HvtError(`${path}: Could not determine capacity`);
     }
+    // Offsets are numbers from here to the pread/pwrite: exact only below 2^53.
+    // A larger disk (8 PiB) would have its offsets rounded, so it is refused.
+    if (capacity > MAX_CAPACITY) {
+      const exact = fstatSync(fd, { bigint: true }).size;
+      closeSync(fd);
+      throw new HvtError(
+        `${path}: Backing storage of ${exact > 0n ? exact : capacity} bytes is larger than ` +
+          `the ${MAX_CAPACITY} bytes this tender can address exactly`,
+      );
+    }
     // Last one wins, as in the reference (which also leaks the earlier fd).
     const previous = this.attached.get(entry.name);
     if (previous !== undefined) closeSync(previous.fd);
@@ -191,7 +204,10 @@ export class BlockModule implements Module {
       memory.writeI32(gpa + 32, Solo5Result.EINVAL);
       return;
     }
-    if (!guestRangeValid(guest, data, len)) throw rangeError(memory, gpa + 16, gpa + 24, where);
+    // BLOCK_READ fills the buffer, BLOCK_WRITE takes its bytes.
+    if (!guestRangeUsable(guest, data, len, write ? Prot.READ : Prot.WRITE)) {
+      throw rangeError(memory, gpa + 16, gpa + 24, where);
+    }
     let done: number;
     try {
       done = write

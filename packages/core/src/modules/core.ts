@@ -1,13 +1,13 @@
 import { HvtError } from '../errors.js';
 import {
   checkStruct,
-  guestRangeValid,
+  guestRangeUsable,
   Hypercall,
   HypercallStructSize,
   rangeError,
   writeFromGuest,
 } from '../hypercalls.js';
-import type { Platform, PollSet } from '../platform.js';
+import { type Platform, type PollSet, Prot } from '../platform.js';
 import type { SandboxNeeds } from '../sandbox-policy.js';
 import type { GuestRam, Module, SetupContext, WaitRegistry } from './module.js';
 
@@ -101,17 +101,19 @@ export function createCoreModule(waitSet: WaitSet): Module {
 
 /** struct hvt_hc_walltime { u64 nsecs out } (8.1); `clock` is CLOCK_REALTIME in ns. */
 export function walltimeHypercall(guest: GuestRam, clock: () => bigint, gpa: number): void {
-  checkStruct(guest, gpa, HypercallStructSize.WALLTIME, 'core.ts:WALLTIME');
+  checkStruct(guest, gpa, HypercallStructSize.WALLTIME, 'core.ts:WALLTIME', Prot.WRITE);
   guest.memory.writeU64Big(gpa, clock());
 }
 
 /** struct hvt_hc_puts { u64 data; u64 len } (8.2): the bytes, as they are, to stdout. */
 export function putsHypercall(guest: GuestRam, gpa: number): void {
-  checkStruct(guest, gpa, HypercallStructSize.PUTS, 'core.ts:PUTS');
+  checkStruct(guest, gpa, HypercallStructSize.PUTS, 'core.ts:PUTS', Prot.READ);
   const { memory } = guest;
   const data = memory.readU64(gpa);
   const len = memory.readU64(gpa + 8);
-  if (!guestRangeValid(guest, data, len)) throw rangeError(memory, gpa, gpa + 8, 'core.ts:PUTS');
+  if (!guestRangeUsable(guest, data, len, Prot.READ)) {
+    throw rangeError(memory, gpa, gpa + 8, 'core.ts:PUTS');
+  }
   // The reference ignores the result of its write; so do we, but a full or
   // non-blocking pipe must not lose console output.
   try {

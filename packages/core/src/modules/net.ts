@@ -3,7 +3,7 @@ import { closeSync, fstatSync } from 'node:fs';
 import { GuestAccessError, HvtError, strerror } from '../errors.js';
 import {
   checkStruct,
-  guestRangeValid,
+  guestRangeUsable,
   Hypercall,
   HypercallStructSize,
   rangeError,
@@ -17,9 +17,10 @@ import {
   type NetRingFailure,
   NetRingFailureKind,
   type PollSet,
+  Prot,
 } from '../platform.js';
 import type { FdRule, SandboxNeeds } from '../sandbox-policy.js';
-import type { GuestRam, Module, OptionContext, SetupContext } from './module.js';
+import type { GuestRam, Module, OptionContext, SetupContext, Warn } from './module.js';
 import { scanHexByte, scanWord, splitNamed } from './scan.js';
 
 /** The most `%19s` reads of an interface name (the reference's char iface[20]). */
@@ -38,11 +39,16 @@ export interface NetAttachment {
   readonly iface: string;
   readonly fd: number;
   readonly mtu: number;
+  /** False for a descriptor handed over (`@NN`) that the platform could not make non-blocking. */
+  readonly nonBlocking?: boolean;
   /**
-   * A descriptor we did not open may be blocking: reads check readiness first
-   * (with this one-descriptor wait set) so NET_READ never blocks the vCPU.
+   * A descriptor we did not open, on a platform that cannot make it
+   * non-blocking, may block: reads check readiness first (with this
+   * one-descriptor wait set) so NET_READ never blocks the vCPU.
    */
   readiness?: PollSet;
+  /** Frames NET_WRITE dropped because the device took none (EAGAIN). */
+  dropped?: number;
 }
 
 const USAGE =
@@ -128,6 +134,8 @@ export class NetModule implements Module {
   /** The ring's host thread and its kick eventfd, when the ring is offered. */
   private ring: NetRing | undefined;
   private kickFd: number | undefined;
+  /** The tender's warnx, from setup on (handlers exist only after setup). */
+  private warn: Warn = () => undefined;
 
   handleOption(arg: string, ctx: OptionContext): boolean {
     let which: 'net' | 'mac';
@@ -199,19 +207,32 @@ export class NetModule implements Module {
     }
     // Regular files, pipes and directories lose frame boundaries or are not devices.
     if (!stat.isCharacterDevice() && !stat.isSocket()) throw new AttachError('EINVAL');
+    // As our own taps: a blocking descriptor could hold the vCPU thread in a
+    // write, or the ring thread in a read whose frame the vCPU took first,
+    // and then HALT would wait for it forever.
+    let nonBlocking = false;
+    if (ctx.platform.setNonBlocking !== undefined) {
+      try {
+        ctx.platform.setNonBlocking(fd);
+      } catch (error) {
+        throw new AttachError((error as NodeJS.ErrnoException).code ?? 'EINVAL');
+      }
+      nonBlocking = true;
+    }
     ctx.warn(`${entry.name}: MTU of ${iface} is unknown, reporting ${ADOPTED_FD_MTU} to the guest`);
-    return { entry, iface, fd, mtu: ADOPTED_FD_MTU };
+    return { entry, iface, fd, mtu: ADOPTED_FD_MTU, nonBlocking };
   }
 
   setup(ctx: SetupContext): void {
     if (this.attached.size === 0) return;
+    this.warn = ctx.warn;
     this.devices = new Array(ctx.manifest.entries.length).fill(undefined);
     for (const entry of ctx.manifest.entries) {
       const device = this.attached.get(entry.name);
       if (device === undefined || device.entry !== entry) continue;
       if (entry.net.mac.every((b) => b === 0)) entry.net.mac.set(randomMac());
       ctx.waitSet.watch(device.fd, entry.index);
-      if (device.iface.startsWith('@')) device.readiness = ctx.platform.createPollSet([device.fd]);
+      if (device.nonBlocking === false) device.readiness = ctx.platform.createPollSet([device.fd]);
       this.devices[entry.index] = device;
     }
     const { guest } = ctx;
@@ -302,20 +323,37 @@ export class NetModule implements Module {
     }
     const data = memory.readU64(gpa + 8);
     const len = memory.readU64(gpa + 16);
-    if (!guestRangeValid(guest, data, len)) {
+    if (!guestRangeUsable(guest, data, len, Prot.READ)) {
       throw rangeError(memory, gpa + 8, gpa + 16, 'net.ts:NET_WRITE');
     }
     let wrote: number;
     try {
       wrote = writeFrameFromGuest(device.fd, memory, data, len);
     } catch (error) {
-      const reason = strerror((error as NodeJS.ErrnoException).code);
-      throw new HvtError(`Fatal error when writing: ${reason}`, 1, false);
+      const code = (error as NodeJS.ErrnoException).code;
+      // Only a descriptor handed over can say EAGAIN (a tap drops frames
+      // itself when its queue is full): drop the frame as a tap would.
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+        this.dropFrame(device);
+        memory.writeI32(gpa + 24, Solo5Result.OK);
+        return;
+      }
+      throw new HvtError(`Fatal error when writing: ${strerror(code)}`, 1, false);
     }
     if (wrote !== len) {
       throw new HvtError(`Fatal error: wrote only ${wrote} out of ${len} bytes`, 1, false);
     }
     memory.writeI32(gpa + 24, Solo5Result.OK);
+  }
+
+  /** Counts a frame the device did not take; says so once per device. */
+  private dropFrame(device: NetAttachment): void {
+    device.dropped = (device.dropped ?? 0) + 1;
+    if (device.dropped === 1) {
+      this.warn(
+        `net '${device.entry.name}': ${device.iface} takes no more frames for now; dropping them as a full tap queue does`,
+      );
+    }
   }
 
   /** struct hvt_hc_net_read { u64 handle; u64 data; u64 len in/out; i32 ret out } (8.7). */
@@ -329,7 +367,7 @@ export class NetModule implements Module {
     }
     const data = memory.readU64(gpa + 8);
     const len = memory.readU64(gpa + 16);
-    if (!guestRangeValid(guest, data, len)) {
+    if (!guestRangeUsable(guest, data, len, Prot.WRITE)) {
       throw rangeError(memory, gpa + 8, gpa + 16, 'net.ts:NET_READ');
     }
     if (device.readiness !== undefined && device.readiness.wait(0) === 0) {

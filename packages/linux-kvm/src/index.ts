@@ -1,6 +1,7 @@
 import type {
   Arch,
   Platform,
+  RealtimeClock,
   SandboxNeeds,
   SandboxOptions,
   SandboxPolicy,
@@ -12,6 +13,7 @@ import {
   createPollSet,
   openNet,
   pendingSignal,
+  realtimeClock,
   setNonBlocking,
   walltimeNs,
 } from './host.js';
@@ -26,6 +28,7 @@ export {
   MAX_POLL_FDS,
   openNet,
   pendingSignal,
+  realtimeClock,
   setNonBlocking,
   walltimeNs,
 } from './host.js';
@@ -70,6 +73,7 @@ export interface LinuxKvmPlatform extends Platform {
   pendingSignal(): number;
   createEventFd(): number;
   setNonBlocking(fd: number): void;
+  realtimeClock(): RealtimeClock;
   prepareSandbox(declared: SandboxPolicy): SandboxNeeds;
   dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
   describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
@@ -85,6 +89,7 @@ export const linuxKvmPlatform: LinuxKvmPlatform = {
   setNonBlocking,
   createPollSet,
   walltimeNs,
+  realtimeClock,
   catchTerminationSignals,
   pendingSignal,
   createEventFd: (): number => createEventFd(),

@@ -1,7 +1,9 @@
 import { closeSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 import {
   CHUNK_SIZE,
   type ExitKind,
+  type GuestIo,
   GuestMemory,
   HvtError,
   type IoctlRule,
@@ -61,6 +63,8 @@ function checkRange(what: string, gpa: number, len: number, size: number): void 
 export class LinuxKvmVm implements Vm {
   readonly memory: GuestMemory;
   readonly exit = new Float64Array(EXIT_FIELDS);
+  /** Block and net I/O straight into guest RAM: one addon call, one system call. */
+  readonly io: GuestIo;
   /** Whether the host can signal eventfds on guest port writes (KVM_CAP_IOEVENTFD). */
   readonly ioEventFdSupported: boolean;
   private destroyed = false;
@@ -76,6 +80,14 @@ export class LinuxKvmVm implements Vm {
     this.vcpu.bindExit(this.exit);
     const chunks = mapping.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
     this.memory = new GuestMemory(chunks);
+    this.io = {
+      pread: (fd, gpa, len, position) => mapping.pread(fd, gpa, len, position),
+      pwrite: (fd, gpa, len, position) => mapping.pwrite(fd, gpa, len, position),
+      read: (fd, gpa, len) => mapping.read(fd, gpa, len),
+      write: (fd, gpa, len) => mapping.write(fd, gpa, len),
+      // Linux's errno numbers are the ones Node names.
+      errnoName: (errno) => getSystemErrorName(-errno),
+    };
   }
 
   /**

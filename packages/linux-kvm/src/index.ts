@@ -60,7 +60,13 @@ export {
   type SeccompRule,
   type SeccompVerdict,
 } from './sandbox/seccomp.js';
-export { type CreateVmOptions, LinuxKvmVm, PAGE_SIZE } from './vm.js';
+export {
+  type CreateVmOptions,
+  LinuxKvmVm,
+  type MappedGuestRam,
+  mapGuestRam,
+  PAGE_SIZE,
+} from './vm.js';
 
 function hostArch(): Arch {
   return process.arch === 'arm64' ? 'aarch64' : 'x86_64';

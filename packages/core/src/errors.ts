@@ -66,6 +66,15 @@ export function strerror(code: string | undefined): string {
     ENETDOWN: 'Network is down',
     ENOTSUP: 'Operation not supported',
     EOPNOTSUPP: 'Operation not supported',
+    EFAULT: 'Bad address',
+    EPIPE: 'Broken pipe',
+    EINTR: 'Interrupted system call',
+    ENOBUFS: 'No buffer space available',
+    EMSGSIZE: 'Message too long',
+    ECONNRESET: 'Connection reset by peer',
+    ECONNREFUSED: 'Connection refused',
+    ENOTCONN: 'Transport endpoint is not connected',
+    EDESTADDRREQ: 'Destination address required',
   };
   return (code && known[code]) ?? code ?? 'Unknown error';
 }

@@ -141,18 +141,39 @@ export class GuestMemory {
 
   /** Offset within the view `locate` returned last; a field, so no object per access. */
   private at = 0;
+  /**
+   * A field that straddles two GiB views (a guest may put a struct anywhere)
+   * is read and written through these 8 bytes: `locate` copies it in, and a
+   * write is copied back out by `flush`.
+   */
+  private readonly scratch = new Uint8Array(8);
+  private readonly scratchView = new DataView(this.scratch.buffer);
 
-  /** The view holding [gpa, gpa+len), its offset left in `at`. */
+  /** The view holding [gpa, gpa+len) (len at most 8), its offset left in `at`. */
   private locate(gpa: number, len: number, access: Access): DataView {
     this.assert(gpa, len, access);
     const index = gpa < CHUNK_SIZE ? 0 : Math.floor(gpa / CHUNK_SIZE);
     const dv = this.views[index]!;
     const off = gpa - index * CHUNK_SIZE;
-    if (off + len > dv.byteLength) {
-      throw new HvtError(`guest memory access at 0x${gpa.toString(16)} crosses a view boundary`);
-    }
+    if (off + len > dv.byteLength) return this.straddling(gpa, len);
     this.at = off;
     return dv;
+  }
+
+  /** The rare field across a view boundary: its bytes in the scratch view, at 0. */
+  private straddling(gpa: number, len: number): DataView {
+    let to = 0;
+    this.forEachPiece(gpa, len, (view, offset, n) => {
+      this.scratch.set(view.subarray(offset, offset + n), to);
+      to += n;
+    });
+    this.at = 0;
+    return this.scratchView;
+  }
+
+  /** After a write through `dv`: copies a straddling field back to guest memory. */
+  private flush(dv: DataView, gpa: number, len: number): void {
+    if (dv === this.scratchView) this.write(gpa, this.scratch.subarray(0, len));
   }
 
   readU8(gpa: number): number {
@@ -182,22 +203,31 @@ export class GuestMemory {
     this.locate(gpa, 1, Prot.WRITE).setUint8(this.at, v);
   }
   writeU16(gpa: number, v: number): void {
-    this.locate(gpa, 2, Prot.WRITE).setUint16(this.at, v, true);
+    const dv = this.locate(gpa, 2, Prot.WRITE);
+    dv.setUint16(this.at, v, true);
+    this.flush(dv, gpa, 2);
   }
   writeU32(gpa: number, v: number): void {
-    this.locate(gpa, 4, Prot.WRITE).setUint32(this.at, v >>> 0, true);
+    const dv = this.locate(gpa, 4, Prot.WRITE);
+    dv.setUint32(this.at, v >>> 0, true);
+    this.flush(dv, gpa, 4);
   }
   writeI32(gpa: number, v: number): void {
-    this.locate(gpa, 4, Prot.WRITE).setInt32(this.at, v, true);
+    const dv = this.locate(gpa, 4, Prot.WRITE);
+    dv.setInt32(this.at, v, true);
+    this.flush(dv, gpa, 4);
   }
   /** Writes a non-negative integer below 2^53 as a u64. */
   writeU64(gpa: number, v: number): void {
     const dv = this.locate(gpa, 8, Prot.WRITE);
     dv.setUint32(this.at, v % 2 ** 32, true);
     dv.setUint32(this.at + 4, Math.floor(v / 2 ** 32), true);
+    this.flush(dv, gpa, 8);
   }
   writeU64Big(gpa: number, v: bigint): void {
-    this.locate(gpa, 8, Prot.WRITE).setBigUint64(this.at, v, true);
+    const dv = this.locate(gpa, 8, Prot.WRITE);
+    dv.setBigUint64(this.at, v, true);
+    this.flush(dv, gpa, 8);
   }
 
   /** Copies host bytes into guest memory. */

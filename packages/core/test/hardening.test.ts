@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   BlockModule,
+  bigintClock,
   CHUNK_SIZE,
   createModules,
   ElfError,
@@ -14,10 +15,12 @@ import {
   type GuestRam,
   HvtError,
   Hypercall,
+  Hypercalls,
   loadElf,
   NetModule,
   Prot,
   Solo5Result,
+  walltimeHypercall,
 } from '../src/index.js';
 import { buildUnikernel, TEXT_VADDR } from './elf-builder.js';
 import {
@@ -285,5 +288,41 @@ describe('NET_WRITE', () => {
     expect(result.wrote).toBe(512 * MiB);
     expect(result.growthMiB).toBeLessThan(64);
     expect(CHUNK_SIZE).toBe(2 ** 30);
+  });
+});
+
+describe('a struct across the 1 GiB boundary between two views of guest RAM', () => {
+  it('is served, as the reference serves it, field by field', () => {
+    const size = CHUNK_SIZE + 4096;
+    const memory = GuestMemory.allocate(size);
+    for (let at = CHUNK_SIZE - 7; at < CHUNK_SIZE; at++) {
+      memory.writeU64Big(at, 0x1122334455667788n);
+      expect(memory.readU64Big(at)).toBe(0x1122334455667788n);
+      expect(memory.readU64(at)).toBe(Number(0x1122334455667788n));
+      memory.writeU64(at, 2 ** 40 + 5);
+      expect(memory.readU64(at)).toBe(2 ** 40 + 5);
+    }
+    memory.writeI32(CHUNK_SIZE - 2, -2);
+    expect(memory.readI32(CHUNK_SIZE - 2)).toBe(-2);
+    expect([...memory.read(CHUNK_SIZE - 2, 4)]).toEqual([0xfe, 0xff, 0xff, 0xff]);
+    memory.writeU16(CHUNK_SIZE - 1, 0xbeef);
+    expect(memory.readU16(CHUNK_SIZE - 1)).toBe(0xbeef);
+  });
+
+  it('serves WALLTIME and HALT with their structs straddling the views', () => {
+    const size = CHUNK_SIZE + 4096;
+    const guest: GuestRam = { memory: GuestMemory.allocate(size), size };
+    const now = 0x1234_5678_9abc_def0n;
+    const gpa = CHUNK_SIZE - 4;
+    walltimeHypercall(
+      guest,
+      bigintClock(() => now),
+    )(gpa);
+    expect(guest.memory.readU64Big(gpa)).toBe(now);
+    const hypercalls = new Hypercalls(guest);
+    guest.memory.writeU64(CHUNK_SIZE - 8, 0);
+    guest.memory.writeI32(CHUNK_SIZE, 7);
+    expect(hypercalls.dispatch(Hypercall.HALT, CHUNK_SIZE - 8)).toBe(true);
+    expect(hypercalls.haltStatus).toBe(7);
   });
 });

@@ -12,13 +12,21 @@ import {
   type X86VcpuState,
 } from '@hvtjs/core';
 import {
+  checkMemSize,
+  checkRange,
+  defaultVmName,
+  mprotectOrThrow,
+  stderrWarn,
+} from '@hvtjs/posix-kit';
+import {
   exitCodeName,
   FREEBSD_EXIT_FIELDS,
   FreeBsdExitField,
   type FreeBsdLine,
   freebsdIoctl,
   freebsdIoctlTable,
-  freebsdLine,
+  freebsdRelease,
+  freebsdVersion,
   segmentAccess,
   VmExitCode,
   VmReg,
@@ -27,33 +35,15 @@ import {
 import { vmmError } from './errors.js';
 import { isNativeError, type NativeVm, native } from './native.js';
 
-/** The granule of protect() and residentPages(). */
-export const PAGE_SIZE = 4096;
+export { PAGE_SIZE } from '@hvtjs/posix-kit';
 
 export interface CreateVmOptions {
   /** The VM's name (default `solo5-<pid>`, with `-<n>` for later VMs of this process). */
   name?: string;
   /** kern.osreldate to select the ABI for (default: the running kernel's). */
   osreldate?: number;
-}
-
-let vmsCreated = 0;
-
-function defaultName(): string {
-  vmsCreated += 1;
-  return vmsCreated === 1 ? `solo5-${process.pid}` : `solo5-${process.pid}-${vmsCreated}`;
-}
-
-function checkRange(what: string, gpa: number, len: number, size: number): void {
-  if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) {
-    throw new RangeError(`${what}: gpa and length must be non-negative integers`);
-  }
-  if (gpa % PAGE_SIZE !== 0) {
-    throw new RangeError(`${what}: gpa 0x${gpa.toString(16)} is not page-aligned`);
-  }
-  if (gpa + len > size) {
-    throw new RangeError(`${what}: [0x${gpa.toString(16)}, +${len}) lies outside guest memory`);
-  }
+  /** Where the one-line warning for an untested release goes (default: stderr). */
+  warn?: (text: string) => void;
 }
 
 /** The segment registers in the order the reference sets them, with vmm's numbers. */
@@ -163,6 +153,26 @@ export function vmSandboxNeeds(vm: {
   return { fds };
 }
 
+/**
+ * The release line a VM on `osreldate` gets: HvtError before 13.0; for a
+ * release after the newest known line, that line with a one-line warning.
+ */
+export function freebsdLineFor(
+  osreldate: number,
+  warn: (text: string) => void = stderrWarn('freebsd-vmm'),
+): FreeBsdLine {
+  const choice = freebsdRelease(osreldate);
+  if (choice === undefined) {
+    throw new HvtError(
+      `FreeBSD ${Math.floor(osreldate / 100000)} is not supported (13.0 or later needed)`,
+    );
+  }
+  if (choice.untested) {
+    warn(`FreeBSD ${freebsdVersion(osreldate)} is untested; using the ${choice.abi}.x vmm layout`);
+  }
+  return choice.abi;
+}
+
 const LINES: readonly FreeBsdLine[] = [13, 14, 15];
 
 /**
@@ -195,19 +205,10 @@ export class FreeBsdVm implements Vm {
    * `cause`.
    */
   static create(memSize: number, options: CreateVmOptions = {}): FreeBsdVm {
-    if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize % PAGE_SIZE !== 0) {
-      throw new RangeError(
-        `guest memory size ${memSize} is not a positive multiple of ${PAGE_SIZE}`,
-      );
-    }
+    checkMemSize(memSize);
     const addon = native();
     const osreldate = options.osreldate ?? addon.osreldate();
-    const line = freebsdLine(osreldate);
-    if (line === undefined) {
-      throw new HvtError(
-        `FreeBSD ${Math.floor(osreldate / 100000)} is not supported (13.0 or later needed)`,
-      );
-    }
+    const line = freebsdLineFor(osreldate, options.warn);
     // The binary must issue the numbers of the tables the tests checked.
     const expected = freebsdIoctlTable(line);
     const actual = addon.ioctlTable(LINES.indexOf(line));
@@ -218,7 +219,7 @@ export class FreeBsdVm implements Vm {
         );
       }
     }
-    const name = options.name ?? defaultName();
+    const name = options.name ?? defaultVmName();
     let vm: NativeVm;
     try {
       vm = new addon.Vm(osreldate, name, memSize);
@@ -231,12 +232,7 @@ export class FreeBsdVm implements Vm {
   protect(gpa: number, len: number, prot: number): void {
     checkRange('protect', gpa, len, this.memory.size);
     if (len === 0) return;
-    try {
-      this.vm.protect(gpa, len, prot);
-    } catch (e) {
-      if (isNativeError(e)) throw new HvtError(`mprotect failed: ${e.message}`);
-      throw e;
-    }
+    mprotectOrThrow(() => this.vm.protect(gpa, len, prot));
   }
 
   initVcpuX86(state: X86VcpuState): { tscHz: number } {

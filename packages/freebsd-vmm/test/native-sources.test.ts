@@ -1,21 +1,26 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { FREEBSD_LAYOUTS, FREEBSD_LINES, freebsdIoctlTable, SIOCGIFMTU } from '../src/abi.js';
-import { CapRight } from '../src/capsicum.js';
+import { fileURLToPath } from 'node:url';
 import {
+  ADDON_FLAGS,
   addonIncludes,
+  CORE_FLAGS,
   clang,
   clangxx,
   compile,
-  nativeDir,
-  packageRoot,
+  kitInclude,
   undefinedSymbols,
   withTempDir,
-} from './toolchain.js';
+} from '@hvtjs/posix-kit/toolchain';
+import { describe, expect, it } from 'vitest';
+import { FREEBSD_LAYOUTS, FREEBSD_LINES, freebsdIoctlTable, SIOCGIFMTU } from '../src/abi.js';
+import { CapRight } from '../src/capsicum.js';
+
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+const nativeDir = join(packageRoot, 'src', 'native');
 
 const core = join(nativeDir, 'fb_vmm.c');
-const strict = ['-std=c11', '-Wall', '-Wextra', '-Werror', '-pedantic', '-nostdinc'];
+const strict = CORE_FLAGS;
 
 describe('the libc-only core (fb_vmm.c)', () => {
   for (const release of ['13', '14', '15']) {
@@ -100,6 +105,7 @@ describe('the C tables (fb_abi.h)', () => {
         '-Wextra',
         '-Werror',
         '-nostdinc',
+        kitInclude,
         join(packageRoot, 'test/native/fb_dump.c'),
         '-o',
         exe,
@@ -122,18 +128,7 @@ describe('the node-addon-api glue (addon.cc)', () => {
   it.skipIf(includes === undefined)(
     "compiles against node-addon-api with this host's POSIX headers",
     () => {
-      compile(clangxx(), [
-        '-std=c++17',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        '-fsyntax-only',
-        ...(includes ?? []),
-        '-DNAPI_VERSION=8',
-        '-DNODE_ADDON_API_DISABLE_DEPRECATED',
-        '-DNAPI_CPP_EXCEPTIONS',
-        join(nativeDir, 'addon.cc'),
-      ]);
+      compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), join(nativeDir, 'addon.cc')]);
     },
   );
 });

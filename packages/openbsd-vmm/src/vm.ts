@@ -11,6 +11,14 @@ import {
   type X86VcpuState,
 } from '@hvtjs/core';
 import {
+  checkMemSize,
+  checkRange,
+  defaultVmName,
+  mprotectOrThrow,
+  stderrWarn,
+} from '@hvtjs/posix-kit';
+import {
+  chooseOpenbsdRelease,
   decodeRegisters,
   ExitReason,
   encodeRegState,
@@ -18,37 +26,20 @@ import {
   OPENBSD_RELEASES,
   openbsdIoctl,
   openbsdIoctlTable,
-  openbsdRelease,
   type ReleaseAbi,
 } from './abi.js';
 import { vmmError } from './errors.js';
-import { isNativeError, type NativeVm, native } from './native.js';
+import { type NativeVm, native } from './native.js';
 
-export const PAGE_SIZE = 4096;
+export { PAGE_SIZE } from '@hvtjs/posix-kit';
 
 export interface CreateVmOptions {
   /** The VM's name (default `solo5-<pid>`, with `-<n>` for later VMs of this process). */
   name?: string;
   /** kern.osrelease to select the ABI for (default: the running kernel's). */
   osrelease?: string;
-}
-
-let vmsCreated = 0;
-
-function defaultName(): string {
-  vmsCreated += 1;
-  return vmsCreated === 1 ? `solo5-${process.pid}` : `solo5-${process.pid}-${vmsCreated}`;
-}
-
-function checkRange(what: string, gpa: number, len: number, size: number): void {
-  if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) {
-    throw new RangeError(`${what}: gpa and length must be non-negative integers`);
-  }
-  if (gpa % PAGE_SIZE !== 0)
-    throw new RangeError(`${what}: gpa 0x${gpa.toString(16)} is not page-aligned`);
-  if (gpa + len > size) {
-    throw new RangeError(`${what}: [0x${gpa.toString(16)}, +${len}) lies outside guest memory`);
-  }
+  /** Where the one-line warning for an untested release goes (default: stderr). */
+  warn?: (text: string) => void;
 }
 
 /**
@@ -94,6 +85,27 @@ export function describeOpenBsdExit(reason: number): string {
 }
 
 /**
+ * The layout a VM on `osrelease` gets: HvtError before 7.4; for a release
+ * newer than the newest known one, that one's with a one-line warning.
+ */
+export function openbsdAbiFor(
+  osrelease: string,
+  warn: (text: string) => void = stderrWarn('openbsd-vmm'),
+): ReleaseAbi {
+  const choice = chooseOpenbsdRelease(osrelease);
+  if (choice === undefined) {
+    const known = OPENBSD_RELEASES.map((r) => r.release).join(', ');
+    throw new HvtError(
+      `OpenBSD ${osrelease} is not supported (vmm(4) layouts are known for ${known})`,
+    );
+  }
+  if (choice.untested) {
+    warn(`OpenBSD ${osrelease.trim()} is untested; using the ${choice.abi.release} vmm layout`);
+  }
+  return choice.abi;
+}
+
+/**
  * One single-vCPU vmm(4) VM with its guest RAM (hvt-abi.md 13.5).
  *
  * A terminator process forked at creation ends the VM (VMM_IOC_TERM) when
@@ -121,23 +133,13 @@ export class OpenBsdVm implements Vm {
   }
 
   static create(memSize: number, options: CreateVmOptions = {}): OpenBsdVm {
-    if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize % PAGE_SIZE !== 0) {
-      throw new RangeError(
-        `guest memory size ${memSize} is not a positive multiple of ${PAGE_SIZE}`,
-      );
-    }
+    checkMemSize(memSize);
     if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
       throw new HvtError('need root privileges');
     }
     const addon = native();
     const osrelease = options.osrelease ?? addon.osrelease();
-    const abi = openbsdRelease(osrelease);
-    if (abi === undefined) {
-      const known = OPENBSD_RELEASES.map((r) => r.release).join(', ');
-      throw new HvtError(
-        `OpenBSD ${osrelease} is not supported (vmm(4) layouts are known for ${known})`,
-      );
-    }
+    const abi = openbsdAbiFor(osrelease, options.warn);
     const index = OPENBSD_RELEASES.indexOf(abi);
     // The binary must issue the numbers of the tables the tests checked.
     const native_ = addon.releaseTable()[index];
@@ -150,7 +152,7 @@ export class OpenBsdVm implements Vm {
         `addon ioctl table for ${abi.release} differs from src/abi.ts (rebuild the addon)`,
       );
     }
-    const name = options.name ?? defaultName();
+    const name = options.name ?? defaultVmName();
     let vm: NativeVm;
     try {
       vm = new addon.Vm(index, name, memSize);
@@ -164,12 +166,7 @@ export class OpenBsdVm implements Vm {
   protect(gpa: number, len: number, prot: number): void {
     checkRange('protect', gpa, len, this.memory.size);
     if (len === 0 || this.vm.kernelMemory) return;
-    try {
-      this.vm.protect(gpa, len, prot);
-    } catch (e) {
-      if (isNativeError(e)) throw new HvtError(`mprotect failed: ${e.message}`);
-      throw e;
-    }
+    mprotectOrThrow(() => this.vm.protect(gpa, len, prot));
   }
 
   initVcpuX86(state: X86VcpuState): { tscHz: number } {

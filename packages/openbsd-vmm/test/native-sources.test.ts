@@ -1,5 +1,17 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  ADDON_FLAGS,
+  addonIncludes,
+  CORE_FLAGS,
+  clang,
+  clangxx,
+  compile,
+  kitInclude,
+  undefinedSymbols,
+  withTempDir,
+} from '@hvtjs/posix-kit/toolchain';
 import { describe, expect, it } from 'vitest';
 import {
   OPENBSD_RELEASES,
@@ -8,19 +20,12 @@ import {
   SIOCGIFFLAGS,
   SIOCGIFMTU,
 } from '../src/abi.js';
-import {
-  addonIncludes,
-  clang,
-  clangxx,
-  compile,
-  nativeDir,
-  packageRoot,
-  undefinedSymbols,
-  withTempDir,
-} from './toolchain.js';
+
+const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+const nativeDir = join(packageRoot, 'src', 'native');
 
 const core = join(nativeDir, 'ob_vmm.c');
-const strict = ['-std=c11', '-Wall', '-Wextra', '-Werror', '-pedantic', '-nostdinc'];
+const strict = CORE_FLAGS;
 
 describe('the libc-only core (ob_vmm.c)', () => {
   for (const target of [
@@ -105,6 +110,7 @@ describe('the C tables (ob_abi.h)', () => {
         '-Wextra',
         '-Werror',
         '-nostdinc',
+        kitInclude,
         join(packageRoot, 'test/native/ob_dump.c'),
         '-o',
         exe,
@@ -130,18 +136,7 @@ describe('the node-addon-api glue (addon.cc)', () => {
   it.skipIf(includes === undefined)(
     "compiles against node-addon-api with this host's POSIX headers",
     () => {
-      compile(clangxx(), [
-        '-std=c++17',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        '-fsyntax-only',
-        ...(includes ?? []),
-        '-DNAPI_VERSION=8',
-        '-DNODE_ADDON_API_DISABLE_DEPRECATED',
-        '-DNAPI_CPP_EXCEPTIONS',
-        join(nativeDir, 'addon.cc'),
-      ]);
+      compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), join(nativeDir, 'addon.cc')]);
     },
   );
 });

@@ -22,7 +22,7 @@ static void field(const char *name, unsigned long offset) {
 
 static void end_struct(void) { printf("}}"); }
 
-#define F(type, member, name) field(name, FB_OFFSETOF(type, member))
+#define F(type, member, name) field(name, HVT_OFFSETOF(type, member))
 
 static void common_structs(void) {
   begin_struct("vm_exit", sizeof(struct fb_vm_exit), 1);

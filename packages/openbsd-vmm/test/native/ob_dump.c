@@ -24,7 +24,7 @@ static void field(const char *name, unsigned long offset) {
 
 static void end_struct(void) { printf("}}"); }
 
-#define F(type, member, name) field(name, OB_OFFSETOF(type, member))
+#define F(type, member, name) field(name, HVT_OFFSETOF(type, member))
 
 static void create_params(int layout) {
   if (layout == 74) {

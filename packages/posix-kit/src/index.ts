@@ -6,6 +6,7 @@
  * export.
  */
 export { type AddonSpec, lazyAddon } from './addon.js';
+export { type CStruct, cHex, generatedHeader, layoutAsserts } from './c-header.js';
 export { type HostAddon, MAX_POLL_FDS, type PosixHost, posixHost } from './host.js';
 export {
   IOCPARM_MAX,

@@ -285,7 +285,7 @@ static int fb_alloc_memseg(struct fb_vm *vm, const char **step) {
       fb_zero(&seg, sizeof(seg));
       seg.segid = FB_VM_SYSMEM;
       seg.len = vm->memsize;
-      r = ioctl(vm->vmfd, FB_REQ_VM_ALLOC_MEMSEG_14, &seg);
+      r = ioctl(vm->vmfd, FB_REQ_VM_ALLOC_MEMSEG_13, &seg);
     }
     if (r == 0) return 0;
     if (fb_errno != FB_ENOTTY) break;

@@ -433,11 +433,11 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
     }
     exit[OB_FIELD_REASON] = reason;
     switch (reason) {
-      case OB_VM_EXIT_NONE:
+      case OB_REASON_NONE:
         /* A yield or an interrupt: nothing for the tender. */
         continue;
-      case OB_VMX_EXIT_IO:
-      case OB_SVM_VMEXIT_IOIO: {
+      case OB_REASON_VMX_IO:
+      case OB_REASON_SVM_IOIO: {
         struct ob_exit_inout *vei = &vm->exit.u.vei;
         int out = vei->dir == OB_VEI_DIR_OUT;
         hvt_u32 value = vei->data;
@@ -453,8 +453,8 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
         kind = OB_EXIT_IO;
         break;
       }
-      case OB_VMX_EXIT_EPT_VIOLATION:
-      case OB_SVM_VMEXIT_NPF:
+      case OB_REASON_VMX_EPT_VIOLATION:
+      case OB_REASON_SVM_NPF:
         exit[OB_FIELD_DETAIL] = vm->exit.u.vee.fault_type;
         kind = OB_EXIT_TRANSLATION_FAULT;
         break;

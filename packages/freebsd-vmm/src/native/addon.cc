@@ -17,91 +17,45 @@ using hvt::ArgString;
 using hvt::ArgU64;
 using hvt::ThrowErrno;
 
-// The FreeBSD side of the kit's host functions.
+// The FreeBSD core as the kit's Host (hvt/posix_addon.h).
 struct FreeBsdHost {
-  static void SignalArrived(int sig) { fb_signal_arrived(sig); }
-  static int PendingSignal() { return fb_pending_signal(); }
-  static int TapOpen(const char* name, int* fd, int* mtu, const char** step) {
-    return fb_tap_open(name, fd, mtu, step);
-  }
-  static int Tsc(uint64_t* hz, int* invariant, const char** step) {
-    return fb_tsc(hz, invariant, step);
-  }
+  HVT_CORE_CALLS(fb)
   static constexpr const char* kIoctlPrefixes[] = {"VM_", "VMMCTL_", "SIOC"};
+  static constexpr const char* kSelector = "osreldate";
+  static constexpr const char* kRunRequest = "VM_RUN";
+  static constexpr size_t kExitFields = FB_EXIT_FIELDS;
+  static int MappingKind(Handle*) { return 0; }
+  static void Unmap(uint8_t* addr, uint64_t size, int) { fb_unmap_guest(addr, size); }
 };
-
-[[noreturn]] void ThrowStep(Napi::Env env, int negative_errno, const char* step) {
-  hvt::ThrowStep<FreeBsdHost>(env, negative_errno, step);
-}
-
-void UnmapGuest(uint8_t* addr, uint64_t size, int) { fb_unmap_guest(addr, size); }
 
 // ---- the VM ----
 
-class Vm : public Napi::ObjectWrap<Vm> {
+// new Vm(osreldate, name, memSize): the VM, its destroyer and the guest mapping.
+class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Vm",
-                       {
-                           InstanceAccessor<&Vm::Line>("line"),
-                           InstanceAccessor<&Vm::Fd>("fd"),
-                           InstanceAccessor<&Vm::DestroyerFd>("destroyerFd"),
-                           InstanceAccessor<&Vm::CtlFd>("ctlFd"),
-                           InstanceMethod<&Vm::Chunks>("chunks"),
-                           InstanceMethod<&Vm::Protect>("protect"),
-                           InstanceMethod<&Vm::Resident>("resident"),
-                           InstanceMethod<&Vm::BindExit>("bindExit"),
-                           InstanceMethod<&Vm::SetRegister>("setRegister"),
-                           InstanceMethod<&Vm::GetRegister>("getRegister"),
-                           InstanceMethod<&Vm::SetSegment>("setSegment"),
-                           InstanceMethod<&Vm::GetSegment>("getSegment"),
-                           InstanceMethod<&Vm::Activate>("activate"),
-                           InstanceMethod<&Vm::AddKick>("addKick"),
-                           InstanceMethod<&Vm::Run>("run"),
-                           InstanceMethod<&Vm::Destroy>("destroy"),
-                       });
+    std::vector<PropertyDescriptor> props = CommonProperties();
+    props.insert(props.end(), {
+                                  InstanceAccessor<&Vm::Line>("line"),
+                                  InstanceAccessor<&Vm::DestroyerFd>("destroyerFd"),
+                                  InstanceAccessor<&Vm::CtlFd>("ctlFd"),
+                                  InstanceMethod<&Vm::Protect>("protect"),
+                                  InstanceMethod<&Vm::Resident>("resident"),
+                                  InstanceMethod<&Vm::SetRegister>("setRegister"),
+                                  InstanceMethod<&Vm::GetRegister>("getRegister"),
+                                  InstanceMethod<&Vm::SetSegment>("setSegment"),
+                                  InstanceMethod<&Vm::GetSegment>("getSegment"),
+                                  InstanceMethod<&Vm::Activate>("activate"),
+                                  InstanceMethod<&Vm::AddKick>("addKick"),
+                              });
+    return DefineClass(env, "Vm", props);
   }
 
-  // new Vm(osreldate, name, memSize): creates the VM, its destroyer and the
-  // guest mapping. Throws with `request` naming the failed step.
-  explicit Vm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vm>(info) {
-    Napi::Env env = info.Env();
-    int osreldate = ArgI32(info, 0, "osreldate");
-    std::string name = ArgString(info, 1, "name");
-    uint64_t mem_size = ArgU64(info, 2, "memSize");
-    vm_ = fb_vm_new();
-    if (vm_ == nullptr) ThrowErrno(env, ENOMEM, "calloc");
-    const char* step = nullptr;
-    int r = fb_vm_create(vm_, osreldate, name.c_str(), mem_size, &step);
-    if (r < 0) {
-      fb_vm_free(vm_);
-      vm_ = nullptr;
-      ThrowStep(env, r, step);
-    }
-    uint64_t size = 0;
-    uint8_t* addr = fb_vm_memory(vm_, &size);
-    mapping_ = new hvt::GuestMapping{addr, size, 1, 0, UnmapGuest};
-  }
-
-  ~Vm() override {
-    if (vm_ != nullptr) {
-      fb_vm_destroy(vm_, nullptr);
-      fb_vm_free(vm_);
-    }
-    if (mapping_ != nullptr) hvt::ReleaseMapping(mapping_);
-  }
+  explicit Vm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vm>(info) { Create(info); }
 
  private:
-  struct fb_vm* Live(Napi::Env env) {
-    if (vm_ == nullptr || fb_vm_fd(vm_) < 0) ThrowErrno(env, EBADF, "ioctl");
-    return vm_;
-  }
-
   Napi::Value Line(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : fb_vm_line(vm_));
-  }
-  Napi::Value Fd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : fb_vm_fd(vm_));
   }
   Napi::Value DestroyerFd(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : fb_vm_destroyer_fd(vm_));
@@ -109,8 +63,6 @@ class Vm : public Napi::ObjectWrap<Vm> {
   Napi::Value CtlFd(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : fb_vm_ctl_fd(vm_));
   }
-
-  Napi::Value Chunks(const Napi::CallbackInfo& info) { return hvt::MappingChunks(info, mapping_); }
 
   // protect(offset, len, prot): mprotect of the host view (READ 1, WRITE 2, EXEC 4).
   Napi::Value Protect(const Napi::CallbackInfo& info) {
@@ -134,12 +86,6 @@ class Vm : public Napi::ObjectWrap<Vm> {
     int r = fb_resident(addr, len, out.Data());
     if (r < 0) ThrowErrno(env, -r, "mincore");
     return out;
-  }
-
-  // bindExit(Float64Array): where run() writes exit details from now on.
-  Napi::Value BindExit(const Napi::CallbackInfo& info) {
-    exit_ = hvt::BindExitArray(info, FB_EXIT_FIELDS, exit_ref_);
-    return info.Env().Undefined();
   }
 
   Napi::Value SetRegister(const Napi::CallbackInfo& info) {
@@ -205,32 +151,6 @@ class Vm : public Napi::ObjectWrap<Vm> {
     if (r < 0) ThrowErrno(env, -r, "addKick");
     return env.Undefined();
   }
-
-  // run(): VM_RUN until an exit the tender must see; returns its ExitKind.
-  Napi::Value Run(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (exit_ == nullptr) throw Napi::Error::New(env, "bindExit() was not called");
-    int kind = fb_vm_run(Live(env), exit_);
-    if (kind < 0) ThrowErrno(env, -kind, "ioctl", "VM_RUN");
-    return Napi::Number::New(env, kind);
-  }
-
-  // destroy(): the VM goes now (idempotent); the memory views stay valid.
-  Napi::Value Destroy(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (vm_ == nullptr) return env.Undefined();
-    const char* step = nullptr;
-    int r = fb_vm_destroy(vm_, &step);
-    fb_vm_free(vm_);
-    vm_ = nullptr;
-    if (r < 0) ThrowStep(env, r, step);
-    return env.Undefined();
-  }
-
-  struct fb_vm* vm_ = nullptr;
-  hvt::GuestMapping* mapping_ = nullptr;
-  Napi::Reference<Napi::Float64Array> exit_ref_;
-  double* exit_ = nullptr;
 };
 
 // ---- module functions ----

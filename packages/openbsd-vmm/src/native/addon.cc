@@ -16,86 +16,39 @@ using hvt::ArgString;
 using hvt::ArgU64;
 using hvt::ThrowErrno;
 
-// The OpenBSD side of the kit's host functions.
+// The OpenBSD core as the kit's Host (hvt/posix_addon.h).
 struct OpenBsdHost {
-  static void SignalArrived(int sig) { ob_signal_arrived(sig); }
-  static int PendingSignal() { return ob_pending_signal(); }
-  static int TapOpen(const char* name, int* fd, int* mtu, const char** step) {
-    return ob_tap_open(name, fd, mtu, step);
-  }
-  static int Tsc(uint64_t* hz, int* invariant, const char** step) {
-    return ob_tsc(hz, invariant, step);
-  }
+  HVT_CORE_CALLS(ob)
   static constexpr const char* kIoctlPrefixes[] = {"VMM_IOC_", "SIOC"};
+  static constexpr const char* kSelector = "release";
+  static constexpr const char* kRunRequest = "VMM_IOC_RUN";
+  static constexpr size_t kExitFields = OB_EXIT_FIELDS;
+  // kind 1: 7.8's immutable kernel mapping, which stays until exit.
+  static int MappingKind(Handle* vm) { return ob_vm_kernel_memory(vm) != 0 ? 1 : 0; }
+  static void Unmap(uint8_t* addr, uint64_t size, int kind) { ob_unmap_guest(addr, size, kind); }
 };
-
-[[noreturn]] void ThrowStep(Napi::Env env, int negative_errno, const char* step) {
-  hvt::ThrowStep<OpenBsdHost>(env, negative_errno, step);
-}
-
-// kind 1: 7.8's immutable kernel mapping, which stays until exit.
-void UnmapGuest(uint8_t* addr, uint64_t size, int kind) { ob_unmap_guest(addr, size, kind); }
 
 // ---- the VM ----
 
-class Vm : public Napi::ObjectWrap<Vm> {
+// new Vm(release, name, memSize): the VM, its guest memory and the terminator.
+class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, OpenBsdHost> {
  public:
   static Napi::Function Define(Napi::Env env) {
-    return DefineClass(env, "Vm",
-                       {
-                           InstanceAccessor<&Vm::Fd>("fd"),
-                           InstanceAccessor<&Vm::TerminatorFd>("terminatorFd"),
-                           InstanceAccessor<&Vm::Id>("id"),
-                           InstanceAccessor<&Vm::KernelMemory>("kernelMemory"),
-                           InstanceMethod<&Vm::Chunks>("chunks"),
-                           InstanceMethod<&Vm::Protect>("protect"),
-                           InstanceMethod<&Vm::BindExit>("bindExit"),
-                           InstanceMethod<&Vm::ResetCpu>("resetCpu"),
-                           InstanceMethod<&Vm::ReadRegs>("readRegs"),
-                           InstanceMethod<&Vm::Run>("run"),
-                           InstanceMethod<&Vm::Destroy>("destroy"),
-                       });
+    std::vector<PropertyDescriptor> props = CommonProperties();
+    props.insert(props.end(), {
+                                  InstanceAccessor<&Vm::TerminatorFd>("terminatorFd"),
+                                  InstanceAccessor<&Vm::Id>("id"),
+                                  InstanceAccessor<&Vm::KernelMemory>("kernelMemory"),
+                                  InstanceMethod<&Vm::Protect>("protect"),
+                                  InstanceMethod<&Vm::ResetCpu>("resetCpu"),
+                                  InstanceMethod<&Vm::ReadRegs>("readRegs"),
+                              });
+    return DefineClass(env, "Vm", props);
   }
 
-  // new Vm(release, name, memSize): creates the VM, its guest memory and the
-  // terminator. Throws with `request` naming the failed step.
-  explicit Vm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vm>(info) {
-    Napi::Env env = info.Env();
-    int release = ArgI32(info, 0, "release");
-    std::string name = ArgString(info, 1, "name");
-    uint64_t mem_size = ArgU64(info, 2, "memSize");
-    vm_ = ob_vm_new();
-    if (vm_ == nullptr) ThrowErrno(env, ENOMEM, "calloc");
-    const char* step = nullptr;
-    int r = ob_vm_create(vm_, release, name.c_str(), mem_size, &step);
-    if (r < 0) {
-      ob_vm_free(vm_);
-      vm_ = nullptr;
-      ThrowStep(env, r, step);
-    }
-    uint64_t size = 0;
-    uint8_t* addr = ob_vm_memory(vm_, &size);
-    mapping_ = new hvt::GuestMapping{addr, size, 1, ob_vm_kernel_memory(vm_) != 0 ? 1 : 0,
-                                     UnmapGuest};
-  }
-
-  ~Vm() override {
-    if (vm_ != nullptr) {
-      ob_vm_destroy(vm_, nullptr);
-      ob_vm_free(vm_);
-    }
-    if (mapping_ != nullptr) hvt::ReleaseMapping(mapping_);
-  }
+  explicit Vm(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Vm>(info) { Create(info); }
 
  private:
-  struct ob_vm* Live(Napi::Env env) {
-    if (vm_ == nullptr || ob_vm_fd(vm_) < 0) ThrowErrno(env, EBADF, "ioctl");
-    return vm_;
-  }
-
-  Napi::Value Fd(const Napi::CallbackInfo& info) {
-    return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : ob_vm_fd(vm_));
-  }
   Napi::Value TerminatorFd(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : ob_vm_terminator_fd(vm_));
   }
@@ -105,8 +58,6 @@ class Vm : public Napi::ObjectWrap<Vm> {
   Napi::Value KernelMemory(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), mapping_ != nullptr && mapping_->kind == 1);
   }
-
-  Napi::Value Chunks(const Napi::CallbackInfo& info) { return hvt::MappingChunks(info, mapping_); }
 
   // protect(offset, len, prot): mprotect of our own guest mapping (7.7 and
   // older). ENOTSUP for 7.8's immutable kernel mapping.
@@ -120,12 +71,6 @@ class Vm : public Napi::ObjectWrap<Vm> {
     int r = ob_protect(addr, len, prot);
     if (r < 0) ThrowErrno(env, -r, "mprotect");
     return env.Undefined();
-  }
-
-  // bindExit(Float64Array): where run() writes exit details from now on.
-  Napi::Value BindExit(const Napi::CallbackInfo& info) {
-    exit_ = hvt::BindExitArray(info, OB_EXIT_FIELDS, exit_ref_);
-    return info.Env().Undefined();
   }
 
   // resetCpu(state: Uint8Array): VMM_IOC_RESETCPU with a whole struct vcpu_reg_state.
@@ -150,32 +95,7 @@ class Vm : public Napi::ObjectWrap<Vm> {
     return out;
   }
 
-  // run(): VMM_IOC_RUN until an exit the tender must see; returns its ExitKind.
-  Napi::Value Run(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (exit_ == nullptr) throw Napi::Error::New(env, "bindExit() was not called");
-    int kind = ob_vm_run(Live(env), exit_);
-    if (kind < 0) ThrowErrno(env, -kind, "ioctl", "VMM_IOC_RUN");
-    return Napi::Number::New(env, kind);
-  }
-
-  // destroy(): VMM_IOC_TERM now (idempotent); the memory views stay valid.
-  Napi::Value Destroy(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (vm_ == nullptr) return env.Undefined();
-    const char* step = nullptr;
-    int r = ob_vm_destroy(vm_, &step);
-    ob_vm_free(vm_);
-    vm_ = nullptr;
-    if (r < 0) ThrowStep(env, r, step);
-    return env.Undefined();
-  }
-
   static constexpr size_t kRegStateSize = 568;
-  struct ob_vm* vm_ = nullptr;
-  hvt::GuestMapping* mapping_ = nullptr;
-  Napi::Reference<Napi::Float64Array> exit_ref_;
-  double* exit_ = nullptr;
 };
 
 // ---- module functions ----

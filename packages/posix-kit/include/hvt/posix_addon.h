@@ -28,6 +28,32 @@
 #include <cstdint>
 #include <cstring>
 #include <string>
+#include <vector>
+
+// The Host members that forward to a core following the naming convention of
+// the BSD cores (<p>_vm_new, <p>_vm_create, ..., <p>_signal_arrived): used
+// inside the Host struct, which adds kIoctlPrefixes, kSelector, kRunRequest,
+// kExitFields, MappingKind and Unmap.
+#define HVT_CORE_CALLS(p)                                                                    \
+  using Handle = struct p##_vm;                                                              \
+  static void SignalArrived(int sig) { p##_signal_arrived(sig); }                            \
+  static int PendingSignal() { return p##_pending_signal(); }                                \
+  static int TapOpen(const char* name, int* fd, int* mtu, const char** step) {               \
+    return p##_tap_open(name, fd, mtu, step);                                                \
+  }                                                                                          \
+  static int Tsc(uint64_t* hz, int* invariant, const char** step) {                          \
+    return p##_tsc(hz, invariant, step);                                                     \
+  }                                                                                          \
+  static Handle* New() { return p##_vm_new(); }                                              \
+  static int Create(Handle* vm, int selector, const char* name, uint64_t size,               \
+                    const char** step) {                                                     \
+    return p##_vm_create(vm, selector, name, size, step);                                    \
+  }                                                                                          \
+  static uint8_t* Memory(Handle* vm, uint64_t* size) { return p##_vm_memory(vm, size); }     \
+  static int Fd(Handle* vm) { return p##_vm_fd(vm); }                                        \
+  static int Run(Handle* vm, double* exit) { return p##_vm_run(vm, exit); }                  \
+  static int Destroy(Handle* vm, const char** step) { return p##_vm_destroy(vm, step); }     \
+  static void Free(Handle* vm) { p##_vm_free(vm); }
 
 namespace hvt {
 
@@ -205,6 +231,111 @@ inline double* BindExitArray(const Napi::CallbackInfo& info, size_t min_fields,
   ref = Napi::Persistent(exit);
   return exit.Data();
 }
+
+// ---- the VM object ----
+
+// What a platform's VM object shares, over its core's C calls. Derived is the
+// addon's Napi::ObjectWrap class (it calls Create() from its constructor and
+// adds CommonProperties() to its own); Host names the core's calls:
+//   using Handle = struct xx_vm;                  static Handle* New();
+//   static int Create(Handle*, int selector, const char* name, uint64_t size,
+//                     const char** step);         static void Free(Handle*);
+//   static uint8_t* Memory(Handle*, uint64_t* size);
+//   static int MappingKind(Handle*);              (GuestMapping::kind)
+//   static void Unmap(uint8_t* addr, uint64_t size, int kind);
+//   static int Fd(Handle*);                       static int Run(Handle*, double* exit);
+//   static int Destroy(Handle*, const char** step);
+//   kSelector ("osreldate", "release"), kRunRequest ("VM_RUN"), kExitFields.
+template <class Derived, class Host>
+class VmBase {
+ public:
+  using Wrap = Napi::ObjectWrap<Derived>;
+
+  // fd, chunks, bindExit, run and destroy.
+  static std::vector<Napi::ClassPropertyDescriptor<Derived>> CommonProperties() {
+    return {
+        Wrap::InstanceAccessor("fd", &Derived::Fd, nullptr),
+        Wrap::InstanceMethod("chunks", &Derived::Chunks),
+        Wrap::InstanceMethod("bindExit", &Derived::BindExit),
+        Wrap::InstanceMethod("run", &Derived::Run),
+        Wrap::InstanceMethod("destroy", &Derived::Destroy),
+    };
+  }
+
+ protected:
+  // new Vm(selector, name, memSize): creates the VM and the guest mapping.
+  // Throws with `request` naming the failed step.
+  void Create(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int selector = ArgI32(info, 0, Host::kSelector);
+    std::string name = ArgString(info, 1, "name");
+    uint64_t mem_size = ArgU64(info, 2, "memSize");
+    vm_ = Host::New();
+    if (vm_ == nullptr) ThrowErrno(env, ENOMEM, "calloc");
+    const char* step = nullptr;
+    int r = Host::Create(vm_, selector, name.c_str(), mem_size, &step);
+    if (r < 0) {
+      Host::Free(vm_);
+      vm_ = nullptr;
+      ThrowStep<Host>(env, r, step);
+    }
+    uint64_t size = 0;
+    uint8_t* addr = Host::Memory(vm_, &size);
+    mapping_ = new GuestMapping{addr, size, 1, Host::MappingKind(vm_), Host::Unmap};
+  }
+
+  ~VmBase() {
+    if (vm_ != nullptr) {
+      Host::Destroy(vm_, nullptr);
+      Host::Free(vm_);
+    }
+    if (mapping_ != nullptr) ReleaseMapping(mapping_);
+  }
+
+  // The live VM, or EBADF once destroyed.
+  typename Host::Handle* Live(Napi::Env env) {
+    if (vm_ == nullptr || Host::Fd(vm_) < 0) ThrowErrno(env, EBADF, "ioctl");
+    return vm_;
+  }
+
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : Host::Fd(vm_));
+  }
+
+  Napi::Value Chunks(const Napi::CallbackInfo& info) { return MappingChunks(info, mapping_); }
+
+  // bindExit(Float64Array): where run() writes exit details from now on.
+  Napi::Value BindExit(const Napi::CallbackInfo& info) {
+    exit_ = BindExitArray(info, Host::kExitFields, exit_ref_);
+    return info.Env().Undefined();
+  }
+
+  // run(): the run ioctl until an exit the tender must see; returns its ExitKind.
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (exit_ == nullptr) throw Napi::Error::New(env, "bindExit() was not called");
+    int kind = Host::Run(Live(env), exit_);
+    if (kind < 0) ThrowErrno(env, -kind, "ioctl", Host::kRunRequest);
+    return Napi::Number::New(env, kind);
+  }
+
+  // destroy(): the VM goes now (idempotent); the memory views stay valid.
+  Napi::Value Destroy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (vm_ == nullptr) return env.Undefined();
+    const char* step = nullptr;
+    int r = Host::Destroy(vm_, &step);
+    Host::Free(vm_);
+    vm_ = nullptr;
+    if (r < 0) ThrowStep<Host>(env, r, step);
+    return env.Undefined();
+  }
+
+  typename Host::Handle* vm_ = nullptr;
+  GuestMapping* mapping_ = nullptr;
+  Napi::Reference<Napi::Float64Array> exit_ref_;
+  double* exit_ = nullptr;
+};
 
 // ---- signals ----
 

@@ -8,6 +8,7 @@ import {
   VmExitCode,
   VmSuspendHow,
 } from './abi.js';
+import { CapRight } from './capsicum.js';
 
 /**
  * src/native/fb_abi_gen.h from the tables in abi.ts: the numbers the C core
@@ -55,7 +56,7 @@ export function renderAbiHeader(): string {
   );
   const names = freebsdIoctlTable(FREEBSD_LINES[0]!).map((r) => r.name);
   const lines = FREEBSD_LINES.map((l) => `FB_LINE_${l} = ${FREEBSD_LINES.indexOf(l)}`);
-  return generatedHeader('HVT_FB_ABI_GEN_H', 'src/abi.ts', [
+  return generatedHeader('HVT_FB_ABI_GEN_H', 'src/abi.ts and src/capsicum.ts', [
     '/* Release lines whose interfaces differ, and the kern.osreldate each starts at. */',
     `enum fb_line { ${lines.join(', ')}, FB_LINE_COUNT = ${FREEBSD_LINES.length} };`,
     ...FREEBSD_LINES.map((l) => `#define FB_OSRELDATE_${l} ${l * 100000}`),
@@ -84,5 +85,10 @@ export function renderAbiHeader(): string {
     '/* enum vm_exitcode and enum vm_suspend_how */',
     ...Object.entries(VmExitCode).map(([k, v]) => `#define FB_EXITCODE_${k} ${v}`),
     ...Object.entries(VmSuspendHow).map(([k, v]) => `#define FB_SUSPEND_${k} ${v}`),
+    '',
+    '/* Capsicum rights (src/capsicum.ts): both words of a cap_rights_t carry index bits. */',
+    ...Object.entries(CapRight).map(
+      ([k, v]) => `#define FB_CAP_${k} 0x${v.toString(16).padStart(16, '0')}ULL`,
+    ),
   ]);
 }

@@ -1,4 +1,4 @@
-/* Generated from src/abi.ts by scripts/gen-abi.mjs: do not edit. */
+/* Generated from src/abi.ts and src/capsicum.ts by scripts/gen-abi.mjs: do not edit. */
 /* test/abi-header.test.ts fails when this file is not what the tables give. */
 #ifndef HVT_FB_ABI_GEN_H
 #define HVT_FB_ABI_GEN_H
@@ -154,5 +154,22 @@ static const struct fb_ioctl_row fb_ioctl_table[FB_IOCTL_COUNT] = {
 #define FB_SUSPEND_HALT 3
 #define FB_SUSPEND_TRIPLEFAULT 4
 #define FB_SUSPEND_DESTROY 5
+
+/* Capsicum rights (src/capsicum.ts): both words of a cap_rights_t carry index bits. */
+#define FB_CAP_READ 0x0200000000000001ULL
+#define FB_CAP_WRITE 0x0200000000000002ULL
+#define FB_CAP_SEEK_TELL 0x0200000000000004ULL
+#define FB_CAP_SEEK 0x020000000000000cULL
+#define FB_CAP_PREAD 0x020000000000000dULL
+#define FB_CAP_PWRITE 0x020000000000000eULL
+#define FB_CAP_MMAP 0x0200000000000010ULL
+#define FB_CAP_MMAP_RW 0x020000000000001fULL
+#define FB_CAP_CREATE 0x0200000000000040ULL
+#define FB_CAP_FSYNC 0x0200000000000100ULL
+#define FB_CAP_LOOKUP 0x0200000000000400ULL
+#define FB_CAP_FCNTL 0x0200000000008000ULL
+#define FB_CAP_FSTAT 0x0200000000080000ULL
+#define FB_CAP_EVENT 0x0400000000000020ULL
+#define FB_CAP_IOCTL 0x0400000000000080ULL
 
 #endif

@@ -1,8 +1,9 @@
 /**
  * FreeBSD vmm(4) on amd64 as data: ioctl numbers, struct layouts and the
  * constants the tender uses, per release line (shared/bsd-vmm-abi.md section 1).
- * The native core carries the same tables in C (src/native/fb_abi.h); the tests
- * compare both with each other and with the document.
+ * This is the one place these numbers are written: the native core's
+ * src/native/fb_abi_gen.h is generated from it (src/abi-header.ts, `pnpm
+ * gen:abi`), and the tests compare it with the document.
  */
 
 import {
@@ -14,15 +15,8 @@ import {
   type StructLayout,
 } from '@hvtjs/posix-kit';
 
-export {
-  IOCPARM_MAX,
-  IocDir,
-  type IocDirName,
-  type IoctlEntry,
-  ioc,
-  type StructLayout,
-  segmentAccess,
-} from '@hvtjs/posix-kit';
+/** The ioctl encoding, struct-layout types and VMX access rights both BSDs share. */
+export * from '@hvtjs/posix-kit/ioc';
 
 /** Release lines whose vmm(4) interfaces differ (1.1). */
 export type FreeBsdLine = 13 | 14 | 15;

@@ -2,7 +2,6 @@ import {
   CHUNK_SIZE,
   ExitField,
   ExitKind,
-  type FdRule,
   GuestMemory,
   HvtError,
   type SandboxNeeds,
@@ -17,6 +16,7 @@ import {
   defaultVmName,
   mprotectOrThrow,
   stderrWarn,
+  vmFdRules,
 } from '@hvtjs/posix-kit';
 import {
   exitCodeName,
@@ -123,23 +123,13 @@ export function vmSandboxNeeds(vm: {
     name,
     request: freebsdIoctl(name, vm.line),
   });
-  const fds: FdRule[] = [
-    {
-      fd: vm.vmFd,
-      kind: 'vm',
-      owner: 'platform',
-      what: `VM /dev/vmm/${vm.name}`,
-      ops: ['ioctl'],
-      ioctls: [ioctl('VM_RUN'), ioctl('VM_GET_REGISTER'), ioctl('VM_GET_SEGMENT_DESCRIPTOR')],
-    },
-    {
-      fd: vm.destroyerFd,
-      kind: 'hypervisor',
-      owner: 'platform',
-      what: 'channel to the VM destroyer process',
-      ops: ['read', 'write'],
-    },
-  ];
+  const fds = vmFdRules({
+    fd: vm.vmFd,
+    what: `VM /dev/vmm/${vm.name}`,
+    ioctls: [ioctl('VM_RUN'), ioctl('VM_GET_REGISTER'), ioctl('VM_GET_SEGMENT_DESCRIPTOR')],
+    helperFd: vm.destroyerFd,
+    helper: 'channel to the VM destroyer process',
+  });
   if (vm.ctlFd >= 0) {
     fds.push({
       fd: vm.ctlFd,

@@ -11,20 +11,14 @@ import {
 /**
  * OpenBSD vmm(4) on amd64 as data, per release (shared/bsd-vmm-abi.md section
  * 2): what changed when, the ioctl numbers, the struct layouts, and the
- * register-state encoding. The native core carries the same tables in C
- * (src/native/ob_abi.h); the tests compare both with each other and with the
+ * register-state encoding. This is the one place these numbers are written:
+ * the native core's src/native/ob_abi_gen.h is generated from it
+ * (src/abi-header.ts, `pnpm gen:abi`), and the tests compare it with the
  * document.
  */
 
-export {
-  IOCPARM_MAX,
-  IocDir,
-  type IocDirName,
-  type IoctlEntry,
-  ioc,
-  type StructLayout,
-  segmentAccess,
-} from '@hvtjs/posix-kit';
+/** The ioctl encoding, struct-layout types and VMX access rights both BSDs share. */
+export * from '@hvtjs/posix-kit/ioc';
 
 /** How one release's vmm(4) interface looks (2.1). */
 export interface ReleaseAbi {

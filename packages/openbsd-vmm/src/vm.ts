@@ -2,7 +2,6 @@ import {
   CHUNK_SIZE,
   ExitField,
   ExitKind,
-  type FdRule,
   GuestMemory,
   HvtError,
   type SandboxNeeds,
@@ -16,6 +15,7 @@ import {
   defaultVmName,
   mprotectOrThrow,
   stderrWarn,
+  vmFdRules,
 } from '@hvtjs/posix-kit';
 import {
   chooseOpenbsdRelease,
@@ -57,23 +57,13 @@ export function vmSandboxNeeds(vm: {
     name,
     request: openbsdIoctl(name, vm.abi),
   });
-  const fds: FdRule[] = [
-    {
-      fd: vm.vmFd,
-      kind: 'vm',
-      owner: 'platform',
-      what: `/dev/vmm (VM ${vm.name})`,
-      ops: ['ioctl'],
-      ioctls: [ioctl('VMM_IOC_RUN'), ioctl('VMM_IOC_READREGS'), ioctl('VMM_IOC_TERM')],
-    },
-    {
-      fd: vm.terminatorFd,
-      kind: 'hypervisor',
-      owner: 'platform',
-      what: 'channel to the VM terminator process',
-      ops: ['read', 'write'],
-    },
-  ];
+  const fds = vmFdRules({
+    fd: vm.vmFd,
+    what: `/dev/vmm (VM ${vm.name})`,
+    ioctls: [ioctl('VMM_IOC_RUN'), ioctl('VMM_IOC_READREGS'), ioctl('VMM_IOC_TERM')],
+    helperFd: vm.terminatorFd,
+    helper: 'channel to the VM terminator process',
+  });
   return { fds };
 }
 

@@ -8,15 +8,7 @@
 export { type AddonSpec, lazyAddon } from './addon.js';
 export { type CStruct, cHex, generatedHeader, layoutAsserts } from './c-header.js';
 export { type HostAddon, MAX_POLL_FDS, type PosixHost, posixHost } from './host.js';
-export {
-  IOCPARM_MAX,
-  IocDir,
-  type IocDirName,
-  type IoctlEntry,
-  ioc,
-  type StructLayout,
-  segmentAccess,
-} from './ioc.js';
+export * from './ioc.js';
 export {
   checkMemSize,
   checkRange,
@@ -26,3 +18,4 @@ export {
 } from './memory.js';
 export { isNativeError, type NativeError } from './native-error.js';
 export { chooseRelease, type ReleaseChoice, stderrWarn } from './releases.js';
+export { vmFdRules } from './vm-needs.js';

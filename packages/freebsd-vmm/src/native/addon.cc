@@ -39,7 +39,6 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
                                   InstanceAccessor<&Vm::Line>("line"),
                                   InstanceAccessor<&Vm::DestroyerFd>("destroyerFd"),
                                   InstanceAccessor<&Vm::CtlFd>("ctlFd"),
-                                  InstanceMethod<&Vm::Protect>("protect"),
                                   InstanceMethod<&Vm::Resident>("resident"),
                                   InstanceMethod<&Vm::SetRegister>("setRegister"),
                                   InstanceMethod<&Vm::GetRegister>("getRegister"),
@@ -62,18 +61,6 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
   }
   Napi::Value CtlFd(const Napi::CallbackInfo& info) {
     return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : fb_vm_ctl_fd(vm_));
-  }
-
-  // protect(offset, len, prot): mprotect of the host view (READ 1, WRITE 2, EXEC 4).
-  Napi::Value Protect(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    uint64_t offset = ArgU64(info, 0, "offset");
-    uint64_t len = ArgU64(info, 1, "len");
-    int prot = hvt::ArgProt(info, 2);
-    uint8_t* addr = hvt::MappingRange(env, mapping_, offset, len, "mprotect");
-    int r = fb_protect(addr, len, prot);
-    if (r < 0) ThrowErrno(env, -r, "mprotect");
-    return env.Undefined();
   }
 
   // resident(offset, len): one byte per 4 KiB page, 1 where the host holds it.
@@ -235,7 +222,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("capLimit", Napi::Function::New<CapLimit>(env));
   exports.Set("capEnter", Napi::Function::New<CapEnter>(env));
   exports.Set("capMode", Napi::Function::New<CapMode>(env));
-  exports.Set("exitFields", Napi::Number::New(env, FB_EXIT_FIELDS));
   return exports;
 }
 

@@ -39,7 +39,6 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, OpenBsdHost> {
                                   InstanceAccessor<&Vm::TerminatorFd>("terminatorFd"),
                                   InstanceAccessor<&Vm::Id>("id"),
                                   InstanceAccessor<&Vm::KernelMemory>("kernelMemory"),
-                                  InstanceMethod<&Vm::Protect>("protect"),
                                   InstanceMethod<&Vm::ResetCpu>("resetCpu"),
                                   InstanceMethod<&Vm::ReadRegs>("readRegs"),
                               });
@@ -57,20 +56,6 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, OpenBsdHost> {
   }
   Napi::Value KernelMemory(const Napi::CallbackInfo& info) {
     return Napi::Boolean::New(info.Env(), mapping_ != nullptr && mapping_->kind == 1);
-  }
-
-  // protect(offset, len, prot): mprotect of our own guest mapping (7.7 and
-  // older). ENOTSUP for 7.8's immutable kernel mapping.
-  Napi::Value Protect(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    uint64_t offset = ArgU64(info, 0, "offset");
-    uint64_t len = ArgU64(info, 1, "len");
-    int prot = hvt::ArgProt(info, 2);
-    uint8_t* addr = hvt::MappingRange(env, mapping_, offset, len, "mprotect");
-    if (mapping_->kind == 1) ThrowErrno(env, ENOTSUP, "mprotect");
-    int r = ob_protect(addr, len, prot);
-    if (r < 0) ThrowErrno(env, -r, "mprotect");
-    return env.Undefined();
   }
 
   // resetCpu(state: Uint8Array): VMM_IOC_RESETCPU with a whole struct vcpu_reg_state.
@@ -192,7 +177,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("lookupUser", Napi::Function::New<LookupUser>(env));
   exports.Set("lookupGroup", Napi::Function::New<LookupGroup>(env));
   exports.Set("dropPrivileges", Napi::Function::New<DropPrivileges>(env));
-  exports.Set("exitFields", Napi::Number::New(env, OB_EXIT_FIELDS));
   return exports;
 }
 

@@ -53,7 +53,8 @@
   static int Fd(Handle* vm) { return p##_vm_fd(vm); }                                        \
   static int Run(Handle* vm, double* exit) { return p##_vm_run(vm, exit); }                  \
   static int Destroy(Handle* vm, const char** step) { return p##_vm_destroy(vm, step); }     \
-  static void Free(Handle* vm) { p##_vm_free(vm); }
+  static void Free(Handle* vm) { p##_vm_free(vm); }                                          \
+  static int Protect(uint8_t* addr, uint64_t len, int prot) { return p##_protect(addr, len, prot); }
 
 namespace hvt {
 
@@ -245,17 +246,19 @@ inline double* BindExitArray(const Napi::CallbackInfo& info, size_t min_fields,
 //   static void Unmap(uint8_t* addr, uint64_t size, int kind);
 //   static int Fd(Handle*);                       static int Run(Handle*, double* exit);
 //   static int Destroy(Handle*, const char** step);
+//   static int Protect(uint8_t* addr, uint64_t len, int prot);
 //   kSelector ("osreldate", "release"), kRunRequest ("VM_RUN"), kExitFields.
 template <class Derived, class Host>
 class VmBase {
  public:
   using Wrap = Napi::ObjectWrap<Derived>;
 
-  // fd, chunks, bindExit, run and destroy.
+  // fd, chunks, protect, bindExit, run and destroy.
   static std::vector<Napi::ClassPropertyDescriptor<Derived>> CommonProperties() {
     return {
         Wrap::InstanceAccessor("fd", &Derived::Fd, nullptr),
         Wrap::InstanceMethod("chunks", &Derived::Chunks),
+        Wrap::InstanceMethod("protect", &Derived::Protect),
         Wrap::InstanceMethod("bindExit", &Derived::BindExit),
         Wrap::InstanceMethod("run", &Derived::Run),
         Wrap::InstanceMethod("destroy", &Derived::Destroy),
@@ -303,6 +306,20 @@ class VmBase {
   }
 
   Napi::Value Chunks(const Napi::CallbackInfo& info) { return MappingChunks(info, mapping_); }
+
+  // protect(offset, len, prot): mprotect of the host view (READ 1, WRITE 2,
+  // EXEC 4). ENOTSUP where the mapping is the kernel's (a nonzero kind).
+  Napi::Value Protect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t offset = ArgU64(info, 0, "offset");
+    uint64_t len = ArgU64(info, 1, "len");
+    int prot = ArgProt(info, 2);
+    uint8_t* addr = MappingRange(env, mapping_, offset, len, "mprotect");
+    if (mapping_->kind != 0) ThrowErrno(env, ENOTSUP, "mprotect");
+    int r = Host::Protect(addr, len, prot);
+    if (r < 0) ThrowErrno(env, -r, "mprotect");
+    return env.Undefined();
+  }
 
   // bindExit(Float64Array): where run() writes exit details from now on.
   Napi::Value BindExit(const Napi::CallbackInfo& info) {
@@ -498,6 +515,7 @@ void ExportHost(Napi::Env env, Napi::Object exports) {
   exports.Set("catchTerminationSignals", Napi::Function::New<CatchTerminationSignals<Host>>(env));
   exports.Set("pendingSignal", Napi::Function::New<PendingSignal<Host>>(env));
   exports.Set("exitNow", Napi::Function::New<ExitNow>(env));
+  exports.Set("exitFields", Napi::Number::New(env, Host::kExitFields));
 }
 
 }  // namespace hvt

@@ -1,8 +1,6 @@
 import {
-  CHUNK_SIZE,
   ExitField,
   ExitKind,
-  GuestMemory,
   HvtError,
   type SandboxNeeds,
   type Vm,
@@ -14,7 +12,7 @@ import {
   checkMemSize,
   checkRange,
   defaultVmName,
-  mprotectOrThrow,
+  PosixVm,
   stderrWarn,
   vmFdRules,
 } from '@hvtjs/posix-kit';
@@ -174,19 +172,17 @@ const LINES: readonly FreeBsdLine[] = [13, 14, 15];
  * capability mode takes away. Guest RAM is the VM device mapped shared, seen
  * through external ArrayBuffers; they stay valid after destroy().
  */
-export class FreeBsdVm implements Vm {
-  readonly memory: GuestMemory;
-  readonly exit = new Float64Array(FREEBSD_EXIT_FIELDS);
-  private destroyed = false;
-
+export class FreeBsdVm extends PosixVm<NativeVm> implements Vm {
   private constructor(
-    readonly name: string,
+    name: string,
     readonly line: FreeBsdLine,
-    private readonly vm: NativeVm,
+    vm: NativeVm,
   ) {
-    vm.bindExit(this.exit);
-    const chunks = vm.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
-    this.memory = new GuestMemory(chunks);
+    super(name, vm, FREEBSD_EXIT_FIELDS);
+  }
+
+  protected vmmError(e: unknown): unknown {
+    return vmmError(e, this.name);
   }
 
   /**
@@ -219,12 +215,6 @@ export class FreeBsdVm implements Vm {
     return new FreeBsdVm(name, line, vm);
   }
 
-  protect(gpa: number, len: number, prot: number): void {
-    checkRange('protect', gpa, len, this.memory.size);
-    if (len === 0) return;
-    mprotectOrThrow(() => this.vm.protect(gpa, len, prot));
-  }
-
   initVcpuX86(state: X86VcpuState): { tscHz: number } {
     try {
       for (const c of vcpuSetupCalls(state)) {
@@ -235,14 +225,6 @@ export class FreeBsdVm implements Vm {
       if (!tsc.invariant) throw new HvtError('Host TSC is not invariant, cannot continue');
       this.vm.activate();
       return { tscHz: tsc.hz };
-    } catch (e) {
-      throw vmmError(e, this.name);
-    }
-  }
-
-  run(): ExitKind {
-    try {
-      return this.vm.run() as ExitKind;
     } catch (e) {
       throw vmmError(e, this.name);
     }
@@ -348,17 +330,6 @@ export class FreeBsdVm implements Vm {
         const name = exitCodeName(code);
         return name === undefined ? first : `${first} (${name})`;
       }
-    }
-  }
-
-  /** Destroys the VM now (idempotent); the memory views stay readable. */
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    try {
-      this.vm.destroy();
-    } catch (e) {
-      throw vmmError(e, this.name);
     }
   }
 }

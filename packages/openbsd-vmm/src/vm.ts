@@ -1,8 +1,6 @@
 import {
-  CHUNK_SIZE,
   ExitField,
   ExitKind,
-  GuestMemory,
   HvtError,
   type SandboxNeeds,
   type Vm,
@@ -11,9 +9,8 @@ import {
 } from '@hvtjs/core';
 import {
   checkMemSize,
-  checkRange,
   defaultVmName,
-  mprotectOrThrow,
+  PosixVm,
   stderrWarn,
   vmFdRules,
 } from '@hvtjs/posix-kit';
@@ -104,22 +101,26 @@ export function openbsdAbiFor(
  * RAM is our own anonymous mapping; from 7.8 it is the kernel's, immutable,
  * so protect() cannot change it there (vmm manages the guest side itself).
  */
-export class OpenBsdVm implements Vm {
-  readonly memory: GuestMemory;
-  readonly exit = new Float64Array(OPENBSD_EXIT_FIELDS);
+export class OpenBsdVm extends PosixVm<NativeVm> implements Vm {
   /** vcp_id: how vmm(4) names this VM (kept after destroy(), for checks). */
   readonly vmId: number;
-  private destroyed = false;
 
   private constructor(
-    readonly name: string,
+    name: string,
     readonly abi: ReleaseAbi,
-    private readonly vm: NativeVm,
+    vm: NativeVm,
   ) {
+    super(name, vm, OPENBSD_EXIT_FIELDS);
     this.vmId = vm.id;
-    vm.bindExit(this.exit);
-    const chunks = vm.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
-    this.memory = new GuestMemory(chunks);
+  }
+
+  protected vmmError(e: unknown): unknown {
+    return vmmError(e);
+  }
+
+  /** 7.8+: guest memory is the kernel's immutable mapping, so protect() does nothing. */
+  protected override fixedProtection(): boolean {
+    return this.vm.kernelMemory;
   }
 
   static create(memSize: number, options: CreateVmOptions = {}): OpenBsdVm {
@@ -152,27 +153,12 @@ export class OpenBsdVm implements Vm {
     return new OpenBsdVm(name, abi, vm);
   }
 
-  /** Host-side protection; a no-op on 7.8+, whose kernel mapping is immutable. */
-  protect(gpa: number, len: number, prot: number): void {
-    checkRange('protect', gpa, len, this.memory.size);
-    if (len === 0 || this.vm.kernelMemory) return;
-    mprotectOrThrow(() => this.vm.protect(gpa, len, prot));
-  }
-
   initVcpuX86(state: X86VcpuState): { tscHz: number } {
     try {
       const tsc = native().tsc();
       if (!tsc.invariant) throw new HvtError('Host TSC is not invariant, cannot continue');
       this.vm.resetCpu(encodeRegState(state, this.abi));
       return { tscHz: tsc.hz };
-    } catch (e) {
-      throw vmmError(e);
-    }
-  }
-
-  run(): ExitKind {
-    try {
-      return this.vm.run() as ExitKind;
     } catch (e) {
       throw vmmError(e);
     }
@@ -197,16 +183,5 @@ export class OpenBsdVm implements Vm {
 
   describeExit(kind: ExitKind): string | undefined {
     return kind === ExitKind.OTHER ? describeOpenBsdExit(this.exit[ExitField.REASON]!) : undefined;
-  }
-
-  /** VMM_IOC_TERM now (idempotent); the memory views stay readable. */
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    try {
-      this.vm.destroy();
-    } catch (e) {
-      throw vmmError(e);
-    }
   }
 }

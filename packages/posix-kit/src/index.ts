@@ -17,5 +17,6 @@ export {
   PAGE_SIZE,
 } from './memory.js';
 export { isNativeError, type NativeError } from './native-error.js';
+export { type NativeVmBase, PosixVm } from './posix-vm.js';
 export { chooseRelease, type ReleaseChoice, stderrWarn } from './releases.js';
 export { vmFdRules } from './vm-needs.js';

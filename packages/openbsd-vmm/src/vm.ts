@@ -7,13 +7,7 @@ import {
   type X86Registers,
   type X86VcpuState,
 } from '@hvtjs/core';
-import {
-  checkMemSize,
-  defaultVmName,
-  PosixVm,
-  stderrWarn,
-  vmFdRules,
-} from '@hvtjs/posix-kit';
+import { checkMemSize, defaultVmName, PosixVm, stderrWarn, vmFdRules } from '@hvtjs/posix-kit';
 import {
   chooseOpenbsdRelease,
   decodeRegisters,

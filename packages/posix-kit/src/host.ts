@@ -78,3 +78,17 @@ export function posixHost(addon: () => HostAddon): PosixHost {
     pendingSignal: () => addon().pendingSignal(),
   };
 }
+
+/**
+ * What Node would otherwise do lazily and cannot do once a sandbox takes
+ * paths away: create its stdio streams (isatty, fstat, and for a terminal a
+ * reopen of the tty) and load the local time zone. Returns the clocks the
+ * runtime keeps reading.
+ */
+export function warmRuntimeForSandbox(): { clocks: ('realtime' | 'monotonic')[] } {
+  void process.stdout;
+  void process.stderr;
+  new Date().toString();
+  Intl.DateTimeFormat().resolvedOptions();
+  return { clocks: ['realtime', 'monotonic'] };
+}

@@ -7,7 +7,13 @@
  */
 export { type AddonSpec, lazyAddon } from './addon.js';
 export { type CStruct, cHex, generatedHeader, layoutAsserts } from './c-header.js';
-export { type HostAddon, MAX_POLL_FDS, type PosixHost, posixHost } from './host.js';
+export {
+  type HostAddon,
+  MAX_POLL_FDS,
+  type PosixHost,
+  posixHost,
+  warmRuntimeForSandbox,
+} from './host.js';
 export * from './ioc.js';
 export {
   checkMemSize,

@@ -1,5 +1,4 @@
-import type { Platform, SandboxOptions, SandboxPolicy, SandboxReport } from '@hvtjs/core';
-import { posixHost } from '@hvtjs/posix-kit';
+import { type PosixPlatform, posixHost } from '@hvtjs/posix-kit';
 import { native } from './native.js';
 import { describeSandbox, dropPrivileges, exit, prepareSandbox } from './sandbox.js';
 import { type CreateVmOptions, FreeBsdVm } from './vm.js';
@@ -26,8 +25,8 @@ export {
  * createPollSet: ppoll is allowed in capability mode, and every polled fd has
  * CAP_EVENT from the policy.
  */
-export const { openNet, createPollSet, walltimeNs, catchTerminationSignals, pendingSignal } =
-  posixHost(native);
+const host = posixHost(native);
+export const { openNet, createPollSet, walltimeNs, catchTerminationSignals, pendingSignal } = host;
 
 /** A close-on-exec eventfd (FreeBSD 13+), for Vm.addIoEventFd; the caller closes it. */
 export function createEventFd(nonBlocking = false): number {
@@ -35,15 +34,9 @@ export function createEventFd(nonBlocking = false): number {
 }
 
 /** The Platform contract, with the optional parts this platform always has. */
-export interface FreeBsdPlatform extends Platform {
+export interface FreeBsdPlatform extends PosixPlatform {
   createVm(memSize: number, options?: CreateVmOptions): FreeBsdVm;
-  catchTerminationSignals(): void;
-  pendingSignal(): number;
   createEventFd(): number;
-  prepareSandbox(): ReturnType<typeof prepareSandbox>;
-  dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
-  describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
-  exit(status: number): never;
 }
 
 /** FreeBSD vmm(4) as the tender's platform, sandboxed with Capsicum. */
@@ -52,11 +45,7 @@ export const freebsdVmmPlatform: FreeBsdPlatform = {
   arch: 'x86_64',
   createVm: (memSize: number, options?: CreateVmOptions): FreeBsdVm =>
     FreeBsdVm.create(memSize, options),
-  openNet,
-  createPollSet,
-  walltimeNs,
-  catchTerminationSignals,
-  pendingSignal,
+  ...host,
   createEventFd: (): number => createEventFd(),
   prepareSandbox,
   dropPrivileges,

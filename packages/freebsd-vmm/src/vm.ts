@@ -117,14 +117,11 @@ export function vmSandboxNeeds(vm: {
   destroyerFd: number;
   ctlFd: number;
 }): SandboxNeeds {
-  const ioctl = (name: 'VM_RUN' | 'VM_GET_REGISTER' | 'VM_GET_SEGMENT_DESCRIPTOR') => ({
-    name,
-    request: freebsdIoctl(name, vm.line),
-  });
   const fds = vmFdRules({
     fd: vm.vmFd,
     what: `VM /dev/vmm/${vm.name}`,
-    ioctls: [ioctl('VM_RUN'), ioctl('VM_GET_REGISTER'), ioctl('VM_GET_SEGMENT_DESCRIPTOR')],
+    ioctls: ['VM_RUN', 'VM_GET_REGISTER', 'VM_GET_SEGMENT_DESCRIPTOR'],
+    request: (name) => freebsdIoctl(name, vm.line),
     helperFd: vm.destroyerFd,
     helper: 'channel to the VM destroyer process',
   });

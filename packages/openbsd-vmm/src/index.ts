@@ -1,5 +1,4 @@
-import type { Platform, SandboxOptions, SandboxPolicy, SandboxReport } from '@hvtjs/core';
-import { posixHost } from '@hvtjs/posix-kit';
+import { type PosixPlatform, posixHost } from '@hvtjs/posix-kit';
 import { OPENBSD_RELEASES, openbsdRelease } from './abi.js';
 import { native } from './native.js';
 import { describeSandbox, dropPrivileges, exit, prepareSandbox } from './sandbox.js';
@@ -33,8 +32,8 @@ export {
  * OpenBSD: the interface must be up (ENETDOWN otherwise); open /dev/<IFACE>
  * non-blocking. createPollSet: ppoll, within "stdio".
  */
-export const { openNet, createPollSet, walltimeNs, catchTerminationSignals, pendingSignal } =
-  posixHost(native);
+const host = posixHost(native);
+export const { openNet, createPollSet, walltimeNs, catchTerminationSignals, pendingSignal } = host;
 
 /**
  * Whether VM `id` still exists, without touching it: for cleanup checks and
@@ -47,14 +46,8 @@ export function vmExists(id: number, osrelease?: string): boolean {
 }
 
 /** The Platform contract, with the optional parts this platform always has. */
-export interface OpenBsdPlatform extends Platform {
+export interface OpenBsdPlatform extends PosixPlatform {
   createVm(memSize: number, options?: CreateVmOptions): OpenBsdVm;
-  catchTerminationSignals(): void;
-  pendingSignal(): number;
-  prepareSandbox(): ReturnType<typeof prepareSandbox>;
-  dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
-  describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
-  exit(status: number): never;
 }
 
 /**
@@ -67,11 +60,7 @@ export const openbsdVmmPlatform: OpenBsdPlatform = {
   arch: 'x86_64',
   createVm: (memSize: number, options?: CreateVmOptions): OpenBsdVm =>
     OpenBsdVm.create(memSize, options),
-  openNet,
-  createPollSet,
-  walltimeNs,
-  catchTerminationSignals,
-  pendingSignal,
+  ...host,
   prepareSandbox,
   dropPrivileges,
   describeSandbox,

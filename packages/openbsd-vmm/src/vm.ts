@@ -44,14 +44,11 @@ export function vmSandboxNeeds(vm: {
   vmFd: number;
   terminatorFd: number;
 }): SandboxNeeds {
-  const ioctl = (name: 'VMM_IOC_RUN' | 'VMM_IOC_READREGS' | 'VMM_IOC_TERM') => ({
-    name,
-    request: openbsdIoctl(name, vm.abi),
-  });
   const fds = vmFdRules({
     fd: vm.vmFd,
     what: `/dev/vmm (VM ${vm.name})`,
-    ioctls: [ioctl('VMM_IOC_RUN'), ioctl('VMM_IOC_READREGS'), ioctl('VMM_IOC_TERM')],
+    ioctls: ['VMM_IOC_RUN', 'VMM_IOC_READREGS', 'VMM_IOC_TERM'],
+    request: (name) => openbsdIoctl(name, vm.abi),
     helperFd: vm.terminatorFd,
     helper: 'channel to the VM terminator process',
   });

@@ -1,4 +1,12 @@
-import type { NetDevice, PollSet } from '@hvtjs/core';
+import type {
+  NetDevice,
+  Platform,
+  PollSet,
+  SandboxNeeds,
+  SandboxOptions,
+  SandboxPolicy,
+  SandboxReport,
+} from '@hvtjs/core';
 
 /** How many fds one poll set may hold: its result is a bit set in a number. */
 export const MAX_POLL_FDS = 53;
@@ -91,4 +99,14 @@ export function warmRuntimeForSandbox(): { clocks: ('realtime' | 'monotonic')[] 
   new Date().toString();
   Intl.DateTimeFormat().resolvedOptions();
   return { clocks: ['realtime', 'monotonic'] };
+}
+
+/** The Platform contract with the optional parts every kit platform has. */
+export interface PosixPlatform extends Platform {
+  catchTerminationSignals(): void;
+  pendingSignal(): number;
+  prepareSandbox(): SandboxNeeds;
+  dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
+  describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
+  exit(status: number): never;
 }

@@ -11,6 +11,7 @@ export {
   type HostAddon,
   MAX_POLL_FDS,
   type PosixHost,
+  type PosixPlatform,
   posixHost,
   warmRuntimeForSandbox,
 } from './host.js';

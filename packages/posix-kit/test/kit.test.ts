@@ -124,10 +124,15 @@ describe('the host functions', () => {
     const rules = vmFdRules({
       fd: 5,
       what: 'VM x',
-      ioctls: [{ name: 'RUN', request: 1 }],
+      ioctls: ['RUN', 'TERM'],
+      request: (name) => (name === 'RUN' ? 1 : 2),
       helperFd: 6,
       helper: 'helper',
     });
+    expect(rules[0]!.ioctls).toEqual([
+      { name: 'RUN', request: 1 },
+      { name: 'TERM', request: 2 },
+    ]);
     expect(rules.map((r) => [r.fd, r.kind, r.ops])).toEqual([
       [5, 'vm', ['ioctl']],
       [6, 'hypervisor', ['read', 'write']],

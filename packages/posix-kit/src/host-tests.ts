@@ -1,9 +1,35 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ExitKind } from '@hvtjs/core';
+import { ExitField, ExitKind, type Vm } from '@hvtjs/core';
 import { describe, expect, it } from 'vitest';
 
 /** For the platforms' host tests (run on the platform itself, as root). */
+
+/**
+ * The vitest options of a platform's host suite: test/host only, one file
+ * after another in forked processes (sandboxes are entered in child
+ * processes), with room for real VMs.
+ */
+export const HOST_TEST_OPTIONS = {
+  include: ['test/host/**/*.test.ts'],
+  pool: 'forks',
+  fileParallelism: false,
+  testTimeout: 60_000,
+} as const;
+
+/**
+ * Runs the test guest's I/O program to its first exit: an OUT of the marker
+ * to port 0x505, 4 bytes, which the guest also stored at `markerGpa`
+ * (visible through the zero-copy views).
+ */
+export function expectMarkerOut(vm: Vm, markerGpa: number): void {
+  expect(vm.run()).toBe(ExitKind.IO);
+  expect([vm.exit[ExitField.PORT], vm.exit[ExitField.SIZE], vm.exit[ExitField.DIRECTION]]).toEqual([
+    0x505, 4, 1,
+  ]);
+  expect(vm.exit[ExitField.VALUE]).toBe(0x12345678);
+  expect(vm.memory.readU32(markerGpa)).toBe(0x12345678);
+}
 
 /** Polls `check` every 50 ms until it holds or `ms` pass; its last answer. */
 export async function waitUntil(check: () => boolean, ms = 10_000): Promise<boolean> {

@@ -1,6 +1,6 @@
 /*
  * The few FreeBSD libc entry points and constants the core uses, declared here
- * rather than taken from system headers (see fb_types.h). Only the core's .c
+ * rather than taken from system headers (see hvt/bsd_types.h). Only the core's .c
  * file includes this; the C++ glue uses the real headers and never sees it.
  * Every value is the same on 13.x, 14.x and 15.x amd64.
  */

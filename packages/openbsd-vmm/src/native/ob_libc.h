@@ -1,6 +1,6 @@
 /*
  * The few OpenBSD libc entry points and constants the core uses, declared here
- * rather than taken from system headers (see ob_types.h). Only the core's .c
+ * rather than taken from system headers (see hvt/bsd_types.h). Only the core's .c
  * file includes this; the C++ glue uses the real headers and never sees it.
  * Every value is the same on 7.4 to 7.9 amd64.
  */

@@ -47,13 +47,6 @@ static void ob_zero(void *p, hvt_size n) {
   for (hvt_size i = 0; i < n; i++) b[i] = 0;
 }
 
-static int ob_streq(const char *a, const char *b) {
-  hvt_size i = 0;
-  for (; a[i] != '\0' && a[i] == b[i]; i++) {
-  }
-  return a[i] == b[i];
-}
-
 static int ob_fail(const char **step, const char *what) {
   int err = ob_errno;
   if (step != OB_NULL) *step = what;
@@ -85,13 +78,6 @@ const char *ob_ioctl_name(int which) {
 hvt_u32 ob_ioctl_request(int release, int which) {
   if (release < 0 || release >= OB_RELEASE_COUNT || which < 0 || which >= OB_IOCTL_COUNT) return 0;
   return ob_releases[release].request[which];
-}
-
-int ob_release_for(const char *osrelease) {
-  for (int i = 0; i < OB_RELEASE_COUNT; i++) {
-    if (ob_streq(ob_releases[i].release, osrelease)) return i;
-  }
-  return -1;
 }
 
 int ob_osrelease(char *buf, hvt_size len) {

@@ -38,8 +38,8 @@ extern "C" {
 
 struct ob_vm;
 
-/* The release index (into ob_releases) for a kern.osrelease string, or -1. */
-int ob_release_for(const char *osrelease);
+/* Releases are chosen by number range on the TypeScript side (src/abi.ts), which
+   passes the index into ob_releases. */
 int ob_release_count(void);
 const char *ob_release_name(int release);
 int ob_ioctl_count(void);

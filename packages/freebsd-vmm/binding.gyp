@@ -3,6 +3,9 @@
     {
       "target_name": "hvt_freebsd_vmm",
       "sources": ["src/native/fb_vmm.c", "src/native/addon.cc"],
+      "include_dirs": [
+        "<!(node -p \"require('@hvtjs/posix-kit/native').include_dir\")"
+      ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],

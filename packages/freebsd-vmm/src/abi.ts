@@ -1,48 +1,54 @@
 /**
  * FreeBSD vmm(4) on amd64 as data: ioctl numbers, struct layouts and the
  * constants the tender uses, per release line (shared/bsd-vmm-abi.md section 1).
- * The native core carries the same tables in C (src/native/fb_abi.h); the tests
- * compare both with each other and with the document.
+ * This is the one place these numbers are written: the native core's
+ * src/native/fb_abi_gen.h is generated from it (src/abi-header.ts, `pnpm
+ * gen:abi`), and the tests compare it with the document.
  */
 
-/** ioctl direction bits, <sys/ioccom.h> (FreeBSD and OpenBSD alike). */
-export const IocDir = {
-  VOID: 0x20000000,
-  OUT: 0x40000000,
-  IN: 0x80000000,
-  INOUT: 0xc0000000,
-} as const;
-export type IocDirName = keyof typeof IocDir;
+import {
+  chooseRelease,
+  type IocDirName,
+  type IoctlEntry,
+  ioc,
+  type ReleaseChoice,
+  type StructLayout,
+} from '@hvtjs/posix-kit';
 
-/** Argument sizes are 13 bits wide. */
-export const IOCPARM_MAX = 0x1fff;
-
-/** An ioctl command number: direction, argument size, group character, number. */
-export function ioc(dir: IocDirName, group: string, nr: number, size: number): number {
-  if (group.length !== 1) throw new RangeError(`ioctl group must be one character: ${group}`);
-  if (!Number.isInteger(nr) || nr < 0 || nr > 0xff) throw new RangeError(`bad ioctl number ${nr}`);
-  if (!Number.isInteger(size) || size < 0 || size > IOCPARM_MAX) {
-    throw new RangeError(`ioctl argument size ${size} does not fit 13 bits`);
-  }
-  return (IocDir[dir] | (size << 16) | (group.charCodeAt(0) << 8) | nr) >>> 0;
-}
+/** The ioctl encoding, struct-layout types and VMX access rights both BSDs share. */
+export * from '@hvtjs/posix-kit/ioc';
 
 /** Release lines whose vmm(4) interfaces differ (1.1). */
 export type FreeBsdLine = 13 | 14 | 15;
 export const FREEBSD_LINES: readonly FreeBsdLine[] = [13, 14, 15];
 
-/** The release line of a kern.osreldate value; undefined below 13.0 (12 is not supported). */
-export function freebsdLine(osreldate: number): FreeBsdLine | undefined {
-  if (osreldate >= 1500000) return 15;
-  if (osreldate >= 1400000) return 14;
-  if (osreldate >= 1300000) return 13;
-  return undefined;
+/** The first kern.osreldate of a release line: major * 100000. */
+const OSRELDATE_PER_MAJOR = 100000;
+
+/**
+ * The release line whose layouts `osreldate` gets: 13.0-13.x 13, 14.x 14, 15.x
+ * and every later release 15 (marked untested from 16.0 on: its layout is
+ * assumed to be 15's); undefined below 13.0 (12 is not supported).
+ */
+export function freebsdRelease(osreldate: number): ReleaseChoice<FreeBsdLine> | undefined {
+  const newest = FREEBSD_LINES[FREEBSD_LINES.length - 1]!;
+  return chooseRelease(
+    FREEBSD_LINES,
+    (line) => line * OSRELDATE_PER_MAJOR,
+    osreldate,
+    (newest + 1) * OSRELDATE_PER_MAJOR,
+  );
 }
 
-/** A struct's size and the byte offsets of the fields the tender touches. */
-export interface StructLayout {
-  readonly size: number;
-  readonly fields: Readonly<Record<string, number>>;
+/** The release line of a kern.osreldate value; undefined below 13.0. */
+export function freebsdLine(osreldate: number): FreeBsdLine | undefined {
+  return freebsdRelease(osreldate)?.abi;
+}
+
+/** "15.1" for 1501000: the release a kern.osreldate value names. */
+export function freebsdVersion(osreldate: number): string {
+  const major = Math.floor(osreldate / OSRELDATE_PER_MAJOR);
+  return `${major}.${Math.floor(osreldate / 1000) % 100}`;
 }
 
 const vmExit: StructLayout = {
@@ -238,12 +244,6 @@ export type FreeBsdIoctlName =
   | 'VMMCTL_VM_CREATE'
   | 'VMMCTL_VM_DESTROY';
 
-/** One row of a line's command table; request 0 where the line lacks the command. */
-export interface IoctlEntry {
-  readonly name: string;
-  readonly request: number;
-}
-
 /** The command table of `line`, in the native table's order. */
 export function freebsdIoctlTable(line: FreeBsdLine): IoctlEntry[] {
   return IOCTL_SPECS.map((spec) => {
@@ -348,35 +348,6 @@ export const VmSuspendHow = {
 /** The name of an exit code, for messages. */
 export function exitCodeName(code: number): string | undefined {
   return Object.entries(VmExitCode).find(([, v]) => v === code)?.[0];
-}
-
-/**
- * A segment's access rights in the VMX layout vmm(4) takes (1.2 step 8): type
- * 0-3, S 4, DPL 5-6, P 7, AVL 12, L 13, D/B 14, G 15, unusable 16.
- */
-export function segmentAccess(seg: {
-  type: number;
-  s: number;
-  dpl: number;
-  present: number;
-  avl: number;
-  l: number;
-  db: number;
-  g: number;
-  unusable: number;
-}): number {
-  return (
-    ((seg.type & 0xf) |
-      ((seg.s & 1) << 4) |
-      ((seg.dpl & 3) << 5) |
-      ((seg.present & 1) << 7) |
-      ((seg.avl & 1) << 12) |
-      ((seg.l & 1) << 13) |
-      ((seg.db & 1) << 14) |
-      ((seg.g & 1) << 15) |
-      ((seg.unusable & 1) << 16)) >>>
-    0
-  );
 }
 
 /** Indices into the addon's exit array: core's ExitField (0-7), then FreeBSD details. */

@@ -1,23 +1,12 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { type HostAddon, lazyAddon } from '@hvtjs/posix-kit';
+
+export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
 
 /**
  * The addon's surface (src/native/addon.cc over the libc-only core in
  * fb_vmm.c). Every failing system call throws a `NativeError`; argument mistakes
  * throw TypeError or RangeError.
  */
-
-/** A failed system call, shaped like Node's system errors. */
-export interface NativeError extends Error {
-  /** errno name, e.g. 'EPERM' */
-  code: string;
-  /** positive errno number */
-  errno: number;
-  /** 'ioctl', 'open', 'sysctl', 'mmap', 'fork', 'cap_enter', ... */
-  syscall: string;
-  /** the ioctl, sysctl or step that failed, e.g. 'VM_ALLOC_MEMSEG', 'sysctl hw.vmm.create' */
-  request?: string;
-}
 
 export interface NativeVm {
   /** Release line index chosen by the core: 0 = 13.x, 1 = 14.x, 2 = 15.x. */
@@ -43,7 +32,8 @@ export interface NativeVm {
   destroy(): void;
 }
 
-export interface NativeAddon {
+/** The kit's host functions (hvt/posix_addon.h) and FreeBSD's own. */
+export interface NativeAddon extends HostAddon {
   /** new Vm(osreldate, name, memSize) */
   Vm: new (
     osreldate: number,
@@ -53,13 +43,7 @@ export interface NativeAddon {
   osreldate(): number;
   /** The C table (fb_abi.h) for a line index: what the binary issues. */
   ioctlTable(line: number): { name: string; request: number }[];
-  tsc(): { hz: number; invariant: boolean };
-  openTap(name: string): { fd: number; mtu: number };
-  pollWait(fds: Int32Array, timeoutNs: number): number;
-  walltimeNs(): bigint;
   eventfd(nonBlocking?: boolean): number;
-  catchTerminationSignals(): void;
-  pendingSignal(): number;
   capLimit(
     fd: number,
     rights0: bigint,
@@ -69,39 +53,13 @@ export interface NativeAddon {
   ): void;
   capEnter(): void;
   capMode(): boolean;
-  /** _exit(status): no runtime teardown. */
-  exitNow(status: number): never;
   exitFields: number;
 }
 
-const require = createRequire(import.meta.url);
-/** The package root: the parent of src/ (tests) and of dist/ (built). */
-const packageRoot = fileURLToPath(new URL('..', import.meta.url));
-
-let loaded: NativeAddon | undefined;
-
-/**
- * The addon, loaded on first use by node-gyp-build (build/ or prebuilds/).
- * Lazy so that the pure parts of the package (tables, policy translation)
- * work on every OS, e.g. for `--print-policy` and the tests.
- */
-export function native(): NativeAddon {
-  if (loaded === undefined) {
-    if (process.platform !== 'freebsd') {
-      throw new Error(`@hvtjs/freebsd-vmm runs on FreeBSD only (this is ${process.platform})`);
-    }
-    const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-    loaded = nodeGypBuild(packageRoot) as NativeAddon;
-  }
-  return loaded;
-}
-
-/** True for errors thrown by the addon for a failed system call. */
-export function isNativeError(e: unknown): e is NativeError {
-  return (
-    e instanceof Error &&
-    typeof (e as Partial<NativeError>).code === 'string' &&
-    typeof (e as Partial<NativeError>).errno === 'number' &&
-    typeof (e as Partial<NativeError>).syscall === 'string'
-  );
-}
+/** The addon, loaded on first use (see lazyAddon). */
+export const native: () => NativeAddon = lazyAddon<NativeAddon>({
+  platform: 'freebsd',
+  packageName: '@hvtjs/freebsd-vmm',
+  system: 'FreeBSD',
+  from: import.meta.url,
+});

@@ -5,6 +5,7 @@ import {
   type SandboxPolicy,
   type SandboxReport,
 } from '@hvtjs/core';
+import { warmRuntimeForSandbox } from '@hvtjs/posix-kit';
 import {
   CapFcntl,
   type CapsicumFdRights,
@@ -36,11 +37,7 @@ function refuseIdentity(options: SandboxOptions | undefined): void {
  * rights of descriptors nobody limited.
  */
 export function prepareSandbox(): SandboxNeeds {
-  void process.stdout;
-  void process.stderr;
-  new Date().toString();
-  Intl.DateTimeFormat().resolvedOptions();
-  return { clocks: ['realtime', 'monotonic'] };
+  return warmRuntimeForSandbox();
 }
 
 /** The Capsicum limits for `policy` as JSON-ready data, without applying anything. */

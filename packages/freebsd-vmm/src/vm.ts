@@ -1,9 +1,6 @@
 import {
-  CHUNK_SIZE,
   ExitField,
   ExitKind,
-  type FdRule,
-  GuestMemory,
   HvtError,
   type SandboxNeeds,
   type Vm,
@@ -12,13 +9,22 @@ import {
   type X86VcpuState,
 } from '@hvtjs/core';
 import {
+  checkMemSize,
+  checkRange,
+  defaultVmName,
+  PosixVm,
+  stderrWarn,
+  vmFdRules,
+} from '@hvtjs/posix-kit';
+import {
   exitCodeName,
   FREEBSD_EXIT_FIELDS,
   FreeBsdExitField,
   type FreeBsdLine,
   freebsdIoctl,
   freebsdIoctlTable,
-  freebsdLine,
+  freebsdRelease,
+  freebsdVersion,
   segmentAccess,
   VmExitCode,
   VmReg,
@@ -27,33 +33,15 @@ import {
 import { vmmError } from './errors.js';
 import { isNativeError, type NativeVm, native } from './native.js';
 
-/** The granule of protect() and residentPages(). */
-export const PAGE_SIZE = 4096;
+export { PAGE_SIZE } from '@hvtjs/posix-kit';
 
 export interface CreateVmOptions {
   /** The VM's name (default `solo5-<pid>`, with `-<n>` for later VMs of this process). */
   name?: string;
   /** kern.osreldate to select the ABI for (default: the running kernel's). */
   osreldate?: number;
-}
-
-let vmsCreated = 0;
-
-function defaultName(): string {
-  vmsCreated += 1;
-  return vmsCreated === 1 ? `solo5-${process.pid}` : `solo5-${process.pid}-${vmsCreated}`;
-}
-
-function checkRange(what: string, gpa: number, len: number, size: number): void {
-  if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) {
-    throw new RangeError(`${what}: gpa and length must be non-negative integers`);
-  }
-  if (gpa % PAGE_SIZE !== 0) {
-    throw new RangeError(`${what}: gpa 0x${gpa.toString(16)} is not page-aligned`);
-  }
-  if (gpa + len > size) {
-    throw new RangeError(`${what}: [0x${gpa.toString(16)}, +${len}) lies outside guest memory`);
-  }
+  /** Where the one-line warning for an untested release goes (default: stderr). */
+  warn?: (text: string) => void;
 }
 
 /** The segment registers in the order the reference sets them, with vmm's numbers. */
@@ -129,27 +117,14 @@ export function vmSandboxNeeds(vm: {
   destroyerFd: number;
   ctlFd: number;
 }): SandboxNeeds {
-  const ioctl = (name: 'VM_RUN' | 'VM_GET_REGISTER' | 'VM_GET_SEGMENT_DESCRIPTOR') => ({
-    name,
-    request: freebsdIoctl(name, vm.line),
+  const fds = vmFdRules({
+    fd: vm.vmFd,
+    what: `VM /dev/vmm/${vm.name}`,
+    ioctls: ['VM_RUN', 'VM_GET_REGISTER', 'VM_GET_SEGMENT_DESCRIPTOR'],
+    request: (name) => freebsdIoctl(name, vm.line),
+    helperFd: vm.destroyerFd,
+    helper: 'channel to the VM destroyer process',
   });
-  const fds: FdRule[] = [
-    {
-      fd: vm.vmFd,
-      kind: 'vm',
-      owner: 'platform',
-      what: `VM /dev/vmm/${vm.name}`,
-      ops: ['ioctl'],
-      ioctls: [ioctl('VM_RUN'), ioctl('VM_GET_REGISTER'), ioctl('VM_GET_SEGMENT_DESCRIPTOR')],
-    },
-    {
-      fd: vm.destroyerFd,
-      kind: 'hypervisor',
-      owner: 'platform',
-      what: 'channel to the VM destroyer process',
-      ops: ['read', 'write'],
-    },
-  ];
   if (vm.ctlFd >= 0) {
     fds.push({
       fd: vm.ctlFd,
@@ -163,6 +138,26 @@ export function vmSandboxNeeds(vm: {
   return { fds };
 }
 
+/**
+ * The release line a VM on `osreldate` gets: HvtError before 13.0; for a
+ * release after the newest known line, that line with a one-line warning.
+ */
+export function freebsdLineFor(
+  osreldate: number,
+  warn: (text: string) => void = stderrWarn('freebsd-vmm'),
+): FreeBsdLine {
+  const choice = freebsdRelease(osreldate);
+  if (choice === undefined) {
+    throw new HvtError(
+      `FreeBSD ${Math.floor(osreldate / 100000)} is not supported (13.0 or later needed)`,
+    );
+  }
+  if (choice.untested) {
+    warn(`FreeBSD ${freebsdVersion(osreldate)} is untested; using the ${choice.abi}.x vmm layout`);
+  }
+  return choice.abi;
+}
+
 const LINES: readonly FreeBsdLine[] = [13, 14, 15];
 
 /**
@@ -174,19 +169,17 @@ const LINES: readonly FreeBsdLine[] = [13, 14, 15];
  * capability mode takes away. Guest RAM is the VM device mapped shared, seen
  * through external ArrayBuffers; they stay valid after destroy().
  */
-export class FreeBsdVm implements Vm {
-  readonly memory: GuestMemory;
-  readonly exit = new Float64Array(FREEBSD_EXIT_FIELDS);
-  private destroyed = false;
-
+export class FreeBsdVm extends PosixVm<NativeVm> implements Vm {
   private constructor(
-    readonly name: string,
+    name: string,
     readonly line: FreeBsdLine,
-    private readonly vm: NativeVm,
+    vm: NativeVm,
   ) {
-    vm.bindExit(this.exit);
-    const chunks = vm.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
-    this.memory = new GuestMemory(chunks);
+    super(name, vm, FREEBSD_EXIT_FIELDS);
+  }
+
+  protected vmmError(e: unknown): unknown {
+    return vmmError(e, this.name);
   }
 
   /**
@@ -195,19 +188,10 @@ export class FreeBsdVm implements Vm {
    * `cause`.
    */
   static create(memSize: number, options: CreateVmOptions = {}): FreeBsdVm {
-    if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize % PAGE_SIZE !== 0) {
-      throw new RangeError(
-        `guest memory size ${memSize} is not a positive multiple of ${PAGE_SIZE}`,
-      );
-    }
+    checkMemSize(memSize);
     const addon = native();
     const osreldate = options.osreldate ?? addon.osreldate();
-    const line = freebsdLine(osreldate);
-    if (line === undefined) {
-      throw new HvtError(
-        `FreeBSD ${Math.floor(osreldate / 100000)} is not supported (13.0 or later needed)`,
-      );
-    }
+    const line = freebsdLineFor(osreldate, options.warn);
     // The binary must issue the numbers of the tables the tests checked.
     const expected = freebsdIoctlTable(line);
     const actual = addon.ioctlTable(LINES.indexOf(line));
@@ -218,7 +202,7 @@ export class FreeBsdVm implements Vm {
         );
       }
     }
-    const name = options.name ?? defaultName();
+    const name = options.name ?? defaultVmName();
     let vm: NativeVm;
     try {
       vm = new addon.Vm(osreldate, name, memSize);
@@ -226,17 +210,6 @@ export class FreeBsdVm implements Vm {
       throw vmmError(e, name);
     }
     return new FreeBsdVm(name, line, vm);
-  }
-
-  protect(gpa: number, len: number, prot: number): void {
-    checkRange('protect', gpa, len, this.memory.size);
-    if (len === 0) return;
-    try {
-      this.vm.protect(gpa, len, prot);
-    } catch (e) {
-      if (isNativeError(e)) throw new HvtError(`mprotect failed: ${e.message}`);
-      throw e;
-    }
   }
 
   initVcpuX86(state: X86VcpuState): { tscHz: number } {
@@ -249,14 +222,6 @@ export class FreeBsdVm implements Vm {
       if (!tsc.invariant) throw new HvtError('Host TSC is not invariant, cannot continue');
       this.vm.activate();
       return { tscHz: tsc.hz };
-    } catch (e) {
-      throw vmmError(e, this.name);
-    }
-  }
-
-  run(): ExitKind {
-    try {
-      return this.vm.run() as ExitKind;
     } catch (e) {
       throw vmmError(e, this.name);
     }
@@ -362,17 +327,6 @@ export class FreeBsdVm implements Vm {
         const name = exitCodeName(code);
         return name === undefined ? first : `${first} (${name})`;
       }
-    }
-  }
-
-  /** Destroys the VM now (idempotent); the memory views stay readable. */
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    try {
-      this.vm.destroy();
-    } catch (e) {
-      throw vmmError(e, this.name);
     }
   }
 }

@@ -7,12 +7,14 @@ import {
   freebsdIoctl,
   freebsdIoctlTable,
   freebsdLine,
+  freebsdRelease,
+  freebsdVersion,
   ioc,
   SIOCGIFMTU,
   segmentAccess,
   VmReg,
 } from '../src/abi.js';
-import { vcpuSetupCalls } from '../src/vm.js';
+import { freebsdLineFor, vcpuSetupCalls } from '../src/vm.js';
 
 // shared/bsd-vmm-abi.md 1.3, copied as printed there.
 const DOCUMENT_IOCTLS: Record<string, Record<FreeBsdLine, number | undefined>> = {
@@ -81,6 +83,29 @@ describe('release line from kern.osreldate', () => {
     expect(freebsdLine(1499999)).toBe(14);
     expect(freebsdLine(1500000)).toBe(15);
     expect(freebsdLine(1600000)).toBe(15);
+  });
+
+  it('gives releases after 15.x the 15 layout, marked untested', () => {
+    expect(freebsdRelease(1299999)).toBeUndefined();
+    expect(freebsdRelease(1302001)).toEqual({ abi: 13, untested: false });
+    expect(freebsdRelease(1599999)).toEqual({ abi: 15, untested: false });
+    expect(freebsdRelease(1600000)).toEqual({ abi: 15, untested: true });
+    expect(freebsdRelease(1703000)).toEqual({ abi: 15, untested: true });
+    expect(freebsdRelease(Number.NaN)).toBeUndefined();
+    expect(freebsdVersion(1600000)).toBe('16.0');
+    expect(freebsdVersion(1501000)).toBe('15.1');
+  });
+
+  it('warns once, in one line, when a VM gets a layout its release was not tested with', () => {
+    const warnings: string[] = [];
+    const warn = (text: string) => warnings.push(text);
+    expect(freebsdLineFor(1502000, warn)).toBe(15);
+    expect(warnings).toEqual([]);
+    expect(freebsdLineFor(1600003, warn)).toBe(15);
+    expect(warnings).toEqual(['FreeBSD 16.0 is untested; using the 15.x vmm layout']);
+    expect(() => freebsdLineFor(1204000, warn)).toThrow(
+      'FreeBSD 12 is not supported (13.0 or later needed)',
+    );
   });
 });
 

@@ -1,139 +1,33 @@
-import { execFileSync } from 'node:child_process';
-import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { FREEBSD_LAYOUTS, FREEBSD_LINES, freebsdIoctlTable, SIOCGIFMTU } from '../src/abi.js';
-import { CapRight } from '../src/capsicum.js';
-import {
-  addonIncludes,
-  clang,
-  clangxx,
-  compile,
-  nativeDir,
-  packageRoot,
-  undefinedSymbols,
-  withTempDir,
-} from './toolchain.js';
+import { fileURLToPath } from 'node:url';
+import { describeNativeSources } from '@hvtjs/posix-kit/native-sources';
+import { renderAbiHeader } from '../src/abi-header.js';
 
-const core = join(nativeDir, 'fb_vmm.c');
-const strict = ['-std=c11', '-Wall', '-Wextra', '-Werror', '-pedantic', '-nostdinc'];
-
-describe('the libc-only core (fb_vmm.c)', () => {
-  for (const release of ['13', '14', '15']) {
-    it(`passes clang --target=x86_64-unknown-freebsd${release} -fsyntax-only without system headers`, () => {
-      compile(clang(), [
-        `--target=x86_64-unknown-freebsd${release}`,
-        ...strict,
-        '-fsyntax-only',
-        core,
-      ]);
-    });
-  }
-
-  it('compiles to an object whose only external references are FreeBSD libc functions', () => {
-    const libc = new Set([
-      '__error',
-      '_exit',
-      'calloc',
-      'cap_enter',
-      'cap_fcntls_limit',
-      'cap_getmode',
-      'cap_ioctls_limit',
-      'cap_rights_limit',
-      'close',
-      'closefrom',
-      'dup',
-      'dup2',
-      'fork',
-      'free',
-      'ioctl',
-      'memcpy',
-      'memset',
-      'mincore',
-      'mmap',
-      'mprotect',
-      'munmap',
-      'open',
-      'recv',
-      'send',
-      'setsid',
-      'signal',
-      'socket',
-      'socketpair',
-      'sysctlbyname',
-      'waitpid',
-      'write',
-    ]);
-    withTempDir((dir) => {
-      const object = join(dir, 'fb_vmm.o');
-      compile(clang(), [
-        '--target=x86_64-unknown-freebsd14',
-        ...strict,
-        '-O2',
-        '-c',
-        core,
-        '-o',
-        object,
-      ]);
-      const symbols = undefinedSymbols(object);
-      expect(symbols.filter((s) => !libc.has(s))).toEqual([]);
-      // The calls that make it a tender are really there.
-      for (const s of ['ioctl', 'mmap', 'sysctlbyname', 'cap_rights_limit', 'cap_enter', 'fork']) {
-        expect(symbols).toContain(s);
-      }
-    });
-  });
-
-  it('refuses to build for any other system', () => {
-    expect(() =>
-      compile(clang(), ['--target=x86_64-unknown-openbsd', ...strict, '-fsyntax-only', core]),
-    ).toThrow(/builds only for a FreeBSD target/);
-  });
-});
-
-describe('the C tables (fb_abi.h)', () => {
-  it('equal the TypeScript tables: layouts, ioctl numbers, rights, SIOCGIFMTU', () => {
-    const dump = withTempDir((dir) => {
-      const exe = join(dir, 'fb_dump');
-      compile(clang(), [
-        '-std=c11',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        '-nostdinc',
-        join(packageRoot, 'test/native/fb_dump.c'),
-        '-o',
-        exe,
-      ]);
-      return JSON.parse(execFileSync(exe, { encoding: 'utf8' }));
-    });
-    for (const line of FREEBSD_LINES) {
-      expect(dump.layouts[String(line)]).toEqual(FREEBSD_LAYOUTS[line]);
-      expect(dump.ioctls[String(line)]).toEqual(freebsdIoctlTable(line));
-    }
-    for (const [name, value] of Object.entries(dump.capRights as Record<string, string>)) {
-      expect(BigInt(value)).toBe(CapRight[name as keyof typeof CapRight]);
-    }
-    expect(dump.SIOCGIFMTU).toBe(SIOCGIFMTU);
-  });
-});
-
-describe('the node-addon-api glue (addon.cc)', () => {
-  const includes = addonIncludes();
-  it.skipIf(includes === undefined)(
-    "compiles against node-addon-api with this host's POSIX headers",
-    () => {
-      compile(clangxx(), [
-        '-std=c++17',
-        '-Wall',
-        '-Wextra',
-        '-Werror',
-        '-fsyntax-only',
-        ...(includes ?? []),
-        '-DNAPI_VERSION=8',
-        '-DNODE_ADDON_API_DISABLE_DEPRECATED',
-        '-DNAPI_CPP_EXCEPTIONS',
-        join(nativeDir, 'addon.cc'),
-      ]);
-    },
-  );
+describeNativeSources({
+  nativeDir: fileURLToPath(new URL('../src/native', import.meta.url)),
+  core: 'fb_vmm.c',
+  system: 'FreeBSD',
+  // Every supported release line.
+  targets: ['13', '14', '15'].map((r) => `x86_64-unknown-freebsd${r}`),
+  objectTarget: 'x86_64-unknown-freebsd14',
+  // Besides CORE_LIBC:
+  libc: [
+    '__error',
+    'cap_enter',
+    'cap_fcntls_limit',
+    'cap_getmode',
+    'cap_ioctls_limit',
+    'cap_rights_limit',
+    'mincore',
+    'sysctlbyname',
+  ],
+  required: ['ioctl', 'mmap', 'sysctlbyname', 'cap_rights_limit', 'cap_enter', 'fork'],
+  foreignTarget: 'x86_64-unknown-openbsd',
+  refusal: /builds only for a FreeBSD target/,
+  abiHeader: 'fb_abi.h',
+  generatedHeader: 'fb_abi_gen.h',
+  render: renderAbiHeader,
+  corrupt: [
+    'HVT_STATIC_ASSERT(sizeof(struct fb_vm_run_14) == 32,',
+    'HVT_STATIC_ASSERT(sizeof(struct fb_vm_run_14) == 40,',
+  ],
 });

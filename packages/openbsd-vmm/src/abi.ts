@@ -1,31 +1,24 @@
-import type { X86Registers, X86Segment, X86VcpuState } from '@hvtjs/core';
+import type { X86Registers, X86VcpuState } from '@hvtjs/core';
+import {
+  chooseRelease,
+  type IocDirName,
+  ioc,
+  type ReleaseChoice,
+  type StructLayout,
+  segmentAccess,
+} from '@hvtjs/posix-kit';
 
 /**
  * OpenBSD vmm(4) on amd64 as data, per release (shared/bsd-vmm-abi.md section
  * 2): what changed when, the ioctl numbers, the struct layouts, and the
- * register-state encoding. The native core carries the same tables in C
- * (src/native/ob_abi.h); the tests compare both with each other and with the
+ * register-state encoding. This is the one place these numbers are written:
+ * the native core's src/native/ob_abi_gen.h is generated from it
+ * (src/abi-header.ts, `pnpm gen:abi`), and the tests compare it with the
  * document.
  */
 
-/** ioctl direction bits, <sys/ioccom.h>. */
-export const IocDir = {
-  VOID: 0x20000000,
-  OUT: 0x40000000,
-  IN: 0x80000000,
-  INOUT: 0xc0000000,
-} as const;
-export type IocDirName = keyof typeof IocDir;
-
-/** An ioctl command number: direction, argument size (13 bits), group character, number. */
-export function ioc(dir: IocDirName, group: string, nr: number, size: number): number {
-  if (group.length !== 1) throw new RangeError(`ioctl group must be one character: ${group}`);
-  if (!Number.isInteger(nr) || nr < 0 || nr > 0xff) throw new RangeError(`bad ioctl number ${nr}`);
-  if (!Number.isInteger(size) || size < 0 || size > 0x1fff) {
-    throw new RangeError(`ioctl argument size ${size} does not fit 13 bits`);
-  }
-  return (IocDir[dir] | (size << 16) | (group.charCodeAt(0) << 8) | nr) >>> 0;
-}
+/** The ioctl encoding, struct-layout types and VMX access rights both BSDs share. */
+export * from '@hvtjs/posix-kit/ioc';
 
 /** How one release's vmm(4) interface looks (2.1). */
 export interface ReleaseAbi {
@@ -102,15 +95,31 @@ export const OPENBSD_RELEASES: readonly ReleaseAbi[] = [
   },
 ];
 
-/** The ABI for a kern.osrelease value ("7.6"); undefined for releases this package does not know. */
-export function openbsdRelease(osrelease: string): ReleaseAbi | undefined {
-  return OPENBSD_RELEASES.find((r) => r.release === osrelease.trim());
+/** "7.6" (or "7.6-current", "8.0-beta") as 706; NaN for anything else. */
+export function openbsdVersion(osrelease: string): number {
+  const m = /^(\d+)\.(\d)(?:\b|$)/.exec(osrelease.trim());
+  return m === null ? Number.NaN : Number(m[1]) * 100 + Number(m[2]);
 }
 
-/** A struct's size and the byte offsets of its fields. */
-export interface StructLayout {
-  readonly size: number;
-  readonly fields: Readonly<Record<string, number>>;
+/**
+ * The layout a kern.osrelease value gets, by release number: each known
+ * release's from its own up to the next known one, the newest (7.9) for every
+ * later release and -current, marked untested past it; undefined before 7.4
+ * or for a string that is not a release number.
+ */
+export function chooseOpenbsdRelease(osrelease: string): ReleaseChoice<ReleaseAbi> | undefined {
+  const newest = OPENBSD_RELEASES[OPENBSD_RELEASES.length - 1]!;
+  return chooseRelease(
+    OPENBSD_RELEASES,
+    (r) => openbsdVersion(r.release),
+    openbsdVersion(osrelease),
+    openbsdVersion(newest.release) + 1,
+  );
+}
+
+/** The ABI for a kern.osrelease value ("7.6", "8.0"); undefined before 7.4. */
+export function openbsdRelease(osrelease: string): ReleaseAbi | undefined {
+  return chooseOpenbsdRelease(osrelease)?.abi;
 }
 
 const segmentInfo: StructLayout = {
@@ -374,22 +383,6 @@ export function segmentIndex(abi: ReleaseAbi): Readonly<Record<SegmentKey, numbe
 
 /** XCR0 = x87 only, as the reference sets it (hvt-abi.md 6.1). */
 export const XCR0_X87 = 1;
-
-/** A segment's access rights in the VMX layout (type, S, DPL, P, AVL, L, D/B, G, unusable). */
-export function segmentAccess(seg: X86Segment): number {
-  return (
-    ((seg.type & 0xf) |
-      ((seg.s & 1) << 4) |
-      ((seg.dpl & 3) << 5) |
-      ((seg.present & 1) << 7) |
-      ((seg.avl & 1) << 12) |
-      ((seg.l & 1) << 13) |
-      ((seg.db & 1) << 14) |
-      ((seg.g & 1) << 15) |
-      ((seg.unusable & 1) << 16)) >>>
-    0
-  );
-}
 
 const REG_STATE_SIZE = regState.size;
 

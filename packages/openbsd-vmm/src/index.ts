@@ -1,16 +1,10 @@
-import type {
-  NetDevice,
-  Platform,
-  PollSet,
-  SandboxOptions,
-  SandboxPolicy,
-  SandboxReport,
-} from '@hvtjs/core';
+import { type PosixPlatform, posixHost } from '@hvtjs/posix-kit';
 import { OPENBSD_RELEASES, openbsdRelease } from './abi.js';
 import { native } from './native.js';
 import { describeSandbox, dropPrivileges, exit, prepareSandbox } from './sandbox.js';
 import { type CreateVmOptions, OpenBsdVm } from './vm.js';
 
+export { MAX_POLL_FDS } from '@hvtjs/posix-kit';
 export * from './abi.js';
 export { vmmError, vmmMessage } from './errors.js';
 export { isNativeError, type NativeError } from './native.js';
@@ -28,59 +22,18 @@ export {
   type CreateVmOptions,
   describeOpenBsdExit,
   OpenBsdVm,
+  openbsdAbiFor,
   PAGE_SIZE,
   vmSandboxNeeds,
 } from './vm.js';
 
-/** How many fds one poll set may hold: its result is a bit set in a number. */
-export const MAX_POLL_FDS = 53;
-
 /**
- * Attaches to tap interface `ifname` (hvt-abi.md 11.3, OpenBSD: the interface
- * must be up; open /dev/<IFACE> non-blocking). Throws the addon's error (`code`
- * = errno name, `message` = strerror): ENETDOWN when it is not up.
+ * The host functions of the kit over this addon. openNet: hvt-abi.md 11.3,
+ * OpenBSD: the interface must be up (ENETDOWN otherwise); open /dev/<IFACE>
+ * non-blocking. createPollSet: ppoll, within "stdio".
  */
-export function openNet(ifname: string): NetDevice {
-  if (typeof ifname !== 'string') throw new TypeError('ifname must be a string');
-  const { fd, mtu } = native().openTap(ifname);
-  return { fd, mtu };
-}
-
-/** A readability wait over `fds` (ppoll, within "stdio"). 0 on timeout or after SIGINT/SIGTERM. */
-export function createPollSet(fds: readonly number[]): PollSet {
-  if (fds.length > MAX_POLL_FDS) throw new RangeError(`at most ${MAX_POLL_FDS} fds per poll set`);
-  for (const fd of fds) {
-    if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw new RangeError(`bad fd ${fd}`);
-  }
-  const set = Int32Array.from(fds);
-  let closed = false;
-  return {
-    wait(timeoutNs: number): number {
-      if (closed) throw new Error('poll set is closed');
-      if (typeof timeoutNs !== 'number' || Number.isNaN(timeoutNs)) {
-        throw new RangeError('timeoutNs must be a number');
-      }
-      return native().pollWait(set, timeoutNs);
-    },
-    close(): void {
-      // ppoll keeps no kernel object.
-      closed = true;
-    },
-  };
-}
-
-export function walltimeNs(): bigint {
-  return native().walltimeNs();
-}
-
-/** SIGINT/SIGTERM end a running VMM_IOC_RUN or poll wait instead of killing the process. */
-export function catchTerminationSignals(): void {
-  native().catchTerminationSignals();
-}
-
-export function pendingSignal(): number {
-  return native().pendingSignal();
-}
+const host = posixHost(native);
+export const { openNet, createPollSet, walltimeNs, catchTerminationSignals, pendingSignal } = host;
 
 /**
  * Whether VM `id` still exists, without touching it: for cleanup checks and
@@ -93,14 +46,8 @@ export function vmExists(id: number, osrelease?: string): boolean {
 }
 
 /** The Platform contract, with the optional parts this platform always has. */
-export interface OpenBsdPlatform extends Platform {
+export interface OpenBsdPlatform extends PosixPlatform {
   createVm(memSize: number, options?: CreateVmOptions): OpenBsdVm;
-  catchTerminationSignals(): void;
-  pendingSignal(): number;
-  prepareSandbox(): ReturnType<typeof prepareSandbox>;
-  dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
-  describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
-  exit(status: number): never;
 }
 
 /**
@@ -113,11 +60,7 @@ export const openbsdVmmPlatform: OpenBsdPlatform = {
   arch: 'x86_64',
   createVm: (memSize: number, options?: CreateVmOptions): OpenBsdVm =>
     OpenBsdVm.create(memSize, options),
-  openNet,
-  createPollSet,
-  walltimeNs,
-  catchTerminationSignals,
-  pendingSignal,
+  ...host,
   prepareSandbox,
   dropPrivileges,
   describeSandbox,

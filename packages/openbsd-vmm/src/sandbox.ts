@@ -5,6 +5,7 @@ import {
   type SandboxPolicy,
   type SandboxReport,
 } from '@hvtjs/core';
+import { warmRuntimeForSandbox } from '@hvtjs/posix-kit';
 import { isNativeError, native } from './native.js';
 import { describePledge, nodeIsJitless, pledgePlanFor } from './pledge.js';
 
@@ -42,11 +43,7 @@ export function resolveIdentity(options: SandboxOptions | undefined): Identity {
  * runtime's own descriptors need none.
  */
 export function prepareSandbox(): SandboxNeeds {
-  void process.stdout;
-  void process.stderr;
-  new Date().toString();
-  Intl.DateTimeFormat().resolvedOptions();
-  return { clocks: ['realtime', 'monotonic'] };
+  return warmRuntimeForSandbox();
 }
 
 /** The chroot, ids and pledge line for `policy` as JSON-ready data, without applying anything. */

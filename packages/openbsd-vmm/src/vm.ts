@@ -1,16 +1,15 @@
 import {
-  CHUNK_SIZE,
   ExitField,
   ExitKind,
-  type FdRule,
-  GuestMemory,
   HvtError,
   type SandboxNeeds,
   type Vm,
   type X86Registers,
   type X86VcpuState,
 } from '@hvtjs/core';
+import { checkMemSize, defaultVmName, PosixVm, stderrWarn, vmFdRules } from '@hvtjs/posix-kit';
 import {
+  chooseOpenbsdRelease,
   decodeRegisters,
   ExitReason,
   encodeRegState,
@@ -18,37 +17,20 @@ import {
   OPENBSD_RELEASES,
   openbsdIoctl,
   openbsdIoctlTable,
-  openbsdRelease,
   type ReleaseAbi,
 } from './abi.js';
 import { vmmError } from './errors.js';
-import { isNativeError, type NativeVm, native } from './native.js';
+import { type NativeVm, native } from './native.js';
 
-export const PAGE_SIZE = 4096;
+export { PAGE_SIZE } from '@hvtjs/posix-kit';
 
 export interface CreateVmOptions {
   /** The VM's name (default `solo5-<pid>`, with `-<n>` for later VMs of this process). */
   name?: string;
   /** kern.osrelease to select the ABI for (default: the running kernel's). */
   osrelease?: string;
-}
-
-let vmsCreated = 0;
-
-function defaultName(): string {
-  vmsCreated += 1;
-  return vmsCreated === 1 ? `solo5-${process.pid}` : `solo5-${process.pid}-${vmsCreated}`;
-}
-
-function checkRange(what: string, gpa: number, len: number, size: number): void {
-  if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) {
-    throw new RangeError(`${what}: gpa and length must be non-negative integers`);
-  }
-  if (gpa % PAGE_SIZE !== 0)
-    throw new RangeError(`${what}: gpa 0x${gpa.toString(16)} is not page-aligned`);
-  if (gpa + len > size) {
-    throw new RangeError(`${what}: [0x${gpa.toString(16)}, +${len}) lies outside guest memory`);
-  }
+  /** Where the one-line warning for an untested release goes (default: stderr). */
+  warn?: (text: string) => void;
 }
 
 /**
@@ -62,27 +44,14 @@ export function vmSandboxNeeds(vm: {
   vmFd: number;
   terminatorFd: number;
 }): SandboxNeeds {
-  const ioctl = (name: 'VMM_IOC_RUN' | 'VMM_IOC_READREGS' | 'VMM_IOC_TERM') => ({
-    name,
-    request: openbsdIoctl(name, vm.abi),
+  const fds = vmFdRules({
+    fd: vm.vmFd,
+    what: `/dev/vmm (VM ${vm.name})`,
+    ioctls: ['VMM_IOC_RUN', 'VMM_IOC_READREGS', 'VMM_IOC_TERM'],
+    request: (name) => openbsdIoctl(name, vm.abi),
+    helperFd: vm.terminatorFd,
+    helper: 'channel to the VM terminator process',
   });
-  const fds: FdRule[] = [
-    {
-      fd: vm.vmFd,
-      kind: 'vm',
-      owner: 'platform',
-      what: `/dev/vmm (VM ${vm.name})`,
-      ops: ['ioctl'],
-      ioctls: [ioctl('VMM_IOC_RUN'), ioctl('VMM_IOC_READREGS'), ioctl('VMM_IOC_TERM')],
-    },
-    {
-      fd: vm.terminatorFd,
-      kind: 'hypervisor',
-      owner: 'platform',
-      what: 'channel to the VM terminator process',
-      ops: ['read', 'write'],
-    },
-  ];
   return { fds };
 }
 
@@ -94,6 +63,27 @@ export function describeOpenBsdExit(reason: number): string {
 }
 
 /**
+ * The layout a VM on `osrelease` gets: HvtError before 7.4; for a release
+ * newer than the newest known one, that one's with a one-line warning.
+ */
+export function openbsdAbiFor(
+  osrelease: string,
+  warn: (text: string) => void = stderrWarn('openbsd-vmm'),
+): ReleaseAbi {
+  const choice = chooseOpenbsdRelease(osrelease);
+  if (choice === undefined) {
+    const known = OPENBSD_RELEASES.map((r) => r.release).join(', ');
+    throw new HvtError(
+      `OpenBSD ${osrelease} is not supported (vmm(4) layouts are known for ${known})`,
+    );
+  }
+  if (choice.untested) {
+    warn(`OpenBSD ${osrelease.trim()} is untested; using the ${choice.abi.release} vmm layout`);
+  }
+  return choice.abi;
+}
+
+/**
  * One single-vCPU vmm(4) VM with its guest RAM (hvt-abi.md 13.5).
  *
  * A terminator process forked at creation ends the VM (VMM_IOC_TERM) when
@@ -102,42 +92,36 @@ export function describeOpenBsdExit(reason: number): string {
  * RAM is our own anonymous mapping; from 7.8 it is the kernel's, immutable,
  * so protect() cannot change it there (vmm manages the guest side itself).
  */
-export class OpenBsdVm implements Vm {
-  readonly memory: GuestMemory;
-  readonly exit = new Float64Array(OPENBSD_EXIT_FIELDS);
+export class OpenBsdVm extends PosixVm<NativeVm> implements Vm {
   /** vcp_id: how vmm(4) names this VM (kept after destroy(), for checks). */
   readonly vmId: number;
-  private destroyed = false;
 
   private constructor(
-    readonly name: string,
+    name: string,
     readonly abi: ReleaseAbi,
-    private readonly vm: NativeVm,
+    vm: NativeVm,
   ) {
+    super(name, vm, OPENBSD_EXIT_FIELDS);
     this.vmId = vm.id;
-    vm.bindExit(this.exit);
-    const chunks = vm.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
-    this.memory = new GuestMemory(chunks);
+  }
+
+  protected vmmError(e: unknown): unknown {
+    return vmmError(e);
+  }
+
+  /** 7.8+: guest memory is the kernel's immutable mapping, so protect() does nothing. */
+  protected override fixedProtection(): boolean {
+    return this.vm.kernelMemory;
   }
 
   static create(memSize: number, options: CreateVmOptions = {}): OpenBsdVm {
-    if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize % PAGE_SIZE !== 0) {
-      throw new RangeError(
-        `guest memory size ${memSize} is not a positive multiple of ${PAGE_SIZE}`,
-      );
-    }
+    checkMemSize(memSize);
     if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
       throw new HvtError('need root privileges');
     }
     const addon = native();
     const osrelease = options.osrelease ?? addon.osrelease();
-    const abi = openbsdRelease(osrelease);
-    if (abi === undefined) {
-      const known = OPENBSD_RELEASES.map((r) => r.release).join(', ');
-      throw new HvtError(
-        `OpenBSD ${osrelease} is not supported (vmm(4) layouts are known for ${known})`,
-      );
-    }
+    const abi = openbsdAbiFor(osrelease, options.warn);
     const index = OPENBSD_RELEASES.indexOf(abi);
     // The binary must issue the numbers of the tables the tests checked.
     const native_ = addon.releaseTable()[index];
@@ -150,7 +134,7 @@ export class OpenBsdVm implements Vm {
         `addon ioctl table for ${abi.release} differs from src/abi.ts (rebuild the addon)`,
       );
     }
-    const name = options.name ?? defaultName();
+    const name = options.name ?? defaultVmName();
     let vm: NativeVm;
     try {
       vm = new addon.Vm(index, name, memSize);
@@ -160,32 +144,12 @@ export class OpenBsdVm implements Vm {
     return new OpenBsdVm(name, abi, vm);
   }
 
-  /** Host-side protection; a no-op on 7.8+, whose kernel mapping is immutable. */
-  protect(gpa: number, len: number, prot: number): void {
-    checkRange('protect', gpa, len, this.memory.size);
-    if (len === 0 || this.vm.kernelMemory) return;
-    try {
-      this.vm.protect(gpa, len, prot);
-    } catch (e) {
-      if (isNativeError(e)) throw new HvtError(`mprotect failed: ${e.message}`);
-      throw e;
-    }
-  }
-
   initVcpuX86(state: X86VcpuState): { tscHz: number } {
     try {
       const tsc = native().tsc();
       if (!tsc.invariant) throw new HvtError('Host TSC is not invariant, cannot continue');
       this.vm.resetCpu(encodeRegState(state, this.abi));
       return { tscHz: tsc.hz };
-    } catch (e) {
-      throw vmmError(e);
-    }
-  }
-
-  run(): ExitKind {
-    try {
-      return this.vm.run() as ExitKind;
     } catch (e) {
       throw vmmError(e);
     }
@@ -210,16 +174,5 @@ export class OpenBsdVm implements Vm {
 
   describeExit(kind: ExitKind): string | undefined {
     return kind === ExitKind.OTHER ? describeOpenBsdExit(this.exit[ExitField.REASON]!) : undefined;
-  }
-
-  /** VMM_IOC_TERM now (idempotent); the memory views stay readable. */
-  destroy(): void {
-    if (this.destroyed) return;
-    this.destroyed = true;
-    try {
-      this.vm.destroy();
-    } catch (e) {
-      throw vmmError(e);
-    }
   }
 }

@@ -1,7 +1,8 @@
-import { initialVcpuState } from '@hvtjs/core';
+import { HvtError, initialVcpuState } from '@hvtjs/core';
 import { describe, expect, it } from 'vitest';
 import {
   Cr,
+  chooseOpenbsdRelease,
   decodeRegisters,
   encodeRegState,
   Gpr,
@@ -12,13 +13,14 @@ import {
   openbsdIoctlTable,
   openbsdLayouts,
   openbsdRelease,
+  openbsdVersion,
   type ReleaseAbi,
   SIOCGIFFLAGS,
   SIOCGIFMTU,
   segmentIndex,
   XCR0_X87,
 } from '../src/abi.js';
-import { describeOpenBsdExit } from '../src/vm.js';
+import { describeOpenBsdExit, openbsdAbiFor } from '../src/vm.js';
 
 const abi = (release: string): ReleaseAbi => {
   const found = openbsdRelease(release);
@@ -75,7 +77,35 @@ describe('OpenBSD releases', () => {
     ]);
     expect(openbsdRelease('7.6\n')).toBe(abi('7.6'));
     expect(openbsdRelease('7.3')).toBeUndefined();
-    expect(openbsdRelease('8.0')).toBeUndefined();
+  });
+
+  it('are chosen by release number: newer releases and -current get the 7.9 layout, untested', () => {
+    for (const r of OPENBSD_RELEASES) {
+      expect(chooseOpenbsdRelease(r.release)).toEqual({ abi: r, untested: false });
+    }
+    expect(chooseOpenbsdRelease('7.9-current')).toEqual({ abi: abi('7.9'), untested: false });
+    for (const newer of ['8.0', '8.0-current', '8.1', '9.3-beta', '10.0']) {
+      expect(chooseOpenbsdRelease(newer)).toEqual({ abi: abi('7.9'), untested: true });
+    }
+    for (const older of ['7.3', '6.9', '0.1']) expect(chooseOpenbsdRelease(older)).toBeUndefined();
+    for (const junk of ['', 'current', '7', 'x7.6', '7.10']) {
+      expect(chooseOpenbsdRelease(junk)).toBeUndefined();
+    }
+    expect(openbsdVersion('7.6')).toBe(706);
+    expect(openbsdVersion('8.0-current')).toBe(800);
+  });
+
+  it('warn once, in one line, when a VM gets a layout its release was not tested with', () => {
+    const warnings: string[] = [];
+    const warn = (text: string) => warnings.push(text);
+    expect(openbsdAbiFor('7.8', warn)).toBe(abi('7.8'));
+    expect(warnings).toEqual([]);
+    expect(openbsdAbiFor('8.0\n', warn)).toBe(abi('7.9'));
+    expect(warnings).toEqual(['OpenBSD 8.0 is untested; using the 7.9 vmm layout']);
+    expect(() => openbsdAbiFor('7.3', warn)).toThrow(
+      'OpenBSD 7.3 is not supported (vmm(4) layouts are known for 7.4, 7.5, 7.6, 7.7, 7.8, 7.9)',
+    );
+    expect(() => openbsdAbiFor('7.3', warn)).toThrow(HvtError);
   });
 
   it('carry the changes of the document: RIP fix-up and segment order from 7.5, inject from 7.6, kernel memory from 7.8', () => {

@@ -25,9 +25,9 @@ struct fb_vm {
   int chanfd;
   int created;
   char name[FB_VM_MAX_NAMELEN + 1];
-  fb_u8 *mem;
-  fb_u64 memsize;
-  fb_u32 run_request;
+  hvt_u8 *mem;
+  hvt_u64 memsize;
+  hvt_u32 run_request;
   union {
     struct fb_vm_run_13 r13;
     struct fb_vm_run_14 r14;
@@ -39,15 +39,15 @@ struct fb_vm {
 
 /* ---- small helpers (no libc string functions: nothing beyond the calls in fb_libc.h) ---- */
 
-static fb_size fb_strlen(const char *s) {
-  fb_size n = 0;
+static hvt_size fb_strlen(const char *s) {
+  hvt_size n = 0;
   while (s[n] != '\0') n++;
   return n;
 }
 
-static void fb_zero(void *p, fb_size n) {
-  fb_u8 *b = (fb_u8 *)p;
-  for (fb_size i = 0; i < n; i++) b[i] = 0;
+static void fb_zero(void *p, hvt_size n) {
+  hvt_u8 *b = (hvt_u8 *)p;
+  for (hvt_size i = 0; i < n; i++) b[i] = 0;
 }
 
 static int fb_fail(const char **step, const char *what) {
@@ -72,7 +72,7 @@ int fb_line_for(int osreldate) {
   return -1;
 }
 
-fb_u32 fb_ioctl_request(int line, int which) {
+hvt_u32 fb_ioctl_request(int line, int which) {
   if (line < 0 || line >= FB_LINE_COUNT || which < 0 || which >= FB_IOCTL_COUNT) return 0;
   return fb_ioctl_table[which].request[line];
 }
@@ -86,7 +86,7 @@ int fb_ioctl_count(void) { return FB_IOCTL_COUNT; }
 
 int fb_osreldate(int *out) {
   int value = 0;
-  fb_size len = sizeof(value);
+  hvt_size len = sizeof(value);
   if (sysctlbyname("kern.osreldate", &value, &len, FB_NULL, 0) != 0) return fb_fail(FB_NULL, "");
   *out = value;
   return 0;
@@ -99,7 +99,7 @@ static int fb_destroy_by_name(int ctlfd, const char *name) {
   if (ctlfd >= 0) {
     struct fb_vmmctl_vm_create req;
     fb_zero(&req, sizeof(req));
-    for (fb_size i = 0; name[i] != '\0' && i < FB_VM_MAX_NAMELEN; i++) req.name[i] = name[i];
+    for (hvt_size i = 0; name[i] != '\0' && i < FB_VM_MAX_NAMELEN; i++) req.name[i] = name[i];
     if (ioctl(ctlfd, FB_REQ_VMMCTL_VM_DESTROY, &req) == 0) return 0;
     return -fb_errno;
   }
@@ -118,7 +118,7 @@ __attribute__((noreturn)) static void fb_destroyer_main(int chan, int ctlfd, con
   setsid();
   static const int ignored[] = {FB_SIGHUP,  FB_SIGINT,  FB_SIGQUIT, FB_SIGPIPE,
                                 FB_SIGTERM, FB_SIGTSTP, FB_SIGTTIN, FB_SIGTTOU};
-  for (fb_size i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], FB_SIG_IGN);
+  for (hvt_size i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], FB_SIG_IGN);
 
   /* Renumber the two fds we keep to 0 and 1, then close every other one: the
      tender's stdout pipe or tap fds held here would outlive the tender. */
@@ -200,12 +200,12 @@ static int fb_destroy_through_destroyer(struct fb_vm *vm) {
   } while (n < 0 && fb_errno == FB_EINTR);
   if (n != 1) return 1;
   int result = 0;
-  fb_size got = 0;
+  hvt_size got = 0;
   while (got < sizeof(result)) {
     n = recv(vm->chanfd, (char *)&result + got, sizeof(result) - got, 0);
     if (n < 0 && fb_errno == FB_EINTR) continue;
     if (n <= 0) return 1;
-    got += (fb_size)n;
+    got += (hvt_size)n;
   }
   return -result;
 }
@@ -250,7 +250,7 @@ static int fb_create_named(struct fb_vm *vm, const char **step) {
     if (vm->ctlfd >= 0) {
       struct fb_vmmctl_vm_create req;
       fb_zero(&req, sizeof(req));
-      for (fb_size i = 0; vm->name[i] != '\0'; i++) req.name[i] = vm->name[i];
+      for (hvt_size i = 0; vm->name[i] != '\0'; i++) req.name[i] = vm->name[i];
       if (ioctl(vm->ctlfd, FB_REQ_VMMCTL_VM_CREATE, &req) != 0) {
         int err = fb_fail(step, "VMMCTL_VM_CREATE");
         fb_close(&vm->ctlfd);
@@ -285,7 +285,7 @@ static int fb_alloc_memseg(struct fb_vm *vm, const char **step) {
       fb_zero(&seg, sizeof(seg));
       seg.segid = FB_VM_SYSMEM;
       seg.len = vm->memsize;
-      r = ioctl(vm->vmfd, FB_REQ_VM_ALLOC_MEMSEG_14, &seg);
+      r = ioctl(vm->vmfd, FB_REQ_VM_ALLOC_MEMSEG_13, &seg);
     }
     if (r == 0) return 0;
     if (fb_errno != FB_ENOTTY) break;
@@ -293,19 +293,19 @@ static int fb_alloc_memseg(struct fb_vm *vm, const char **step) {
   return fb_fail(step, "VM_ALLOC_MEMSEG");
 }
 
-int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, fb_u64 memsize,
+int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, hvt_u64 memsize,
                  const char **step) {
   vm->line = fb_line_for(osreldate);
   if (vm->line < 0) {
     if (step != FB_NULL) *step = "kern.osreldate";
     return -FB_ENOTSUP;
   }
-  fb_size len = fb_strlen(name);
+  hvt_size len = fb_strlen(name);
   if (len == 0 || len > FB_VM_MAX_NAMELEN || memsize == 0) {
     if (step != FB_NULL) *step = "name";
     return -FB_EINVAL;
   }
-  for (fb_size i = 0; i <= len; i++) vm->name[i] = name[i];
+  for (hvt_size i = 0; i <= len; i++) vm->name[i] = name[i];
   vm->memsize = memsize;
   vm->run_request = fb_ioctl_table[FB_VM_RUN].request[vm->line];
 
@@ -319,9 +319,9 @@ int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, fb_u64 memsi
 
   char path[sizeof("/dev/vmm/") + FB_VM_MAX_NAMELEN];
   static const char prefix[] = "/dev/vmm/";
-  fb_size p = 0;
+  hvt_size p = 0;
   for (; prefix[p] != '\0'; p++) path[p] = prefix[p];
-  for (fb_size i = 0; i <= len; i++) path[p + i] = name[i];
+  for (hvt_size i = 0; i <= len; i++) path[p + i] = name[i];
   vm->vmfd = open(path, FB_O_RDWR | FB_O_CLOEXEC);
   if (vm->vmfd < 0) {
     r = fb_fail(step, "open");
@@ -355,7 +355,7 @@ int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, fb_u64 memsi
     r = fb_fail(step, "mmap");
     goto fail;
   }
-  vm->mem = (fb_u8 *)mem;
+  vm->mem = (hvt_u8 *)mem;
 
   fb_zero(&vm->run, sizeof(vm->run));
   if (vm->line == FB_LINE_13) {
@@ -373,7 +373,7 @@ fail:
   return r;
 }
 
-fb_u8 *fb_vm_memory(const struct fb_vm *vm, fb_u64 *size) {
+hvt_u8 *fb_vm_memory(const struct fb_vm *vm, hvt_u64 *size) {
   *size = vm->memsize;
   return vm->mem;
 }
@@ -387,13 +387,13 @@ int fb_vm_ctl_fd(const struct fb_vm *vm) { return vm->ctlfd; }
 
 static int fb_live(const struct fb_vm *vm) { return vm->vmfd >= 0 ? 0 : -FB_EBADF; }
 
-int fb_vm_set_register(struct fb_vm *vm, int regnum, fb_u64 value) {
+int fb_vm_set_register(struct fb_vm *vm, int regnum, hvt_u64 value) {
   if (fb_live(vm) < 0) return -FB_EBADF;
   struct fb_vm_register reg = {0, regnum, value};
   return ioctl(vm->vmfd, FB_REQ_VM_SET_REGISTER, &reg) == 0 ? 0 : -fb_errno;
 }
 
-int fb_vm_get_register(struct fb_vm *vm, int regnum, fb_u64 *value) {
+int fb_vm_get_register(struct fb_vm *vm, int regnum, hvt_u64 *value) {
   if (fb_live(vm) < 0) return -FB_EBADF;
   struct fb_vm_register reg = {0, regnum, 0};
   if (ioctl(vm->vmfd, FB_REQ_VM_GET_REGISTER, &reg) != 0) return -fb_errno;
@@ -401,14 +401,14 @@ int fb_vm_get_register(struct fb_vm *vm, int regnum, fb_u64 *value) {
   return 0;
 }
 
-int fb_vm_set_segment(struct fb_vm *vm, int regnum, fb_u64 base, fb_u32 limit, fb_u32 access) {
+int fb_vm_set_segment(struct fb_vm *vm, int regnum, hvt_u64 base, hvt_u32 limit, hvt_u32 access) {
   if (fb_live(vm) < 0) return -FB_EBADF;
   struct fb_vm_seg_desc desc = {0, regnum, {base, limit, access}};
   return ioctl(vm->vmfd, FB_REQ_VM_SET_SEGMENT_DESCRIPTOR, &desc) == 0 ? 0 : -fb_errno;
 }
 
-int fb_vm_get_segment(struct fb_vm *vm, int regnum, fb_u64 *base, fb_u32 *limit,
-                      fb_u32 *access) {
+int fb_vm_get_segment(struct fb_vm *vm, int regnum, hvt_u64 *base, hvt_u32 *limit,
+                      hvt_u32 *access) {
   if (fb_live(vm) < 0) return -FB_EBADF;
   struct fb_vm_seg_desc desc = {0, regnum, {0, 0, 0}};
   if (ioctl(vm->vmfd, FB_REQ_VM_GET_SEGMENT_DESCRIPTOR, &desc) != 0) return -fb_errno;
@@ -443,28 +443,28 @@ int fb_vm_add_kick(struct fb_vm *vm, int port, int fd) {
 
 static volatile int fb_signal_number;
 /* The vCPU id field of the run struct about to be passed to VM_RUN, or null. */
-static fb_i32 *volatile fb_armed_cpuid;
+static hvt_i32 *volatile fb_armed_cpuid;
 
 void fb_signal_arrived(int sig) {
   fb_signal_number = sig;
-  fb_i32 *volatile cpuid = fb_armed_cpuid;
+  hvt_i32 *volatile cpuid = fb_armed_cpuid;
   /* An invalid vCPU id makes a VM_RUN that has not yet entered the kernel fail
      with EINVAL at once, instead of running the guest until its next exit. */
-  if (cpuid != FB_NULL) *(volatile fb_i32 *)cpuid = -1;
+  if (cpuid != FB_NULL) *(volatile hvt_i32 *)cpuid = -1;
 }
 
 int fb_pending_signal(void) { return fb_signal_number; }
 
 /* ---- the run loop ---- */
 
-static void fb_split(double *exit, int lo, fb_u64 value) {
-  exit[lo] = (double)(fb_u32)value;
-  exit[lo + 1] = (double)(fb_u32)(value >> 32);
+static void fb_split(double *exit, int lo, hvt_u64 value) {
+  exit[lo] = (double)(hvt_u32)value;
+  exit[lo + 1] = (double)(hvt_u32)(value >> 32);
 }
 
 int fb_vm_run(struct fb_vm *vm, double *exit) {
   if (fb_live(vm) < 0) return -FB_EBADF;
-  fb_i32 *cpuid = vm->line == FB_LINE_13 ? &vm->run.r13.cpuid : &vm->run.r14.cpuid;
+  hvt_i32 *cpuid = vm->line == FB_LINE_13 ? &vm->run.r13.cpuid : &vm->run.r14.cpuid;
   struct fb_vm_exit *ve = vm->line == FB_LINE_13 ? &vm->run.r13.vm_exit : &vm->exit14;
   *cpuid = 0;
   fb_armed_cpuid = cpuid;
@@ -488,16 +488,16 @@ int fb_vm_run(struct fb_vm *vm, double *exit) {
     exit[FB_FIELD_INST_LENGTH] = ve->inst_length;
     switch (ve->exitcode) {
       case FB_EXITCODE_INOUT: {
-        fb_u16 flags = ve->u.inout.flags;
-        fb_u32 bytes = FB_INOUT_BYTES(flags);
+        hvt_u16 flags = ve->u.inout.flags;
+        hvt_u32 bytes = FB_INOUT_BYTES(flags);
         int out = !FB_INOUT_IN(flags);
-        fb_u16 port = ve->u.inout.port;
+        hvt_u16 port = ve->u.inout.port;
         if (out && bytes == 4) {
           int handled = 0;
           for (int i = 0; i < vm->nkicks; i++) {
             if (vm->kicks[i].port == port) {
               /* An eventfd takes an 8-byte increment; a full one (EAGAIN) is already readable. */
-              fb_u64 one = 1;
+              hvt_u64 one = 1;
               write(vm->kicks[i].fd, &one, sizeof(one));
               handled = 1;
               break;
@@ -506,7 +506,7 @@ int fb_vm_run(struct fb_vm *vm, double *exit) {
           /* The kernel already moved RIP past the OUT: just run again. */
           if (handled) continue;
         }
-        fb_u32 value = ve->u.inout.eax;
+        hvt_u32 value = ve->u.inout.eax;
         if (bytes == 1) value &= 0xffu;
         if (bytes == 2) value &= 0xffffu;
         exit[FB_FIELD_PORT] = port;
@@ -552,31 +552,31 @@ int fb_vm_run(struct fb_vm *vm, double *exit) {
 
 /* ---- host memory ---- */
 
-int fb_unmap_guest(fb_u8 *addr, fb_u64 size) {
+int fb_unmap_guest(hvt_u8 *addr, hvt_u64 size) {
   if (addr == FB_NULL || size == 0) return 0;
   return munmap(addr, size) == 0 ? 0 : -fb_errno;
 }
 
-int fb_protect(fb_u8 *addr, fb_u64 len, int prot) {
+int fb_protect(hvt_u8 *addr, hvt_u64 len, int prot) {
   return mprotect(addr, len, prot) == 0 ? 0 : -fb_errno;
 }
 
-int fb_resident(const fb_u8 *addr, fb_u64 len, fb_u8 *out) {
+int fb_resident(const hvt_u8 *addr, hvt_u64 len, hvt_u8 *out) {
   /* Host pages are 4 KiB on amd64, the granule asked for. */
   if (len == 0) return 0;
   if (mincore(addr, len, (char *)out) != 0) return -fb_errno;
-  fb_u64 pages = (len + 4095) / 4096;
-  for (fb_u64 i = 0; i < pages; i++) out[i] &= 1u;
+  hvt_u64 pages = (len + 4095) / 4096;
+  for (hvt_u64 i = 0; i < pages; i++) out[i] &= 1u;
   return 0;
 }
 
-int fb_tsc(fb_u64 *hz, int *invariant, const char **step) {
+int fb_tsc(hvt_u64 *hz, int *invariant, const char **step) {
   int inv = 0;
-  fb_size len = sizeof(inv);
+  hvt_size len = sizeof(inv);
   if (sysctlbyname("kern.timecounter.invariant_tsc", &inv, &len, FB_NULL, 0) != 0) {
     return fb_fail(step, "sysctl kern.timecounter.invariant_tsc");
   }
-  fb_u64 freq = 0;
+  hvt_u64 freq = 0;
   len = sizeof(freq);
   if (sysctlbyname("machdep.tsc_freq", &freq, &len, FB_NULL, 0) != 0) {
     return fb_fail(step, "sysctl machdep.tsc_freq");
@@ -589,12 +589,12 @@ int fb_tsc(fb_u64 *hz, int *invariant, const char **step) {
 /* ---- tap ---- */
 
 int fb_tap_open(const char *name, int *fd, int *mtu, const char **step) {
-  fb_size len = fb_strlen(name);
+  hvt_size len = fb_strlen(name);
   if (len == 0 || len >= FB_IFNAMSIZ) {
     if (step != FB_NULL) *step = "open";
     return len == 0 ? -FB_EINVAL : -FB_ENAMETOOLONG;
   }
-  for (fb_size i = 0; i < len; i++) {
+  for (hvt_size i = 0; i < len; i++) {
     /* A name is one path component under /dev, never a way out of it. */
     if (name[i] == '/' || (name[i] == '.' && (i == 0))) {
       if (step != FB_NULL) *step = "open";
@@ -603,9 +603,9 @@ int fb_tap_open(const char *name, int *fd, int *mtu, const char **step) {
   }
   char path[sizeof("/dev/") + FB_IFNAMSIZ];
   static const char prefix[] = "/dev/";
-  fb_size p = 0;
+  hvt_size p = 0;
   for (; prefix[p] != '\0'; p++) path[p] = prefix[p];
-  for (fb_size i = 0; i <= len; i++) path[p + i] = name[i];
+  for (hvt_size i = 0; i <= len; i++) path[p + i] = name[i];
 
   int tap = open(path, FB_O_RDWR | FB_O_NONBLOCK | FB_O_CLOEXEC);
   if (tap < 0) return fb_fail(step, "open");
@@ -617,7 +617,7 @@ int fb_tap_open(const char *name, int *fd, int *mtu, const char **step) {
   }
   struct fb_ifreq ifr;
   fb_zero(&ifr, sizeof(ifr));
-  for (fb_size i = 0; i < len; i++) ifr.name[i] = name[i];
+  for (hvt_size i = 0; i < len; i++) ifr.name[i] = name[i];
   if (ioctl(sock, FB_SIOCGIFMTU, &ifr) != 0) {
     int err = fb_fail(step, "SIOCGIFMTU");
     close(sock);
@@ -634,7 +634,7 @@ int fb_tap_open(const char *name, int *fd, int *mtu, const char **step) {
 
 #define FB_MAX_IOCTLS 256
 
-int fb_cap_limit(int fd, fb_u64 rights0, fb_u64 rights1, const fb_u32 *ioctls, long nioctls,
+int fb_cap_limit(int fd, hvt_u64 rights0, hvt_u64 rights1, const hvt_u32 *ioctls, long nioctls,
                  long fcntls, const char **step) {
   struct fb_cap_rights rights = {{rights0, rights1}};
   if (cap_rights_limit(fd, &rights) != 0) return fb_fail(step, "cap_rights_limit");
@@ -645,10 +645,10 @@ int fb_cap_limit(int fd, fb_u64 rights0, fb_u64 rights1, const fb_u32 *ioctls, l
     }
     unsigned long cmds[FB_MAX_IOCTLS];
     for (long i = 0; i < nioctls; i++) cmds[i] = ioctls[i];
-    if (cap_ioctls_limit(fd, cmds, (fb_size)nioctls) != 0) return fb_fail(step, "cap_ioctls_limit");
+    if (cap_ioctls_limit(fd, cmds, (hvt_size)nioctls) != 0) return fb_fail(step, "cap_ioctls_limit");
   }
   if (fcntls >= 0) {
-    if (cap_fcntls_limit(fd, (fb_u32)fcntls) != 0) return fb_fail(step, "cap_fcntls_limit");
+    if (cap_fcntls_limit(fd, (hvt_u32)fcntls) != 0) return fb_fail(step, "cap_fcntls_limit");
   }
   return 0;
 }

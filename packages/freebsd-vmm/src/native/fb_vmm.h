@@ -12,7 +12,7 @@
 #ifndef HVT_FB_VMM_H
 #define HVT_FB_VMM_H
 
-#include "fb_types.h"
+#include "hvt/bsd_types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -55,7 +55,7 @@ int fb_osreldate(int *out);
 /* The release line (enum fb_line) for an osreldate, or -1 below 13.0. */
 int fb_line_for(int osreldate);
 /* The command number `which` (enum fb_ioctl) has on `line`; 0 if absent. */
-fb_u32 fb_ioctl_request(int line, int which);
+hvt_u32 fb_ioctl_request(int line, int which);
 const char *fb_ioctl_name(int which);
 int fb_ioctl_count(void);
 
@@ -66,9 +66,9 @@ struct fb_vm *fb_vm_new(void);
  * is destroyed again and *step names the failed call ("sysctl hw.vmm.create",
  * "VMMCTL_VM_CREATE", "fork", "open", "VM_ALLOC_MEMSEG", "mmap", ...).
  */
-int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, fb_u64 memsize,
+int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, hvt_u64 memsize,
                  const char **step);
-fb_u8 *fb_vm_memory(const struct fb_vm *vm, fb_u64 *size);
+hvt_u8 *fb_vm_memory(const struct fb_vm *vm, hvt_u64 *size);
 int fb_vm_line(const struct fb_vm *vm);
 /* The VM device fd, -1 once destroyed. */
 int fb_vm_fd(const struct fb_vm *vm);
@@ -77,11 +77,11 @@ int fb_vm_destroyer_fd(const struct fb_vm *vm);
 /* The /dev/vmmctl fd kept as a fallback destroyer (15+), or -1. */
 int fb_vm_ctl_fd(const struct fb_vm *vm);
 
-int fb_vm_set_register(struct fb_vm *vm, int regnum, fb_u64 value);
-int fb_vm_get_register(struct fb_vm *vm, int regnum, fb_u64 *value);
-int fb_vm_set_segment(struct fb_vm *vm, int regnum, fb_u64 base, fb_u32 limit, fb_u32 access);
-int fb_vm_get_segment(struct fb_vm *vm, int regnum, fb_u64 *base, fb_u32 *limit,
-                      fb_u32 *access);
+int fb_vm_set_register(struct fb_vm *vm, int regnum, hvt_u64 value);
+int fb_vm_get_register(struct fb_vm *vm, int regnum, hvt_u64 *value);
+int fb_vm_set_segment(struct fb_vm *vm, int regnum, hvt_u64 base, hvt_u32 limit, hvt_u32 access);
+int fb_vm_get_segment(struct fb_vm *vm, int regnum, hvt_u64 *base, hvt_u32 *limit,
+                      hvt_u32 *access);
 int fb_vm_activate(struct fb_vm *vm);
 /* A 4-byte OUT to `port` writes an eventfd increment to `fd` and resumes the guest. */
 int fb_vm_add_kick(struct fb_vm *vm, int port, int fd);
@@ -101,14 +101,14 @@ int fb_vm_run(struct fb_vm *vm, double *exit);
 int fb_vm_destroy(struct fb_vm *vm, const char **step);
 /* Frees the struct (after fb_vm_destroy). */
 void fb_vm_free(struct fb_vm *vm);
-int fb_unmap_guest(fb_u8 *addr, fb_u64 size);
+int fb_unmap_guest(hvt_u8 *addr, hvt_u64 size);
 
-int fb_protect(fb_u8 *addr, fb_u64 len, int prot);
+int fb_protect(hvt_u8 *addr, hvt_u64 len, int prot);
 /* One byte per 4 KiB page of [addr, addr+len): 1 when resident. */
-int fb_resident(const fb_u8 *addr, fb_u64 len, fb_u8 *out);
+int fb_resident(const hvt_u8 *addr, hvt_u64 len, hvt_u8 *out);
 
 /* machdep.tsc_freq and kern.timecounter.invariant_tsc. */
-int fb_tsc(fb_u64 *hz, int *invariant, const char **step);
+int fb_tsc(hvt_u64 *hz, int *invariant, const char **step);
 
 /* Opens /dev/NAME non-blocking and reads its MTU. */
 int fb_tap_open(const char *name, int *fd, int *mtu, const char **step);
@@ -118,7 +118,7 @@ int fb_tap_open(const char *name, int *fd, int *mtu, const char **step);
  * version-0 cap_rights_t), then the ioctl list when nioctls >= 0, then the
  * fcntl mask when fcntls >= 0.
  */
-int fb_cap_limit(int fd, fb_u64 rights0, fb_u64 rights1, const fb_u32 *ioctls, long nioctls,
+int fb_cap_limit(int fd, hvt_u64 rights0, hvt_u64 rights1, const hvt_u32 *ioctls, long nioctls,
                  long fcntls, const char **step);
 int fb_cap_enter(void);
 /* 1 in capability mode, 0 outside, or -errno. */

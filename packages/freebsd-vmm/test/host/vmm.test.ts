@@ -1,7 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import { ExitField, ExitKind, HvtError } from '@hvtjs/core';
+import { describeVmNeverOutlivesTender, expectMarkerOut } from '@hvtjs/posix-kit/host-tests';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VmExitCode } from '../../src/abi.js';
 import { createEventFd, FreeBsdVm, freebsdVmmPlatform, openNet } from '../../src/index.js';
@@ -15,15 +16,6 @@ import { DATA_GPA, IO_PROGRAM, loadGuest, MEM_SIZE } from './fixtures/guest.mjs'
 
 const fixtures = join(import.meta.dirname, 'fixtures');
 const vmExists = (name: string) => existsSync(`/dev/vmm/${name}`);
-
-async function waitUntil(check: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
 
 const live: FreeBsdVm[] = [];
 afterEach(() => {
@@ -50,15 +42,7 @@ describe('vmm(4) VM lifecycle', () => {
     expect(tscHz).toBeGreaterThan(0);
     vm.addIoEventFd(0x600, kick);
 
-    expect(vm.run()).toBe(ExitKind.IO);
-    expect([
-      vm.exit[ExitField.PORT],
-      vm.exit[ExitField.SIZE],
-      vm.exit[ExitField.DIRECTION],
-    ]).toEqual([0x505, 4, 1]);
-    expect(vm.exit[ExitField.VALUE]).toBe(0x12345678);
-    // Guest writes are visible through the zero-copy views.
-    expect(vm.memory.readU32(DATA_GPA)).toBe(0x12345678);
+    expectMarkerOut(vm, DATA_GPA);
 
     expect(vm.run()).toBe(ExitKind.IO);
     expect(vm.exit[ExitField.PORT]).toBe(0x508);
@@ -115,35 +99,10 @@ function readCounter(fd: number): bigint {
   return readSync(fd, buf, 0, 8, null) === 8 ? buf.readBigUInt64LE(0) : -1n;
 }
 
-describe('the VM never outlives the tender', () => {
-  it('is destroyed by the destroyer process when the tender is killed with SIGKILL', async () => {
-    const child = spawn(process.execPath, [join(fixtures, 'killed-child.mjs')], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    const name = await new Promise<string>((resolve) =>
-      child.stdout.once('data', (d) => resolve(String(d).trim())),
-    );
-    expect(vmExists(name)).toBe(true);
-    child.kill('SIGKILL');
-    expect(await waitUntil(() => !vmExists(name))).toBe(true);
-  });
-
-  it('SIGTERM ends a run of a spinning guest with ExitKind.SIGNAL', async () => {
-    const child = spawn(process.execPath, [join(fixtures, 'signal-child.mjs')], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += String(d);
-    });
-    await waitUntil(() => out.includes('\n'));
-    const name = out.split('\n')[0]!;
-    child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code).toBe(0);
-    expect(JSON.parse(out.split('\n')[1]!)).toEqual({ kind: ExitKind.SIGNAL, signal: 15 });
-    expect(vmExists(name)).toBe(false);
-  });
+describeVmNeverOutlivesTender({
+  fixtures,
+  exists: vmExists,
+  endedBy: 'destroyed by the destroyer process',
 });
 
 describe('Capsicum', () => {

@@ -11,7 +11,7 @@
 #error "ob_vmm.c is OpenBSD's vmm(4) core; it builds only for an OpenBSD target"
 #endif
 
-int minherit(void *addr, ob_size len, int inherit);
+int minherit(void *addr, hvt_size len, int inherit);
 #define OB_MAP_INHERIT_NONE 2
 
 struct ob_vm {
@@ -21,10 +21,10 @@ struct ob_vm {
   /* Our end of the socket to the terminator process (see ob_spawn_terminator). */
   int chanfd;
   int created;
-  ob_u32 vm_id;
+  hvt_u32 vm_id;
   char name[OB_MAX_NAME_LEN];
-  ob_u8 *mem;
-  ob_u64 memsize;
+  hvt_u8 *mem;
+  hvt_u64 memsize;
   union {
     struct ob_vrp_74 r74;
     struct ob_vrp_76 r76;
@@ -36,22 +36,15 @@ struct ob_vm {
 
 /* ---- small helpers ---- */
 
-static ob_size ob_strlen(const char *s) {
-  ob_size n = 0;
+static hvt_size ob_strlen(const char *s) {
+  hvt_size n = 0;
   while (s[n] != '\0') n++;
   return n;
 }
 
-static void ob_zero(void *p, ob_size n) {
-  ob_u8 *b = (ob_u8 *)p;
-  for (ob_size i = 0; i < n; i++) b[i] = 0;
-}
-
-static int ob_streq(const char *a, const char *b) {
-  ob_size i = 0;
-  for (; a[i] != '\0' && a[i] == b[i]; i++) {
-  }
-  return a[i] == b[i];
+static void ob_zero(void *p, hvt_size n) {
+  hvt_u8 *b = (hvt_u8 *)p;
+  for (hvt_size i = 0; i < n; i++) b[i] = 0;
 }
 
 static int ob_fail(const char **step, const char *what) {
@@ -82,21 +75,14 @@ const char *ob_ioctl_name(int which) {
   return ob_ioctl_names[which];
 }
 
-ob_u32 ob_ioctl_request(int release, int which) {
+hvt_u32 ob_ioctl_request(int release, int which) {
   if (release < 0 || release >= OB_RELEASE_COUNT || which < 0 || which >= OB_IOCTL_COUNT) return 0;
   return ob_releases[release].request[which];
 }
 
-int ob_release_for(const char *osrelease) {
-  for (int i = 0; i < OB_RELEASE_COUNT; i++) {
-    if (ob_streq(ob_releases[i].release, osrelease)) return i;
-  }
-  return -1;
-}
-
-int ob_osrelease(char *buf, ob_size len) {
+int ob_osrelease(char *buf, hvt_size len) {
   int mib[2] = {OB_CTL_KERN, OB_KERN_OSRELEASE};
-  ob_size got = len;
+  hvt_size got = len;
   if (len == 0) return -OB_EINVAL;
   if (sysctl(mib, 2, buf, &got, OB_NULL, 0) != 0) return -ob_errno;
   buf[got < len ? got : len - 1] = '\0';
@@ -105,7 +91,7 @@ int ob_osrelease(char *buf, ob_size len) {
 
 /* ---- termination ---- */
 
-static int ob_terminate_direct(int vmmfd, ob_u32 vm_id) {
+static int ob_terminate_direct(int vmmfd, hvt_u32 vm_id) {
   struct ob_terminate_params term = {vm_id};
   return ioctl(vmmfd, OB_REQ_TERM, &term) == 0 ? 0 : -ob_errno;
 }
@@ -117,11 +103,11 @@ static int ob_terminate_direct(int vmmfd, ob_u32 vm_id) {
  * /dev/vmm does not tear a VM down, so it must. Only async-signal-safe calls:
  * it is forked from a multi-threaded process.
  */
-__attribute__((noreturn)) static void ob_terminator_main(int chan, int vmmfd, ob_u32 vm_id) {
+__attribute__((noreturn)) static void ob_terminator_main(int chan, int vmmfd, hvt_u32 vm_id) {
   setsid();
   static const int ignored[] = {OB_SIGHUP,  OB_SIGINT,  OB_SIGQUIT, OB_SIGPIPE,
                                 OB_SIGTERM, OB_SIGTSTP, OB_SIGTTIN, OB_SIGTTOU};
-  for (ob_size i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], OB_SIG_IGN);
+  for (hvt_size i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], OB_SIG_IGN);
 
   /* Keep exactly two fds: the tender's stdout pipe or taps held here would outlive it. */
   if (vmmfd == 0) vmmfd = dup(vmmfd);
@@ -186,12 +172,12 @@ static int ob_terminate_through_terminator(struct ob_vm *vm) {
   } while (n < 0 && ob_errno == OB_EINTR);
   if (n != 1) return 1;
   int result = 0;
-  ob_size got = 0;
+  hvt_size got = 0;
   while (got < sizeof(result)) {
     n = recv(vm->chanfd, (char *)&result + got, sizeof(result) - got, 0);
     if (n < 0 && ob_errno == OB_EINTR) continue;
     if (n <= 0) return 1;
-    got += (ob_size)n;
+    got += (hvt_size)n;
   }
   return -result;
 }
@@ -222,20 +208,20 @@ struct ob_vm *ob_vm_new(void) {
 
 void ob_vm_free(struct ob_vm *vm) { free(vm); }
 
-int ob_vm_create(struct ob_vm *vm, int release, const char *name, ob_u64 memsize,
+int ob_vm_create(struct ob_vm *vm, int release, const char *name, hvt_u64 memsize,
                  const char **step) {
   if (release < 0 || release >= OB_RELEASE_COUNT) {
     if (step != OB_NULL) *step = "kern.osrelease";
     return -OB_ENOTSUP;
   }
-  ob_size len = ob_strlen(name);
+  hvt_size len = ob_strlen(name);
   if (len == 0 || len >= OB_MAX_NAME_LEN || memsize == 0 || memsize % 4096 != 0) {
     if (step != OB_NULL) *step = "name";
     return -OB_EINVAL;
   }
   vm->release = release;
   vm->abi = &ob_releases[release];
-  for (ob_size i = 0; i <= len; i++) vm->name[i] = name[i];
+  for (hvt_size i = 0; i <= len; i++) vm->name[i] = name[i];
   vm->memsize = memsize;
 
   vm->vmmfd = open("/dev/vmm", OB_O_RDWR | OB_O_CLOEXEC);
@@ -249,7 +235,7 @@ int ob_vm_create(struct ob_vm *vm, int release, const char *name, ob_u64 memsize
       r = ob_fail(step, "mmap");
       goto fail;
     }
-    vm->mem = (ob_u8 *)mem;
+    vm->mem = (hvt_u8 *)mem;
     /* As 7.8's kernel does for its own mapping: the terminator forked below
        must not share guest RAM copy-on-write with the tender. */
     if (minherit(mem, memsize, OB_MAP_INHERIT_NONE) != 0) {
@@ -269,10 +255,10 @@ int ob_vm_create(struct ob_vm *vm, int release, const char *name, ob_u64 memsize
   /* The kernel refuses anything but one vCPU ("UP only"). */
   h->ncpus = 1;
   h->memranges[0].gpa = 0;
-  h->memranges[0].va = (ob_u64)(__UINTPTR_TYPE__)vm->mem;
+  h->memranges[0].va = (hvt_u64)(__UINTPTR_TYPE__)vm->mem;
   h->memranges[0].size = memsize;
   h->memranges[0].type = OB_VM_MEM_RAM;
-  for (ob_size i = 0; i <= len; i++) h->name[i] = name[i];
+  for (hvt_size i = 0; i <= len; i++) h->name[i] = name[i];
   if (ioctl(vm->vmmfd, vm->abi->request[OB_VMM_IOC_CREATE], &vcp) != 0) {
     r = ob_fail(step, "VMM_IOC_CREATE");
     goto fail;
@@ -291,7 +277,7 @@ int ob_vm_create(struct ob_vm *vm, int release, const char *name, ob_u64 memsize
   }
   if (vm->abi->kernel_memory) {
     /* 7.8+: the kernel mapped the range into us (immutable) and says where. */
-    vm->mem = (ob_u8 *)(__UINTPTR_TYPE__)h->memranges[0].va;
+    vm->mem = (hvt_u8 *)(__UINTPTR_TYPE__)h->memranges[0].va;
   }
 
   r = ob_spawn_terminator(vm, step);
@@ -323,31 +309,31 @@ fail:
   return r;
 }
 
-ob_u8 *ob_vm_memory(const struct ob_vm *vm, ob_u64 *size) {
+hvt_u8 *ob_vm_memory(const struct ob_vm *vm, hvt_u64 *size) {
   *size = vm->memsize;
   return vm->mem;
 }
 
 int ob_vm_kernel_memory(const struct ob_vm *vm) { return vm->abi != OB_NULL && vm->abi->kernel_memory; }
-ob_u32 ob_vm_id(const struct ob_vm *vm) { return vm->vm_id; }
+hvt_u32 ob_vm_id(const struct ob_vm *vm) { return vm->vm_id; }
 int ob_vm_fd(const struct ob_vm *vm) { return vm->vmmfd; }
 int ob_vm_terminator_fd(const struct ob_vm *vm) { return vm->chanfd; }
 
 /* ---- vCPU state ---- */
 
-int ob_vm_reset_cpu(struct ob_vm *vm, const ob_u8 *state, ob_size len) {
+int ob_vm_reset_cpu(struct ob_vm *vm, const hvt_u8 *state, hvt_size len) {
   if (!vm->created) return -OB_EBADF;
   if (len != sizeof(struct ob_vcpu_reg_state)) return -OB_EINVAL;
   struct ob_resetcpu_params params;
   ob_zero(&params, sizeof(params));
   params.vm_id = vm->vm_id;
   params.vcpu_id = 0;
-  ob_u8 *dst = (ob_u8 *)&params.state;
-  for (ob_size i = 0; i < len; i++) dst[i] = state[i];
+  hvt_u8 *dst = (hvt_u8 *)&params.state;
+  for (hvt_size i = 0; i < len; i++) dst[i] = state[i];
   return ioctl(vm->vmmfd, vm->abi->request[OB_VMM_IOC_RESETCPU], &params) == 0 ? 0 : -ob_errno;
 }
 
-int ob_vm_read_regs(struct ob_vm *vm, ob_u8 *state, ob_size len) {
+int ob_vm_read_regs(struct ob_vm *vm, hvt_u8 *state, hvt_size len) {
   if (!vm->created) return -OB_EBADF;
   if (len != sizeof(struct ob_vcpu_reg_state)) return -OB_EINVAL;
   struct ob_rwregs_params params;
@@ -356,12 +342,12 @@ int ob_vm_read_regs(struct ob_vm *vm, ob_u8 *state, ob_size len) {
   params.vcpu_id = 0;
   params.mask = OB_RWREGS_ALL;
   if (ioctl(vm->vmmfd, vm->abi->request[OB_VMM_IOC_READREGS], &params) != 0) return -ob_errno;
-  const ob_u8 *src = (const ob_u8 *)&params.regs;
-  for (ob_size i = 0; i < len; i++) state[i] = src[i];
+  const hvt_u8 *src = (const hvt_u8 *)&params.regs;
+  for (hvt_size i = 0; i < len; i++) state[i] = src[i];
   return 0;
 }
 
-int ob_vm_probe(int release, ob_u32 vm_id) {
+int ob_vm_probe(int release, hvt_u32 vm_id) {
   if (release < 0 || release >= OB_RELEASE_COUNT) return -OB_EINVAL;
   int fd = open("/dev/vmm", OB_O_RDWR | OB_O_CLOEXEC);
   if (fd < 0) return -ob_errno;
@@ -381,14 +367,14 @@ int ob_vm_probe(int release, ob_u32 vm_id) {
 
 static volatile int ob_signal_number;
 /* The vCPU id field of the run parameters about to be passed to VMM_IOC_RUN, or null. */
-static ob_u32 *volatile ob_armed_vcpu_id;
+static hvt_u32 *volatile ob_armed_vcpu_id;
 
 void ob_signal_arrived(int sig) {
   ob_signal_number = sig;
-  ob_u32 *volatile id = ob_armed_vcpu_id;
+  hvt_u32 *volatile id = ob_armed_vcpu_id;
   /* No such vCPU: a VMM_IOC_RUN that has not yet entered the kernel fails with
      ENOENT at once instead of running the guest until its next exit. */
-  if (id != OB_NULL) *(volatile ob_u32 *)id = 0xffffffffu;
+  if (id != OB_NULL) *(volatile hvt_u32 *)id = 0xffffffffu;
 }
 
 int ob_pending_signal(void) { return ob_signal_number; }
@@ -398,7 +384,7 @@ int ob_pending_signal(void) { return ob_signal_number; }
 int ob_vm_run(struct ob_vm *vm, double *exit) {
   if (!vm->created) return -OB_EBADF;
   int old_layout = vm->abi->run_layout == 74;
-  ob_u32 *vcpu_id = old_layout ? &vm->vrp.r74.vcpu_id : &vm->vrp.r76.vcpu_id;
+  hvt_u32 *vcpu_id = old_layout ? &vm->vrp.r74.vcpu_id : &vm->vrp.r76.vcpu_id;
   *vcpu_id = 0;
   ob_armed_vcpu_id = vcpu_id;
   int kind;
@@ -421,7 +407,7 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
       kind = -err;
       break;
     }
-    ob_u16 reason;
+    hvt_u16 reason;
     if (old_layout) {
       reason = vm->vrp.r74.exit_reason;
       /* From now on each run carries our answer to the previous exit (vmd does the same). */
@@ -433,14 +419,14 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
     }
     exit[OB_FIELD_REASON] = reason;
     switch (reason) {
-      case OB_VM_EXIT_NONE:
+      case OB_REASON_NONE:
         /* A yield or an interrupt: nothing for the tender. */
         continue;
-      case OB_VMX_EXIT_IO:
-      case OB_SVM_VMEXIT_IOIO: {
+      case OB_REASON_VMX_IO:
+      case OB_REASON_SVM_IOIO: {
         struct ob_exit_inout *vei = &vm->exit.u.vei;
         int out = vei->dir == OB_VEI_DIR_OUT;
-        ob_u32 value = vei->data;
+        hvt_u32 value = vei->data;
         if (vei->size == 1) value &= 0xffu;
         if (vei->size == 2) value &= 0xffffu;
         exit[OB_FIELD_PORT] = vei->port;
@@ -453,8 +439,8 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
         kind = OB_EXIT_IO;
         break;
       }
-      case OB_VMX_EXIT_EPT_VIOLATION:
-      case OB_SVM_VMEXIT_NPF:
+      case OB_REASON_VMX_EPT_VIOLATION:
+      case OB_REASON_SVM_NPF:
         exit[OB_FIELD_DETAIL] = vm->exit.u.vee.fault_type;
         kind = OB_EXIT_TRANSLATION_FAULT;
         break;
@@ -471,22 +457,22 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
 
 /* ---- host memory ---- */
 
-int ob_unmap_guest(ob_u8 *addr, ob_u64 size, int kernel_memory) {
+int ob_unmap_guest(hvt_u8 *addr, hvt_u64 size, int kernel_memory) {
   /* The kernel's mapping is immutable: it goes with the process. */
   if (addr == OB_NULL || size == 0 || kernel_memory) return 0;
   return munmap(addr, size) == 0 ? 0 : -ob_errno;
 }
 
-int ob_protect(ob_u8 *addr, ob_u64 len, int prot) {
+int ob_protect(hvt_u8 *addr, hvt_u64 len, int prot) {
   return mprotect(addr, len, prot) == 0 ? 0 : -ob_errno;
 }
 
-int ob_tsc(ob_u64 *hz, int *invariant, const char **step) {
+int ob_tsc(hvt_u64 *hz, int *invariant, const char **step) {
   int inv = 0;
-  ob_size len = sizeof(inv);
+  hvt_size len = sizeof(inv);
   int mib_inv[2] = {OB_CTL_MACHDEP, OB_CPU_INVARIANTTSC};
   if (sysctl(mib_inv, 2, &inv, &len, OB_NULL, 0) != 0) return ob_fail(step, "sysctl machdep.invarianttsc");
-  ob_u64 freq = 0;
+  hvt_u64 freq = 0;
   len = sizeof(freq);
   int mib_freq[2] = {OB_CTL_MACHDEP, OB_CPU_TSCFREQ};
   if (sysctl(mib_freq, 2, &freq, &len, OB_NULL, 0) != 0) return ob_fail(step, "sysctl machdep.tscfreq");
@@ -498,12 +484,12 @@ int ob_tsc(ob_u64 *hz, int *invariant, const char **step) {
 /* ---- tap ---- */
 
 int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
-  ob_size len = ob_strlen(name);
+  hvt_size len = ob_strlen(name);
   if (len == 0 || len >= OB_IFNAMSIZ) {
     if (step != OB_NULL) *step = "open";
     return len == 0 ? -OB_EINVAL : -OB_ENAMETOOLONG;
   }
-  for (ob_size i = 0; i < len; i++) {
+  for (hvt_size i = 0; i < len; i++) {
     /* A name is one path component under /dev, never a way out of it. */
     if (name[i] == '/' || (i == 0 && name[i] == '.')) {
       if (step != OB_NULL) *step = "open";
@@ -514,7 +500,7 @@ int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
   if (sock < 0) return ob_fail(step, "socket");
   struct ob_ifreq ifr;
   ob_zero(&ifr, sizeof(ifr));
-  for (ob_size i = 0; i < len; i++) ifr.name[i] = name[i];
+  for (hvt_size i = 0; i < len; i++) ifr.name[i] = name[i];
   if (ioctl(sock, OB_SIOCGIFFLAGS, &ifr) != 0) {
     int err = ob_fail(step, "SIOCGIFFLAGS");
     close(sock);
@@ -536,9 +522,9 @@ int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
 
   char path[sizeof("/dev/") + OB_IFNAMSIZ];
   static const char prefix[] = "/dev/";
-  ob_size p = 0;
+  hvt_size p = 0;
   for (; prefix[p] != '\0'; p++) path[p] = prefix[p];
-  for (ob_size i = 0; i <= len; i++) path[p + i] = name[i];
+  for (hvt_size i = 0; i <= len; i++) path[p + i] = name[i];
   int tap = open(path, OB_O_RDWR | OB_O_NONBLOCK | OB_O_CLOEXEC);
   if (tap < 0) return ob_fail(step, "open");
   *fd = tap;
@@ -548,7 +534,7 @@ int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
 
 /* ---- privilege drop (hvt-abi.md 14.3) ---- */
 
-int ob_drop_privileges(const char *dir, ob_u32 uid, ob_u32 gid, const char *promises,
+int ob_drop_privileges(const char *dir, hvt_u32 uid, hvt_u32 gid, const char *promises,
                        const char **step) {
   if (chroot(dir) != 0) return ob_fail(step, "chroot");
   if (chdir("/") != 0) return ob_fail(step, "chdir");

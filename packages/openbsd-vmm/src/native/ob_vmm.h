@@ -12,7 +12,7 @@
 #ifndef HVT_OB_VMM_H
 #define HVT_OB_VMM_H
 
-#include "ob_types.h"
+#include "hvt/bsd_types.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -38,16 +38,16 @@ extern "C" {
 
 struct ob_vm;
 
-/* The release index (into ob_releases) for a kern.osrelease string, or -1. */
-int ob_release_for(const char *osrelease);
+/* Releases are chosen by number range on the TypeScript side (src/abi.ts), which
+   passes the index into ob_releases. */
 int ob_release_count(void);
 const char *ob_release_name(int release);
 int ob_ioctl_count(void);
 const char *ob_ioctl_name(int which);
 /* The command number `which` (enum ob_ioctl) has on `release`; 0 if absent. */
-ob_u32 ob_ioctl_request(int release, int which);
+hvt_u32 ob_ioctl_request(int release, int which);
 /* kern.osrelease into buf (NUL-terminated). */
-int ob_osrelease(char *buf, ob_size len);
+int ob_osrelease(char *buf, hvt_size len);
 
 struct ob_vm *ob_vm_new(void);
 /*
@@ -55,20 +55,20 @@ struct ob_vm *ob_vm_new(void);
  * `name` with one vCPU and one RAM range at GPA 0, then starts the terminator
  * process. On failure everything is undone and *step names the failed call.
  */
-int ob_vm_create(struct ob_vm *vm, int release, const char *name, ob_u64 memsize,
+int ob_vm_create(struct ob_vm *vm, int release, const char *name, hvt_u64 memsize,
                  const char **step);
-ob_u8 *ob_vm_memory(const struct ob_vm *vm, ob_u64 *size);
+hvt_u8 *ob_vm_memory(const struct ob_vm *vm, hvt_u64 *size);
 /* Whether the host mapping is the kernel's immutable one (7.8+). */
 int ob_vm_kernel_memory(const struct ob_vm *vm);
-ob_u32 ob_vm_id(const struct ob_vm *vm);
+hvt_u32 ob_vm_id(const struct ob_vm *vm);
 /* The /dev/vmm fd, -1 once terminated. */
 int ob_vm_fd(const struct ob_vm *vm);
 int ob_vm_terminator_fd(const struct ob_vm *vm);
 
 /* VMM_IOC_RESETCPU with a complete struct vcpu_reg_state (568 bytes). */
-int ob_vm_reset_cpu(struct ob_vm *vm, const ob_u8 *state, ob_size len);
+int ob_vm_reset_cpu(struct ob_vm *vm, const hvt_u8 *state, hvt_size len);
 /* VMM_IOC_READREGS: every register into `state` (568 bytes). */
-int ob_vm_read_regs(struct ob_vm *vm, ob_u8 *state, ob_size len);
+int ob_vm_read_regs(struct ob_vm *vm, hvt_u8 *state, hvt_size len);
 
 /*
  * Runs the vCPU until an exit the tender must see; fills `exit`
@@ -82,23 +82,23 @@ int ob_vm_run(struct ob_vm *vm, double *exit);
  * fresh /dev/vmm fd): 1 yes, 0 no, -errno when it cannot tell. For cleanup
  * checks and tests; needs an unpledged root process.
  */
-int ob_vm_probe(int release, ob_u32 vm_id);
+int ob_vm_probe(int release, hvt_u32 vm_id);
 
 /* VMM_IOC_TERM (idempotent), through the terminator if needed; closes the fds. */
 int ob_vm_destroy(struct ob_vm *vm, const char **step);
 void ob_vm_free(struct ob_vm *vm);
 /* Unmaps our own guest memory (7.7 and older); the kernel's stays until exit. */
-int ob_unmap_guest(ob_u8 *addr, ob_u64 size, int kernel_memory);
-int ob_protect(ob_u8 *addr, ob_u64 len, int prot);
+int ob_unmap_guest(hvt_u8 *addr, hvt_u64 size, int kernel_memory);
+int ob_protect(hvt_u8 *addr, hvt_u64 len, int prot);
 
 /* machdep.invarianttsc and machdep.tscfreq. */
-int ob_tsc(ob_u64 *hz, int *invariant, const char **step);
+int ob_tsc(hvt_u64 *hz, int *invariant, const char **step);
 
 /* Opens /dev/NAME non-blocking after checking the interface is up; reads its MTU. */
 int ob_tap_open(const char *name, int *fd, int *mtu, const char **step);
 
 /* chroot(dir), chdir("/"), setgroups, setresgid, setresuid, then pledge(promises, NULL). */
-int ob_drop_privileges(const char *dir, ob_u32 uid, ob_u32 gid, const char *promises,
+int ob_drop_privileges(const char *dir, hvt_u32 uid, hvt_u32 gid, const char *promises,
                        const char **step);
 
 /* Async-signal-safe: records `sig` and makes a VMM_IOC_RUN about to start fail at once. */

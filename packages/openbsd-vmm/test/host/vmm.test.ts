@@ -1,6 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ExitField, ExitKind, HvtError } from '@hvtjs/core';
+import {
+  describeVmNeverOutlivesTender,
+  expectMarkerOut,
+  waitUntil,
+} from '@hvtjs/posix-kit/host-tests';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ExitReason, openbsdRelease } from '../../src/abi.js';
 import { OpenBsdVm, openNet, vmExists } from '../../src/index.js';
@@ -13,15 +18,6 @@ import { DATA_GPA, IO_PROGRAM, loadGuest, MEM_SIZE } from './fixtures/guest.mjs'
  */
 
 const fixtures = join(import.meta.dirname, 'fixtures');
-
-async function waitUntil(check: () => boolean, ms = 10_000): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (check()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return check();
-}
 
 const live: OpenBsdVm[] = [];
 afterEach(() => {
@@ -45,14 +41,7 @@ describe('vmm(4) VM lifecycle', () => {
     const { tscHz } = loadGuest(vm, IO_PROGRAM);
     expect(tscHz).toBeGreaterThan(0);
 
-    expect(vm.run()).toBe(ExitKind.IO);
-    expect([
-      vm.exit[ExitField.PORT],
-      vm.exit[ExitField.SIZE],
-      vm.exit[ExitField.DIRECTION],
-    ]).toEqual([0x505, 4, 1]);
-    expect(vm.exit[ExitField.VALUE]).toBe(0x12345678);
-    expect(vm.memory.readU32(DATA_GPA)).toBe(0x12345678);
+    expectMarkerOut(vm, DATA_GPA);
 
     // Without the 7.5+ fix-up the guest would execute the same OUT again.
     expect(vm.run()).toBe(ExitKind.IO);
@@ -89,37 +78,10 @@ describe('vmm(4) VM lifecycle', () => {
   });
 });
 
-function childOutput(script: string): { child: ReturnType<typeof spawn>; lines: () => string[] } {
-  const child = spawn(process.execPath, [join(fixtures, script)], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let out = '';
-  child.stdout!.on('data', (d) => {
-    out += String(d);
-  });
-  return { child, lines: () => out.split('\n').filter((l) => l !== '') };
-}
-
-describe('the VM never outlives the tender', () => {
-  it('is terminated by the terminator process when the tender is killed with SIGKILL', async () => {
-    const { child, lines } = childOutput('killed-child.mjs');
-    await waitUntil(() => lines().length > 0);
-    const id = Number(lines()[0]);
-    expect(vmExists(id)).toBe(true);
-    child.kill('SIGKILL');
-    expect(await waitUntil(() => !vmExists(id))).toBe(true);
-  });
-
-  it('SIGTERM ends a run of a spinning guest with ExitKind.SIGNAL', async () => {
-    const { child, lines } = childOutput('signal-child.mjs');
-    await waitUntil(() => lines().length > 0);
-    const id = Number(lines()[0]);
-    child.kill('SIGTERM');
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    expect(code).toBe(0);
-    expect(JSON.parse(lines()[1]!)).toEqual({ kind: ExitKind.SIGNAL, signal: 15 });
-    expect(vmExists(id)).toBe(false);
-  });
+describeVmNeverOutlivesTender({
+  fixtures,
+  exists: (id) => vmExists(Number(id)),
+  endedBy: 'terminated by the terminator process',
 });
 
 describe('chroot, setresuid, pledge', () => {

@@ -5,16 +5,16 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-/** Helpers for the tests that compile the native sources with the host's clang. */
+/** Helpers for the tests that compile a package's native sources with the host's clang. */
 
-export const packageRoot = fileURLToPath(new URL('..', import.meta.url));
-export const nativeDir = join(packageRoot, 'src', 'native');
+/** The kit's own headers (hvt/posix_addon.h, hvt/bsd_types.h), as an -I flag. */
+export const kitInclude = `-I${fileURLToPath(new URL('../include', import.meta.url))}`;
 
 function found(command: string): boolean {
   return spawnSync(command, ['--version'], { stdio: 'ignore' }).status === 0;
 }
 
-/** clang is required: these checks are part of the package's tests (.ci/run installs it). */
+/** clang is required: these checks are part of the packages' tests (.ci/run installs it). */
 export function clang(): string {
   if (found('clang')) return 'clang';
   throw new Error('clang is needed for the native-source tests (Debian: apt-get install clang)');
@@ -53,7 +53,10 @@ export function undefinedSymbols(object: string): string[] {
     .sort();
 }
 
-/** Include directories for the glue: Node's headers and node-addon-api's, when present. */
+/**
+ * Include flags for an addon's glue: Node's headers, node-addon-api's and the
+ * kit's; undefined when this Node ships no headers.
+ */
 export function addonIncludes(): string[] | undefined {
   const require = createRequire(import.meta.url);
   const naa = (require('node-addon-api') as { include_dir: string }).include_dir;
@@ -62,5 +65,28 @@ export function addonIncludes(): string[] | undefined {
     process.env.npm_config_nodedir ? join(process.env.npm_config_nodedir, 'include', 'node') : '',
   ];
   const node = candidates.find((d) => d !== '' && existsSync(join(d, 'node_api.h')));
-  return node === undefined ? undefined : [`-I${node}`, `-I${naa}`];
+  return node === undefined ? undefined : [`-I${node}`, `-I${naa}`, kitInclude];
 }
+
+/** The flags of the glue check: C++17, every warning an error, N-API 8 with exceptions. */
+export const ADDON_FLAGS = [
+  '-std=c++17',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-fsyntax-only',
+  '-DNAPI_VERSION=8',
+  '-DNODE_ADDON_API_DISABLE_DEPRECATED',
+  '-DNAPI_CPP_EXCEPTIONS',
+] as const;
+
+/** The flags of the libc-only cores: strict C11 without any system header. */
+export const CORE_FLAGS = [
+  '-std=c11',
+  '-Wall',
+  '-Wextra',
+  '-Werror',
+  '-pedantic',
+  '-nostdinc',
+  kitInclude,
+] as const;

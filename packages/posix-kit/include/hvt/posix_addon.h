@@ -1,0 +1,523 @@
+// The node-addon-api glue every POSIX platform addon repeats otherwise:
+// argument checking, errors shaped like Node's system errors, guest-memory
+// views that outlive the VM, SIGINT/SIGTERM catching, the readability wait,
+// the wall clock and the tap/TSC wrappers. Header-only (inline), as
+// node-addon-api itself: an addon includes it and lists
+// require('@hvtjs/posix-kit/native').include_dir in its include_dirs.
+//
+// The platform-specific parts come in as a Host type with static members:
+//   static void SignalArrived(int sig);       // async-signal-safe: abort the run
+//   static int PendingSignal();                // the caught signal, or 0
+//   static int TapOpen(const char* name, int* fd, int* mtu, const char** step);
+//   static int Tsc(uint64_t* hz, int* invariant, const char** step);
+//   static constexpr const char* kIoctlPrefixes[];  // names reported as "ioctl"
+// Core calls return a negative errno and name the failed step in *step.
+#ifndef HVT_POSIX_ADDON_H
+#define HVT_POSIX_ADDON_H
+
+#include <napi.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <vector>
+
+// The Host members that forward to a core following the naming convention of
+// the BSD cores (<p>_vm_new, <p>_vm_create, ..., <p>_signal_arrived): used
+// inside the Host struct, which adds kIoctlPrefixes, kSelector, kRunRequest,
+// kExitFields, MappingKind and Unmap.
+#define HVT_CORE_CALLS(p)                                                                    \
+  using Handle = struct p##_vm;                                                              \
+  static void SignalArrived(int sig) { p##_signal_arrived(sig); }                            \
+  static int PendingSignal() { return p##_pending_signal(); }                                \
+  static int TapOpen(const char* name, int* fd, int* mtu, const char** step) {               \
+    return p##_tap_open(name, fd, mtu, step);                                                \
+  }                                                                                          \
+  static int Tsc(uint64_t* hz, int* invariant, const char** step) {                          \
+    return p##_tsc(hz, invariant, step);                                                     \
+  }                                                                                          \
+  static Handle* New() { return p##_vm_new(); }                                              \
+  static int Create(Handle* vm, int selector, const char* name, uint64_t size,               \
+                    const char** step) {                                                     \
+    return p##_vm_create(vm, selector, name, size, step);                                    \
+  }                                                                                          \
+  static uint8_t* Memory(Handle* vm, uint64_t* size) { return p##_vm_memory(vm, size); }     \
+  static int Fd(Handle* vm) { return p##_vm_fd(vm); }                                        \
+  static int Run(Handle* vm, double* exit) { return p##_vm_run(vm, exit); }                  \
+  static int Destroy(Handle* vm, const char** step) { return p##_vm_destroy(vm, step); }     \
+  static void Free(Handle* vm) { p##_vm_free(vm); }                                          \
+  static int Protect(uint8_t* addr, uint64_t len, int prot) { return p##_protect(addr, len, prot); }
+
+namespace hvt {
+
+struct ErrnoEntry {
+  int value;
+  const char* name;
+};
+
+// Names for the errors these calls can report; others read "E<n>".
+inline const ErrnoEntry kErrnoNames[] = {
+    {EPERM, "EPERM"},   {ENOENT, "ENOENT"},   {ESRCH, "ESRCH"},     {EINTR, "EINTR"},
+    {EIO, "EIO"},       {ENXIO, "ENXIO"},     {EBADF, "EBADF"},     {ECHILD, "ECHILD"},
+    {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"},   {EFAULT, "EFAULT"},   {EBUSY, "EBUSY"},
+    {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"},   {ENOTDIR, "ENOTDIR"}, {EINVAL, "EINVAL"},
+    {ENFILE, "ENFILE"}, {EMFILE, "EMFILE"},   {ENOTTY, "ENOTTY"},   {ENOSPC, "ENOSPC"},
+    {EPIPE, "EPIPE"},   {EAGAIN, "EAGAIN"},   {ENOSYS, "ENOSYS"},   {ENOTSUP, "ENOTSUP"},
+    {ENETDOWN, "ENETDOWN"}, {ENAMETOOLONG, "ENAMETOOLONG"},
+#if EOPNOTSUPP != ENOTSUP
+    {EOPNOTSUPP, "EOPNOTSUPP"},
+#endif
+#ifdef ECAPMODE
+    {ECAPMODE, "ECAPMODE"},
+#endif
+#ifdef ENOTCAPABLE
+    {ENOTCAPABLE, "ENOTCAPABLE"},
+#endif
+};
+
+inline std::string ErrnoName(int err) {
+  for (const ErrnoEntry& e : kErrnoNames) {
+    if (e.value == err) return e.name;
+  }
+  return "E" + std::to_string(err);
+}
+
+// An Error like Node's system errors: message strerror(err), `code`, `errno`
+// (positive), `syscall`, and `request` (an ioctl's or step's name) when known.
+[[noreturn]] inline void ThrowErrno(Napi::Env env, int err, const char* syscall,
+                                    const char* request = nullptr) {
+  Napi::Error error = Napi::Error::New(env, std::strerror(err));
+  Napi::Object obj = error.Value();
+  obj.Set("code", ErrnoName(err));
+  obj.Set("errno", Napi::Number::New(env, err));
+  obj.Set("syscall", syscall);
+  if (request != nullptr) obj.Set("request", request);
+  throw error;
+}
+
+// A failed core call: `step` names it ("open", an ioctl, "sysctl kern.x");
+// names with one of the Host's ioctl prefixes are reported as syscall "ioctl".
+template <class Host>
+[[noreturn]] void ThrowStep(Napi::Env env, int negative_errno, const char* step) {
+  const char* s = step != nullptr ? step : "?";
+  bool is_ioctl = false;
+  for (const char* prefix : Host::kIoctlPrefixes) {
+    if (std::strncmp(s, prefix, std::strlen(prefix)) == 0) is_ioctl = true;
+  }
+  ThrowErrno(env, -negative_errno, is_ioctl ? "ioctl" : s, s);
+}
+
+inline uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i) throw Napi::TypeError::New(env, std::string(name) + " is missing");
+  Napi::Value v = info[i];
+  if (v.IsBigInt()) {
+    bool lossless = false;
+    uint64_t out = v.As<Napi::BigInt>().Uint64Value(&lossless);
+    if (!lossless) throw Napi::RangeError::New(env, std::string(name) + " does not fit 64 bits");
+    return out;
+  }
+  if (v.IsNumber()) {
+    double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
+      throw Napi::RangeError::New(env, std::string(name) + " must be a non-negative integer");
+    }
+    return static_cast<uint64_t>(d);
+  }
+  throw Napi::TypeError::New(env, std::string(name) + " must be a number or bigint");
+}
+
+inline int32_t ArgI32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  Napi::Env env = info.Env();
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    throw Napi::TypeError::New(env, std::string(name) + " must be a number");
+  }
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (std::floor(d) != d || d < -2147483648.0 || d > 4294967295.0) {
+    throw Napi::RangeError::New(env, std::string(name) + " must be a 32-bit integer");
+  }
+  return static_cast<int32_t>(static_cast<int64_t>(d));
+}
+
+inline std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i || !info[i].IsString()) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a string");
+  }
+  std::string s = info[i].As<Napi::String>().Utf8Value();
+  if (s.find('\0') != std::string::npos) {
+    throw Napi::TypeError::New(info.Env(), std::string(name) + " contains a NUL byte");
+  }
+  return s;
+}
+
+// ---- guest memory ----
+
+// The guest mapping and who still points into it: the VM and every external
+// ArrayBuffer handed to JavaScript. V8 frees those whenever it likes, possibly
+// long after the VM is gone, so the range stays mapped until the last one is
+// released; `unmap` then gets the range and the platform's `kind` flag.
+struct GuestMapping {
+  uint8_t* addr = nullptr;
+  uint64_t size = 0;
+  size_t refs = 0;
+  int kind = 0;
+  void (*unmap)(uint8_t* addr, uint64_t size, int kind) = nullptr;
+};
+
+inline void ReleaseMapping(GuestMapping* m) {
+  if (--m->refs == 0) {
+    m->unmap(m->addr, m->size, m->kind);
+    delete m;
+  }
+}
+
+// chunks(chunkSize): external ArrayBuffers over the guest mapping, in order.
+inline Napi::Value MappingChunks(const Napi::CallbackInfo& info, GuestMapping* m) {
+  Napi::Env env = info.Env();
+  uint64_t chunk = ArgU64(info, 0, "chunkSize");
+  if (chunk == 0) throw Napi::RangeError::New(env, "chunkSize must be positive");
+  if (m == nullptr) ThrowErrno(env, EBADF, "mmap");
+  Napi::Array out = Napi::Array::New(env);
+  uint32_t i = 0;
+  for (uint64_t off = 0; off < m->size; off += chunk, i++) {
+    uint64_t len = m->size - off < chunk ? m->size - off : chunk;
+    m->refs++;
+    out.Set(i, Napi::ArrayBuffer::New(
+                   env, m->addr + off, len,
+                   [](Napi::Env, void*, GuestMapping* s) { ReleaseMapping(s); }, m));
+  }
+  return out;
+}
+
+// The host address of a page-aligned range inside the mapping; EINVAL (as
+// `syscall`) otherwise.
+inline uint8_t* MappingRange(Napi::Env env, GuestMapping* m, uint64_t offset, uint64_t len,
+                             const char* syscall) {
+  if (m == nullptr || offset > m->size || len > m->size - offset || offset % 4096 != 0) {
+    ThrowErrno(env, EINVAL, syscall);
+  }
+  return m->addr + offset;
+}
+
+// protect(offset, len, prot)'s prot: READ 1, WRITE 2, EXEC 4 and nothing else.
+inline int ArgProt(const Napi::CallbackInfo& info, size_t i) {
+  int prot = ArgI32(info, i, "prot");
+  if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) != 0) {
+    throw Napi::RangeError::New(info.Env(), "prot has unknown bits");
+  }
+  return prot;
+}
+
+// bindExit(Float64Array): keeps the array alive in `ref` and returns its data,
+// where run() writes exit details from now on.
+inline double* BindExitArray(const Napi::CallbackInfo& info, size_t min_fields,
+                             Napi::Reference<Napi::Float64Array>& ref) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
+    throw Napi::TypeError::New(env, "exit must be a Float64Array");
+  }
+  Napi::Float64Array exit = info[0].As<Napi::Float64Array>();
+  if (exit.ElementLength() < min_fields) {
+    throw Napi::RangeError::New(env, "exit has too few elements");
+  }
+  ref = Napi::Persistent(exit);
+  return exit.Data();
+}
+
+// ---- the VM object ----
+
+// What a platform's VM object shares, over its core's C calls. Derived is the
+// addon's Napi::ObjectWrap class (it calls Create() from its constructor and
+// adds CommonProperties() to its own); Host names the core's calls:
+//   using Handle = struct xx_vm;                  static Handle* New();
+//   static int Create(Handle*, int selector, const char* name, uint64_t size,
+//                     const char** step);         static void Free(Handle*);
+//   static uint8_t* Memory(Handle*, uint64_t* size);
+//   static int MappingKind(Handle*);              (GuestMapping::kind)
+//   static void Unmap(uint8_t* addr, uint64_t size, int kind);
+//   static int Fd(Handle*);                       static int Run(Handle*, double* exit);
+//   static int Destroy(Handle*, const char** step);
+//   static int Protect(uint8_t* addr, uint64_t len, int prot);
+//   kSelector ("osreldate", "release"), kRunRequest ("VM_RUN"), kExitFields.
+template <class Derived, class Host>
+class VmBase {
+ public:
+  using Wrap = Napi::ObjectWrap<Derived>;
+
+  // fd, chunks, protect, bindExit, run and destroy.
+  static std::vector<Napi::ClassPropertyDescriptor<Derived>> CommonProperties() {
+    return {
+        Wrap::InstanceAccessor("fd", &Derived::Fd, nullptr),
+        Wrap::InstanceMethod("chunks", &Derived::Chunks),
+        Wrap::InstanceMethod("protect", &Derived::Protect),
+        Wrap::InstanceMethod("bindExit", &Derived::BindExit),
+        Wrap::InstanceMethod("run", &Derived::Run),
+        Wrap::InstanceMethod("destroy", &Derived::Destroy),
+    };
+  }
+
+ protected:
+  // new Vm(selector, name, memSize): creates the VM and the guest mapping.
+  // Throws with `request` naming the failed step.
+  void Create(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int selector = ArgI32(info, 0, Host::kSelector);
+    std::string name = ArgString(info, 1, "name");
+    uint64_t mem_size = ArgU64(info, 2, "memSize");
+    vm_ = Host::New();
+    if (vm_ == nullptr) ThrowErrno(env, ENOMEM, "calloc");
+    const char* step = nullptr;
+    int r = Host::Create(vm_, selector, name.c_str(), mem_size, &step);
+    if (r < 0) {
+      Host::Free(vm_);
+      vm_ = nullptr;
+      ThrowStep<Host>(env, r, step);
+    }
+    uint64_t size = 0;
+    uint8_t* addr = Host::Memory(vm_, &size);
+    mapping_ = new GuestMapping{addr, size, 1, Host::MappingKind(vm_), Host::Unmap};
+  }
+
+  ~VmBase() {
+    if (vm_ != nullptr) {
+      Host::Destroy(vm_, nullptr);
+      Host::Free(vm_);
+    }
+    if (mapping_ != nullptr) ReleaseMapping(mapping_);
+  }
+
+  // The live VM, or EBADF once destroyed.
+  typename Host::Handle* Live(Napi::Env env) {
+    if (vm_ == nullptr || Host::Fd(vm_) < 0) ThrowErrno(env, EBADF, "ioctl");
+    return vm_;
+  }
+
+  Napi::Value Fd(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), vm_ == nullptr ? -1 : Host::Fd(vm_));
+  }
+
+  Napi::Value Chunks(const Napi::CallbackInfo& info) { return MappingChunks(info, mapping_); }
+
+  // protect(offset, len, prot): mprotect of the host view (READ 1, WRITE 2,
+  // EXEC 4). ENOTSUP where the mapping is the kernel's (a nonzero kind).
+  Napi::Value Protect(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t offset = ArgU64(info, 0, "offset");
+    uint64_t len = ArgU64(info, 1, "len");
+    int prot = ArgProt(info, 2);
+    uint8_t* addr = MappingRange(env, mapping_, offset, len, "mprotect");
+    if (mapping_->kind != 0) ThrowErrno(env, ENOTSUP, "mprotect");
+    int r = Host::Protect(addr, len, prot);
+    if (r < 0) ThrowErrno(env, -r, "mprotect");
+    return env.Undefined();
+  }
+
+  // bindExit(Float64Array): where run() writes exit details from now on.
+  Napi::Value BindExit(const Napi::CallbackInfo& info) {
+    exit_ = BindExitArray(info, Host::kExitFields, exit_ref_);
+    return info.Env().Undefined();
+  }
+
+  // run(): the run ioctl until an exit the tender must see; returns its ExitKind.
+  Napi::Value Run(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (exit_ == nullptr) throw Napi::Error::New(env, "bindExit() was not called");
+    int kind = Host::Run(Live(env), exit_);
+    if (kind < 0) ThrowErrno(env, -kind, "ioctl", Host::kRunRequest);
+    return Napi::Number::New(env, kind);
+  }
+
+  // destroy(): the VM goes now (idempotent); the memory views stay valid.
+  Napi::Value Destroy(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (vm_ == nullptr) return env.Undefined();
+    const char* step = nullptr;
+    int r = Host::Destroy(vm_, &step);
+    Host::Free(vm_);
+    vm_ = nullptr;
+    if (r < 0) ThrowStep<Host>(env, r, step);
+    return env.Undefined();
+  }
+
+  typename Host::Handle* vm_ = nullptr;
+  GuestMapping* mapping_ = nullptr;
+  Napi::Reference<Napi::Float64Array> exit_ref_;
+  double* exit_ = nullptr;
+};
+
+// ---- signals ----
+
+inline volatile sig_atomic_t g_caught = 0;
+inline pthread_t g_owner;
+
+template <class Host>
+void OnTerminationSignal(int sig) {
+  int saved = errno;
+  Host::SignalArrived(sig);
+  // Only a signal pending on the thread inside the run ioctl or ppoll makes it
+  // return; the kernel may have picked one of Node's or V8's threads instead.
+  if (!pthread_equal(pthread_self(), g_owner)) pthread_kill(g_owner, sig);
+  errno = saved;
+}
+
+// catchTerminationSignals(): SIGINT and SIGTERM no longer kill the process;
+// they end a running vCPU or poll wait instead (Host::SignalArrived). No
+// SA_RESTART: blocking calls must return EINTR. Idempotent.
+template <class Host>
+Napi::Value CatchTerminationSignals(const Napi::CallbackInfo& info) {
+  if (g_caught) return info.Env().Undefined();
+  g_owner = pthread_self();
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = OnTerminationSignal<Host>;
+  sigfillset(&sa.sa_mask);
+  sa.sa_flags = 0;
+  if (sigaction(SIGINT, &sa, nullptr) != 0 || sigaction(SIGTERM, &sa, nullptr) != 0) {
+    ThrowErrno(info.Env(), errno, "sigaction");
+  }
+  g_caught = 1;
+  return info.Env().Undefined();
+}
+
+template <class Host>
+Napi::Value PendingSignal(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), Host::PendingSignal());
+}
+
+// ---- host facilities ----
+
+constexpr size_t kMaxPollFds = 53;
+
+// pollWait(fds: Int32Array, timeoutNs): bit i set when fds[i] is readable (or
+// would report an error); 0 on timeout or when a termination signal arrived.
+// A negative timeout waits without limit.
+template <class Host>
+Napi::Value PollWait(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array || !info[1].IsNumber()) {
+    throw Napi::TypeError::New(env, "pollWait(fds: Int32Array, timeoutNs: number)");
+  }
+  Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+  size_t n = fds.ElementLength();
+  if (n > kMaxPollFds) throw Napi::RangeError::New(env, "at most 53 fds");
+  double timeout_ns = info[1].As<Napi::Number>().DoubleValue();
+  if (std::isnan(timeout_ns)) throw Napi::RangeError::New(env, "timeoutNs is NaN");
+  struct pollfd pfds[kMaxPollFds];
+  for (size_t i = 0; i < n; i++) pfds[i] = {fds[i], POLLIN, 0};
+  struct timespec ts = {};
+  struct timespec* tsp = nullptr;
+  if (timeout_ns >= 0 && std::isfinite(timeout_ns)) {
+    double sec = std::floor(timeout_ns / 1e9);
+    ts.tv_sec = static_cast<time_t>(sec);
+    ts.tv_nsec = static_cast<long>(timeout_ns - sec * 1e9);
+    if (ts.tv_nsec >= 1000000000L) ts.tv_nsec = 999999999L;
+    tsp = &ts;
+  }
+  int r;
+  int err = 0;
+  if (g_caught) {
+    // Check with the signals blocked, then let ppoll unblock them atomically:
+    // one that arrives in between still interrupts the wait.
+    sigset_t term;
+    sigset_t old;
+    sigemptyset(&term);
+    sigaddset(&term, SIGINT);
+    sigaddset(&term, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &term, &old);
+    if (Host::PendingSignal() != 0) {
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      return Napi::Number::New(env, 0);
+    }
+    sigset_t during = old;
+    sigdelset(&during, SIGINT);
+    sigdelset(&during, SIGTERM);
+    r = ::ppoll(pfds, n, tsp, &during);
+    err = errno;
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  } else {
+    r = ::ppoll(pfds, n, tsp, nullptr);
+    err = errno;
+  }
+  if (r < 0) {
+    if (err == EINTR) return Napi::Number::New(env, 0);
+    ThrowErrno(env, err, "ppoll");
+  }
+  double mask = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (pfds[i].revents & POLLNVAL) ThrowErrno(env, EBADF, "ppoll");
+    if (pfds[i].revents & (POLLIN | POLLERR | POLLHUP)) mask += std::ldexp(1.0, static_cast<int>(i));
+  }
+  return Napi::Number::New(env, mask);
+}
+
+inline Napi::Value WalltimeNs(const Napi::CallbackInfo& info) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_REALTIME, &ts) != 0) ThrowErrno(info.Env(), errno, "clock_gettime");
+  uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+  return Napi::BigInt::New(info.Env(), ns);
+}
+
+// openTap(name): { fd, mtu } of the tap device (Host::TapOpen).
+template <class Host>
+Napi::Value OpenTap(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  std::string name = ArgString(info, 0, "name");
+  int fd = -1;
+  int mtu = 0;
+  const char* step = nullptr;
+  int r = Host::TapOpen(name.c_str(), &fd, &mtu, &step);
+  if (r < 0) ThrowStep<Host>(env, r, step);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", Napi::Number::New(env, fd));
+  out.Set("mtu", Napi::Number::New(env, mtu));
+  return out;
+}
+
+// tsc(): { hz, invariant } from the Host's sysctls.
+template <class Host>
+Napi::Value Tsc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  uint64_t hz = 0;
+  int invariant = 0;
+  const char* step = nullptr;
+  int r = Host::Tsc(&hz, &invariant, &step);
+  if (r < 0) ThrowErrno(env, -r, "sysctl", step);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("hz", Napi::Number::New(env, static_cast<double>(hz)));
+  out.Set("invariant", Napi::Boolean::New(env, invariant != 0));
+  return out;
+}
+
+// exitNow(status): _exit, without the runtime's teardown (whose system calls a
+// sandboxed process may no longer make). The VM goes with its helper process.
+inline Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  int status = ArgI32(info, 0, "status");
+  ::_exit(status & 0xff);
+}
+
+// The module functions every platform has, under the names the TS kit expects.
+template <class Host>
+void ExportHost(Napi::Env env, Napi::Object exports) {
+  exports.Set("tsc", Napi::Function::New<Tsc<Host>>(env));
+  exports.Set("openTap", Napi::Function::New<OpenTap<Host>>(env));
+  exports.Set("pollWait", Napi::Function::New<PollWait<Host>>(env));
+  exports.Set("walltimeNs", Napi::Function::New<WalltimeNs>(env));
+  exports.Set("catchTerminationSignals", Napi::Function::New<CatchTerminationSignals<Host>>(env));
+  exports.Set("pendingSignal", Napi::Function::New<PendingSignal<Host>>(env));
+  exports.Set("exitNow", Napi::Function::New<ExitNow>(env));
+  exports.Set("exitFields", Napi::Number::New(env, Host::kExitFields));
+}
+
+}  // namespace hvt
+
+#endif

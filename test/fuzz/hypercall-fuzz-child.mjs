@@ -75,6 +75,8 @@ const AGAIN = 1;
 const EINVAL = 2;
 const HALT_COOKIE_MAX = 512;
 const MAX_IO = 256n * 1024n;
+/** Shortest frame the tap takes: an Ethernet header. */
+const ETHER_MIN = 14;
 const nap = new Int32Array(new SharedArrayBuffer(4));
 
 const kernelBytes = new Uint8Array(readFileSync(cfg.kernel));
@@ -495,7 +497,9 @@ class Driver {
     const L = this.L;
     const canWrite = (n) => this.writable(gpa, n) && !this.crossesView(gpa, n);
     const dataArg = (maxLen) => {
-      const len = this.mutate(below(maxLen), [BigInt(L.visible)]);
+      // The sample under the sandbox sends only frames a tap takes (a header's worth at least).
+      const least = this.tame ? ETHER_MIN : 0;
+      const len = this.mutate(least + below(maxLen - least), [BigInt(L.visible)]);
       const r = u32() / 2 ** 32;
       let data;
       if (this.tame || r < 0.99) data = BigInt(this.rwAddress(Number(len < 4096n ? len : 4096n)));
@@ -700,7 +704,7 @@ class Driver {
         this.tame || chance(0.95) ? this.L.handles[pick(netNames)] : pick([0, 1, 63, 64, u32()]);
       const len =
         chance(0.98) || this.tame
-          ? below(op === 1 ? 1514 : 2048)
+          ? (this.tame ? ETHER_MIN : 0) + below(op === 1 ? 1500 : 2048)
           : pick([0xffffffff, this.L.visible, u32()]);
       let data = BigInt(this.rwAddress(Math.min(len, 4096)));
       if (!this.tame && chance(0.005))

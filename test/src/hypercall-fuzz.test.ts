@@ -13,7 +13,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error: a plain ES module of the fuzz, without declarations
 import { fuzzKernel } from '../fuzz/fuzz-kernel.mjs';
 import { buildGuests } from '../guests/build.mjs';
 
@@ -140,6 +139,21 @@ const table = (counts: Record<string, number>) =>
     .map(([k, n]) => `  ${String(n).padStart(7)}  ${k}`)
     .join('\n');
 
+/** Violations grouped by kind (numbers blanked), each with its count and first instance. */
+function printViolations(label: string, violations: string[]): void {
+  const kinds = new Map<string, { n: number; first: string }>();
+  for (const v of violations) {
+    const { violation, detail } = JSON.parse(v) as { violation: string; detail: string };
+    const kind = `${violation}: ${detail.replace(/0x[0-9a-f]+/g, '0x…').replace(/\d+/g, 'N')}`;
+    const known = kinds.get(kind);
+    if (known) known.n++;
+    else kinds.set(kind, { n: 1, first: v });
+  }
+  for (const [kind, { n, first }] of kinds) {
+    console.log(`${label}: ${n} x ${kind}\n  first: ${first}`);
+  }
+}
+
 describe('hypercalls and the network ring under a hostile guest', () => {
   const seed = process.env['HVTJS_FUZZ_SEED']
     ? Number(process.env['HVTJS_FUZZ_SEED']) >>> 0
@@ -206,7 +220,7 @@ describe('hypercalls and the network ring under a hostile guest', () => {
           `hypercall fuzz: per call:\n${table(s.byCall)}\nhypercall fuzz: how runs ended:\n${table(s.ends)}`,
       );
     }
-    for (const v of r.violations) console.log(`hypercall fuzz: ${v}`);
+    printViolations('hypercall fuzz', r.violations);
     expect(r.signal, describeCrash(r, seed)).toBeNull();
     expect(r.code, describeCrash(r, seed)).toBe(0);
     expect(s).toBeDefined();
@@ -238,6 +252,11 @@ describe('hypercalls and the network ring under a hostile guest', () => {
     let ringEntries = 0;
     let children = 0;
     const violations: string[] = [];
+    const results: Record<string, number> = {};
+    const ends: Record<string, number> = {};
+    const add = (to: Record<string, number>, from: Record<string, number>) => {
+      for (const [k, n] of Object.entries(from)) to[k] = (to[k] ?? 0) + n;
+    };
     while (hypercalls < SANDBOX_HYPERCALLS && children < SANDBOX_CHILDREN) {
       const childSeed = (seed + 1 + children) >>> 0;
       children++;
@@ -257,12 +276,17 @@ describe('hypercalls and the network ring under a hostile guest', () => {
       expect(r.summary, describeCrash(r, childSeed)).toBeDefined();
       hypercalls += r.summary!.hypercalls;
       ringEntries += r.summary!.ringEntries;
+      add(results, r.summary!.results);
+      add(ends, r.summary!.ends);
       violations.push(...r.violations);
     }
     console.log(
       `hypercall fuzz (sandboxed): ${hypercalls} hypercalls, ${ringEntries} ring entries, ` +
-        `0 crashes, ${violations.length} violations, ${children} sandboxed tenders`,
+        `0 crashes, ${violations.length} violations, ${children} sandboxed tenders; ` +
+        `results OK ${results['OK']}, AGAIN ${results['AGAIN']}, EINVAL ${results['EINVAL']}; ` +
+        `how runs ended:\n${table(ends)}`,
     );
+    printViolations('hypercall fuzz (sandboxed)', violations);
     expect(violations).toEqual([]);
     expect(hypercalls).toBeGreaterThanOrEqual(SANDBOX_HYPERCALLS);
   });

@@ -86,6 +86,28 @@ static void walltime_straddle(uint64_t mem)
   out32(HVT_HYPERCALL_PIO_BASE + HVT_HYPERCALL_WALLTIME, gpa32(mem - 4));
 }
 
+/*
+ * The guest's own read-only pages: the tender's mapping of rodata is
+ * read-only too, so a tender that wrote there without checking would die
+ * of SIGSEGV instead of ending the guest.
+ */
+static void walltime_rodata(uint64_t mem)
+{
+  (void)mem;
+  uint64_t at = (uint64_t)(uintptr_t)__rodata_start;
+  rt_printf("walltime struct=0x%lx\n", (unsigned long)at);
+  out32(HVT_HYPERCALL_PIO_BASE + HVT_HYPERCALL_WALLTIME, gpa32(at));
+}
+
+static void block_read_text(uint64_t mem)
+{
+  (void)mem;
+  uint64_t at = (uint64_t)(uintptr_t)__image_start;
+  rt_printf("block read data=0x%lx\n", (unsigned long)at);
+  int ret = rt_block_read((uint64_t)block_handle, 0, (void *)(uintptr_t)at, block_size);
+  rt_printf("ret=%d\n", ret);
+}
+
 static void halt_cookie_top(uint64_t mem)
 {
   struct hvt_hc_halt h = {.cookie = mem - HVT_HALT_COOKIE_MAX, .exit_status = 7};
@@ -257,6 +279,8 @@ static const struct mode {
     {"puts-huge-len", puts_huge_len, true},
     {"puts-straddle", puts_straddle, true},
     {"walltime-straddle", walltime_straddle, true},
+    {"walltime-rodata", walltime_rodata, true},
+    {"block-read-text", block_read_text, true},
     {"halt-cookie-top", halt_cookie_top, true},
     {"halt-cookie-outside", halt_cookie_outside, true},
     {"block-data-outside", block_data_outside, true},

@@ -1,4 +1,4 @@
-import { closeSync, writeFileSync } from 'node:fs';
+import { closeSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,6 +204,10 @@ describe.skipIf(!canTap)('hostile guest', () => {
     return [BigInt(`0x${m[1]}`), BigInt(`0x${m[2]}`)] as const;
   };
 
+  /** The address the guest printed after `what=0x`. */
+  const printedGpa = (run: TenderRun, what: string) =>
+    Number.parseInt(new RegExp(`${what}=0x([0-9a-f]+)`).exec(run.stdout)![1]!, 16);
+
   const fatal: Record<string, (mem: number, run: TenderRun) => string> = {
     'puts-struct-outside': (m) => access('core.ts:PUTS', m + 0x1000, 16),
     'puts-data-top': (m) => access('core.ts:PUTS', m - 16, 16),
@@ -212,6 +216,11 @@ describe.skipIf(!canTap)('hostile guest', () => {
     'puts-huge-len': (_, run) => access('core.ts:PUTS', ...putsArgs(run)),
     'puts-straddle': (m) => access('core.ts:PUTS', m - 8, 16),
     'walltime-straddle': (m) => access('core.ts:WALLTIME', m - 4, 8),
+    // In the guest's read-only pages: the same message, not a SIGSEGV (exit 139).
+    'walltime-rodata': (_, run) =>
+      access('core.ts:WALLTIME', printedGpa(run, 'walltime struct'), 8),
+    'block-read-text': (_, run) =>
+      access('block.ts:BLOCK_READ', printedGpa(run, 'block read data'), 512),
     'halt-cookie-top': (m) => access('hypercalls.ts:HALT', m - 512, 512),
     'halt-cookie-outside': (m) => access('hypercalls.ts:HALT', m + 0x1000, 512),
     'block-data-outside': (m) => access('block.ts:BLOCK_READ', m + 0x1000, 512),
@@ -234,6 +243,45 @@ describe.skipIf(!canTap)('hostile guest', () => {
       expect(run.status).toBe(1);
     });
   }
+
+  it('a kernel with a read-only segment over the ring area is refused, not a SIGSEGV', async () => {
+    // --mem=6 with a net device: 8 MiB allocated, the ring area at 6 MiB. The
+    // guest's data segment is moved there and made read-only; the reference
+    // loads it and then dies clearing the ring through its read-only pages.
+    const elf = new Uint8Array(readFileSync(g['hostile']!));
+    const dv = new DataView(elf.buffer);
+    const phoff = Number(dv.getBigUint64(32, true));
+    const count = dv.getUint16(56, true);
+    let patched = -1;
+    for (let i = 0; i < count; i++) {
+      const at = phoff + i * 56;
+      const filesz = dv.getBigUint64(at + 32, true);
+      if (dv.getUint32(at, true) === 1 && dv.getUint32(at + 4, true) === 6 && filesz > 0n) {
+        dv.setUint32(at + 4, 4);
+        dv.setBigUint64(at + 16, 0x600000n, true);
+        dv.setBigUint64(at + 24, 0x600000n, true);
+        patched = i;
+        break;
+      }
+    }
+    expect(patched).toBeGreaterThan(0);
+    const kernel = join(scratch, 'ring-overlap.hvt');
+    writeFileSync(kernel, elf);
+    const run = await runTender([
+      '--mem=6',
+      `--block:storage=${disk}`,
+      `--net:service0=${tap0}`,
+      kernel,
+    ]);
+    expect(messages(run)).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${kernel}: invalid executable: phdr\\[${patched}\\] overlaps the network ring area \\(6291456\\.\\.\\d+ and 6291456\\.\\.8388608\\)$`,
+        ),
+      ),
+    ]);
+    expect(run.status).toBe(1);
+  });
 
   const results: Record<string, number[]> = {
     'block-wrong-type': [2, 2],

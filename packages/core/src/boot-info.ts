@@ -1,3 +1,4 @@
+import { GuestStruct, HvtBootInfo } from './guest-abi.js';
 import type { GuestMemory } from './guest-memory.js';
 import { GuestAddress } from './memory-layout.js';
 import { CMDLINE_SIZE } from './options.js';
@@ -7,19 +8,7 @@ import { CMDLINE_SIZE } from './options.js';
  * copy and the command line, in the read-only part of low memory.
  */
 
-export const BOOT_INFO_SIZE = 56;
-
-/** Field offsets in struct hvt_boot_info. */
-export const BootInfoOffset = {
-  MEM_SIZE: 0,
-  KERNEL_END: 8,
-  CPU_CYCLE_FREQ: 16,
-  CMDLINE: 24,
-  MFT: 32,
-  HOST_FEATURES: 40,
-  GUEST_FEATURES: 44,
-  NET_RING: 48,
-} as const;
+export const BOOT_INFO_SIZE = HvtBootInfo.size;
 
 /** host_features bit: the network ring at net_ring may be used. */
 export const HVT_FEATURE_RING_IO = 1;
@@ -45,14 +34,17 @@ export function writeBootInfo(memory: GuestMemory, info: BootInfo): number {
   const base = GuestAddress.BOOT_INFO;
   const mft = GuestAddress.MANIFEST;
   const cmdline = mft + info.manifest.byteLength;
-  memory.writeU64(base + BootInfoOffset.MEM_SIZE, info.memSize);
-  memory.writeU64(base + BootInfoOffset.KERNEL_END, info.kernelEnd);
-  memory.writeU64(base + BootInfoOffset.CPU_CYCLE_FREQ, info.cpuCycleFreq);
-  memory.writeU64(base + BootInfoOffset.CMDLINE, cmdline);
-  memory.writeU64(base + BootInfoOffset.MFT, mft);
-  memory.writeU32(base + BootInfoOffset.HOST_FEATURES, info.hostFeatures ?? 0);
-  memory.writeU32(base + BootInfoOffset.GUEST_FEATURES, 0);
-  memory.writeU64(base + BootInfoOffset.NET_RING, info.netRing ?? 0);
+  // Boot info lies below the guest's own image: all of low memory is the tender's.
+  const f = HvtBootInfo.fields;
+  const s = new GuestStruct({ memory, size: memory.size }, HvtBootInfo, 'boot-info.ts').at(base);
+  s.setU64(f.mem_size, info.memSize);
+  s.setU64(f.kernel_end, info.kernelEnd);
+  s.setU64(f.cpu_cycle_freq, info.cpuCycleFreq);
+  s.setU64(f.cmdline, cmdline);
+  s.setU64(f.mft, mft);
+  s.setU32(f.host_features, info.hostFeatures ?? 0);
+  s.setU32(f.guest_features, 0);
+  s.setU64(f.net_ring, info.netRing ?? 0);
   memory.write(mft, info.manifest);
   // The whole 8192-byte area, so the NUL and what follows read as zero.
   memory.fill(cmdline, CMDLINE_SIZE);

@@ -1,7 +1,6 @@
-import { readSync, writeSync } from 'node:fs';
-import { GuestAccessError, HvtError } from './errors.js';
-import { CHUNK_SIZE, type GuestMemory } from './guest-memory.js';
-import type { GuestRam, HaltHook, HypercallHandler } from './modules/module.js';
+import { HvtError } from './errors.js';
+import { type GuestRam, GuestStruct, HvtHcHalt, type StructPointer } from './guest-abi.js';
+import { Prot } from './platform.js';
 
 /** Hypercall numbers (hvt-abi.md 7.1). */
 export const Hypercall = {
@@ -26,153 +25,17 @@ export const Solo5Result = { OK: 0, AGAIN: 1, EINVAL: 2, EUNSPEC: 3 } as const;
 /** Bytes that must be valid behind a HALT cookie (8.8). */
 export const HALT_COOKIE_MAX = 512;
 
-/** Sizes of the argument structs (section 8). */
-export const HypercallStructSize = {
-  WALLTIME: 8,
-  PUTS: 16,
-  POLL: 24,
-  BLOCK_IO: 40,
-  NET_IO: 32,
-  HALT: 16,
-} as const;
-
 /** u64 arithmetic limits the handlers check against. */
 export const SSIZE_MAX = 2 ** 63 - 1;
 
-/**
- * The guest range check of 7.3, strict at the top as the reference's: a range
- * ending exactly at the guest-visible size is refused. Numbers that stand for
- * u64 values of 2^53 or more are inexact, but then far above any guest size,
- * so the verdict is still exact; `rangeError` re-reads them for the message.
- */
-export function guestRangeValid(ram: GuestRam, gpa: number, len: number): boolean {
-  return gpa < ram.size && gpa + len < ram.size;
-}
-
-/** Fails as the reference does when a struct's own range is outside the guest. */
-export function checkStruct(ram: GuestRam, gpa: number, size: number, where: string): void {
-  if (!guestRangeValid(ram, gpa, size)) throw new GuestAccessError(gpa, size, where);
-}
+/** Serves one hypercall; `gpa` is the guest-physical address of its argument struct. */
+export type HypercallHandler = (gpa: number) => void;
 
 /**
- * The error for a guest pointer and length read from the u64 fields at
- * `gpaField` and `lenField`, with their exact values in the message (a hostile
- * length such as 2^64-1 does not survive the trip through a number).
+ * Runs when the guest halts, before the tender exits with `status`. `cookieGpa`
+ * is 0 when the guest passed none, else a validated GPA with 512 bytes behind it.
  */
-export function rangeError(
-  memory: GuestMemory,
-  gpaField: number,
-  lenField: number,
-  where: string,
-): GuestAccessError {
-  return new GuestAccessError(memory.readU64Big(gpaField), memory.readU64Big(lenField), where);
-}
-
-/**
- * The view and offset holding [gpa, gpa+len) when one view holds all of it,
- * else -1; sets `hostView`. Avoids an object per call on the hot path.
- */
-let hostView: Uint8Array = new Uint8Array(0);
-function locate(memory: GuestMemory, gpa: number, len: number): number {
-  const index = Math.floor(gpa / CHUNK_SIZE);
-  const offset = gpa - index * CHUNK_SIZE;
-  const view = memory.chunks[index];
-  if (view === undefined || offset + len > view.byteLength) return -1;
-  hostView = view;
-  return offset;
-}
-
-const retryWait = new Int32Array(new SharedArrayBuffer(4));
-
-/**
- * write(2) of guest bytes to `fd` at `position` (null: the current position),
- * straight from guest RAM. One call per host view, so a range that crosses a
- * GiB view boundary becomes two calls. `retryAgain`: wait out EAGAIN (a console
- * some other process made non-blocking) instead of failing. Returns bytes written.
- */
-export function writeFromGuest(
-  fd: number,
-  memory: GuestMemory,
-  gpa: number,
-  len: number,
-  position: number | null,
-  retryAgain = false,
-): number {
-  let done = 0;
-  while (done < len) {
-    const at = gpa + done;
-    const offset = locate(memory, at, 0);
-    if (offset < 0) break;
-    const n = Math.min(len - done, hostView.byteLength - offset);
-    let wrote: number;
-    try {
-      wrote = writeSync(fd, hostView, offset, n, position === null ? null : position + done);
-    } catch (error) {
-      if (retryAgain && (error as NodeJS.ErrnoException).code === 'EAGAIN') {
-        Atomics.wait(retryWait, 0, 0, 1);
-        continue;
-      }
-      throw error;
-    }
-    done += wrote;
-    if (wrote < n && !retryAgain) break;
-  }
-  return done;
-}
-
-/** read(2)/pread(2) into guest RAM, the mirror of writeFromGuest (no EAGAIN retry). */
-export function readIntoGuest(
-  fd: number,
-  memory: GuestMemory,
-  gpa: number,
-  len: number,
-  position: number | null,
-): number {
-  let done = 0;
-  while (done < len) {
-    const at = gpa + done;
-    const offset = locate(memory, at, 0);
-    if (offset < 0) break;
-    const n = Math.min(len - done, hostView.byteLength - offset);
-    const got = readSync(fd, hostView, offset, n, position === null ? null : position + done);
-    done += got;
-    if (got < n) break;
-  }
-  return done;
-}
-
-/**
- * One write(2) of a whole frame from guest RAM: a frame must reach a tap in one
- * call, so the rare frame that crosses a GiB view is copied out first.
- */
-export function writeFrameFromGuest(
-  fd: number,
-  memory: GuestMemory,
-  gpa: number,
-  len: number,
-): number {
-  const offset = locate(memory, gpa, len);
-  if (offset >= 0) return writeSync(fd, hostView, offset, len);
-  return writeSync(fd, memory.read(gpa, len));
-}
-
-const MAX_BOUNCE = 1 << 20;
-
-/** One read(2) of at most `len` bytes into guest RAM (a frame, from a tap). */
-export function readFrameIntoGuest(
-  fd: number,
-  memory: GuestMemory,
-  gpa: number,
-  len: number,
-): number {
-  const offset = locate(memory, gpa, len);
-  if (offset >= 0) return readSync(fd, hostView, offset, len, null);
-  // No frame is near this big; a hostile length must not make us allocate GiBs.
-  const bounce = new Uint8Array(Math.min(len, MAX_BOUNCE));
-  const n = readSync(fd, bounce, 0, bounce.byteLength, null);
-  memory.write(gpa, bounce.subarray(0, n));
-  return n;
-}
+export type HaltHook = (status: number, cookieGpa: number) => void;
 
 /**
  * The hypercall table and the HALT path (7.2, 8.8). Handlers are registered
@@ -184,7 +47,11 @@ export class Hypercalls {
   );
   private readonly haltHooks: HaltHook[] = [];
 
-  constructor(private readonly ram: GuestRam) {}
+  private readonly haltArg: StructPointer<typeof HvtHcHalt>;
+
+  constructor(ram: GuestRam) {
+    this.haltArg = new GuestStruct(ram, HvtHcHalt, 'hypercalls.ts:HALT');
+  }
 
   register(nr: number, handler: HypercallHandler): void {
     if (nr <= 0 || nr >= HYPERCALL_MAX || nr === Hypercall.HALT) {
@@ -229,14 +96,15 @@ export class Hypercalls {
   }
 
   private halt(gpa: number): void {
-    const { memory } = this.ram;
-    checkStruct(this.ram, gpa, HypercallStructSize.HALT, 'hypercalls.ts:HALT');
-    const cookie = memory.readU64(gpa);
-    const status = memory.readI32(gpa + 8);
-    if (cookie !== 0 && !guestRangeValid(this.ram, cookie, HALT_COOKIE_MAX)) {
-      throw new GuestAccessError(memory.readU64Big(gpa), HALT_COOKIE_MAX, 'hypercalls.ts:HALT');
-    }
+    const s = this.haltArg.at(gpa);
+    const status = s.i32(HvtHcHalt.fields.exit_status);
+    // The cookie is validated as a buffer of HALT_COOKIE_MAX bytes behind it.
+    const cookie = s.u64(HvtHcHalt.fields.cookie) === 0 ? 0 : this.cookie(s);
     for (const hook of this.haltHooks) hook(status, cookie);
     this.haltStatus = status;
+  }
+
+  private cookie(s: StructPointer<typeof HvtHcHalt>): number {
+    return s.bufferOf(HvtHcHalt.fields.cookie, HALT_COOKIE_MAX, Prot.READ);
   }
 }

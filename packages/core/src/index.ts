@@ -4,6 +4,8 @@ export * from './boot-info.js';
 export * from './coredump.js';
 export * from './elf.js';
 export * from './errors.js';
+export * from './guest-abi.js';
+export * from './guest-io.js';
 export * from './guest-memory.js';
 export * from './hypercalls.js';
 export * from './loader.js';

@@ -66,6 +66,12 @@ export interface LoadOptions {
    * `<file>: mprotect failed`. Without it, the caller applies `segments` afterwards.
    */
   readonly protect?: (segment: LoadedSegment) => void;
+  /**
+   * A range of guest memory the tender keeps for itself (the network ring
+   * area, 5.1): a segment that reaches into it is refused. The reference loads
+   * such a segment and then dies writing the ring through its read-only pages.
+   */
+  readonly reserved?: { readonly start: number; readonly end: number; readonly what: string };
 }
 
 function alignDown(value: bigint, align: bigint): bigint {
@@ -182,6 +188,12 @@ export function loadElf(
     if (end > size) {
       fail(
         `phdr[${i}] program memory segment falls outside of valid range (${end} (p_vaddr + p_memsz) > ${size} (mem_size))`,
+      );
+    }
+    const { reserved } = options;
+    if (reserved !== undefined && start < BigInt(reserved.end) && end > BigInt(reserved.start)) {
+      fail(
+        `phdr[${i}] overlaps the ${reserved.what} (${start}..${end} and ${reserved.start}..${reserved.end})`,
       );
     }
     if (end > kernelEnd) kernelEnd = end;

@@ -1,4 +1,5 @@
 import { HvtError } from './errors.js';
+import { HvtRing } from './guest-abi.js';
 import type { Warn } from './modules/module.js';
 
 /**
@@ -11,7 +12,7 @@ export const LARGE_PAGE_SIZE = 0x200000;
 /** Largest guest: every guest address must fit in the 32 bits of an OUT. */
 export const MAX_GUEST_MEM = 0x1_0000_0000;
 /** sizeof(struct hvt_ring) (10.1). */
-export const HVT_RING_SIZE = 49280;
+export const HVT_RING_SIZE = HvtRing.size;
 /** The ring area at the top of memory: the ring rounded up to a guest page. */
 export const RING_AREA_SIZE = Math.ceil(HVT_RING_SIZE / LARGE_PAGE_SIZE) * LARGE_PAGE_SIZE;
 

@@ -233,6 +233,12 @@ export interface Platform {
   createVm(memSize: number): Vm;
   /** Opens a tap interface; throws an Error with `code` (errno name) on failure. */
   openNet(ifname: string): NetDevice;
+  /**
+   * Sets O_NONBLOCK on a descriptor the tender was handed (`--net:NAME=@NN`),
+   * as `openNet`'s own are: then no read or write of it can hold a thread that
+   * teardown waits for. Throws an Error with `code` (errno name) on failure.
+   */
+  setNonBlocking?(fd: number): void;
   /** A wait set over device fds (non-blocking readable check, nanosecond timeout). */
   createPollSet(fds: readonly number[]): PollSet;
   /** CLOCK_REALTIME in nanoseconds since the epoch. */

@@ -86,8 +86,15 @@ export function runTender(config: TenderConfig): number {
     const theVm = vm;
     const loaded = loadElf(image, kernel, vm.memory, {
       memSize: plan.allocated,
-      protect: (segment) =>
-        theVm.protect(segment.start, segment.end - segment.start, segment.hostProt),
+      protect: (segment) => {
+        const len = segment.end - segment.start;
+        theVm.protect(segment.start, len, segment.hostProt);
+        // From now on the tender's own accesses must keep out of what is not writable.
+        theVm.memory.restrict(segment.start, len, segment.hostProt);
+      },
+      ...(plan.ringGpa !== 0
+        ? { reserved: { start: plan.ringGpa, end: plan.allocated, what: 'network ring area' } }
+        : {}),
     });
     if (plan.ringGpa !== 0) vm.memory.fill(plan.ringGpa, HVT_RING_SIZE);
 

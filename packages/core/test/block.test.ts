@@ -239,6 +239,7 @@ describe('BLOCK_WRITE and BLOCK_READ (8.4, 8.5)', () => {
   const BUF = 0x30000;
   let ram: GuestRam;
   let disk: string;
+  let dispatch: (nr: number, gpa: number) => boolean;
   let call: (
     nr: number,
     handle: bigint | number,
@@ -254,6 +255,7 @@ describe('BLOCK_WRITE and BLOCK_READ (8.4, 8.5)', () => {
     option(m, `--block:backup=${file('backup', 512)}`);
     ram = guestRam(M);
     const { hypercalls } = setUp([block], m, ram);
+    dispatch = (nr, gpa) => hypercalls.dispatch(nr, gpa);
     call = (nr, handle, offset, len, data = BUF) => {
       const mem = ram.memory;
       mem.writeU64Big(STRUCT, BigInt(handle));
@@ -333,7 +335,7 @@ describe('BLOCK_WRITE and BLOCK_READ (8.4, 8.5)', () => {
       expect(call(nr, 1, 0, 512, M - 513)).toBe(Solo5Result.OK);
     }
     // The struct itself must fit: 40 bytes ending at the top are out.
-    expect(thrown(() => block.blockIo(ram, M - 40, false)).message).toBe(
+    expect(thrown(() => dispatch(Hypercall.BLOCK_READ, M - 40)).message).toBe(
       `block.ts:BLOCK_READ: Invalid guest access: gpa=0x${(M - 40).toString(16)}, sz=40`,
     );
   });

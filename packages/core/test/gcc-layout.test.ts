@@ -2,9 +2,12 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EM_X86_64,
+  type Field,
+  GUEST_STRUCTS,
   GuestMemory,
   loadElf,
   MftType,
@@ -181,5 +184,66 @@ describe.skipIf(!hasGcc)('notes and segments of a gcc-built executable', () => {
     const data = loaded.segments[2]!;
     expect(memory.readU64Big(data.vaddr)).toBe(0x1122334455667788n);
     expect(loaded.kernelEnd).toBe(data.end);
+  });
+});
+
+/**
+ * Every struct core declares in guest-abi.ts against the C header our guest
+ * programs are built with (test/guests/runtime/hvt_abi.h, written from the
+ * ABI on its own): gcc must agree on each struct's size and each field's
+ * offset and size, or the file does not compile.
+ */
+describe.skipIf(!hasGcc)('guest ABI structs as gcc lays them out', () => {
+  const header = fileURLToPath(new URL('../../../test/guests/runtime/hvt_abi.h', import.meta.url));
+
+  function asserts(): string {
+    const lines: string[] = [];
+    for (const s of GUEST_STRUCTS) {
+      lines.push(`_Static_assert(sizeof(struct ${s.name}) == ${s.size}, "${s.name} size");`);
+      for (const f of Object.values<Field>(s.fields)) {
+        const member = `((struct ${s.name} *)0)->${f.name}`;
+        lines.push(
+          `_Static_assert(offsetof(struct ${s.name}, ${f.name}) == ${f.offset}, "${s.name}.${f.name} offset");`,
+          `_Static_assert(sizeof(${member}) == ${f.size * f.count}, "${s.name}.${f.name} size");`,
+        );
+      }
+    }
+    return lines.join('\n');
+  }
+
+  it('agree on every struct, field offset and field size', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvtjs-abi-'));
+    try {
+      const source = `#include <stddef.h>\n#include <stdint.h>\n#include "${header}"\n${asserts()}\n`;
+      writeFileSync(join(dir, 'abi.c'), source);
+      const run = spawnSync('gcc', ['-std=c11', '-fsyntax-only', join(dir, 'abi.c')], {
+        encoding: 'utf8',
+      });
+      expect(run.stderr).toBe('');
+      expect(run.status).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('would notice a wrong offset (the check is live)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvtjs-abi-'));
+    try {
+      const wrong = asserts().replace(
+        'offsetof(struct hvt_hc_poll, ret) == 16',
+        'offsetof(struct hvt_hc_poll, ret) == 20',
+      );
+      writeFileSync(
+        join(dir, 'abi.c'),
+        `#include <stddef.h>\n#include <stdint.h>\n#include "${header}"\n${wrong}\n`,
+      );
+      const run = spawnSync('gcc', ['-std=c11', '-fsyntax-only', join(dir, 'abi.c')], {
+        encoding: 'utf8',
+      });
+      expect(run.status).not.toBe(0);
+      expect(run.stderr).toContain('hvt_hc_poll.ret offset');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

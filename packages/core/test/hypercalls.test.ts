@@ -120,13 +120,13 @@ describe('core hypercalls', () => {
   it('WALLTIME writes the clock in nanoseconds', () => {
     const ram = guestRam(M);
     const before = BigInt(Date.now()) * 1_000_000n;
-    walltimeHypercall(ram, () => BigInt(Date.now()) * 1_000_000n, 0x20000);
+    walltimeHypercall(ram, () => BigInt(Date.now()) * 1_000_000n)(0x20000);
     const got = ram.memory.readU64Big(0x20000);
     expect(got >= before && got < before + 10_000_000_000n).toBe(true);
-    expect(thrown(() => walltimeHypercall(ram, () => 0n, M - 8)).message).toBe(
+    expect(thrown(() => walltimeHypercall(ram, () => 0n)(M - 8)).message).toBe(
       `core.ts:WALLTIME: Invalid guest access: gpa=0x${(M - 8).toString(16)}, sz=8`,
     );
-    walltimeHypercall(ram, () => 0n, M - 9);
+    walltimeHypercall(ram, () => 0n)(M - 9);
   });
 
   it('PUTS validates the struct, then the data range, strictly', () => {
@@ -134,7 +134,7 @@ describe('core hypercalls', () => {
     const puts = (gpa: number, data: number | bigint, len: number | bigint) => {
       ram.memory.writeU64Big(gpa, BigInt(data));
       ram.memory.writeU64Big(gpa + 8, BigInt(len));
-      putsHypercall(ram, gpa);
+      putsHypercall(ram)(gpa);
     };
     expect(thrown(() => puts(M - 16, 0x20000, 0)).message).toBe(
       `core.ts:PUTS: Invalid guest access: gpa=0x${(M - 16).toString(16)}, sz=16`,
@@ -155,7 +155,7 @@ describe('core hypercalls', () => {
 
   it('POLL validates its struct before waiting', () => {
     const ram = guestRam(M);
-    expect(thrown(() => pollHypercall(ram, new WaitSet(), M - 24)).message).toBe(
+    expect(thrown(() => pollHypercall(ram, new WaitSet())(M - 24)).message).toBe(
       `core.ts:POLL: Invalid guest access: gpa=0x${(M - 24).toString(16)}, sz=24`,
     );
   });

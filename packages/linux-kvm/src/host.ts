@@ -19,6 +19,15 @@ export function openNet(ifname: string): NetDevice {
 }
 
 /**
+ * Makes a descriptor the caller handed over (`@NN`) non-blocking, as openNet's
+ * own are. Throws the addon's error (`code`: the errno name).
+ */
+export function setNonBlocking(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw new RangeError(`bad fd ${fd}`);
+  native.setNonBlocking(fd);
+}
+
+/**
  * A wait over `fds` for readability. `wait(timeoutNs)` returns a bit set (bit i:
  * fds[i] is readable, or has an error a read would report), 0 on timeout, and
  * also 0 early when SIGINT/SIGTERM arrived after catchTerminationSignals(): check

@@ -12,6 +12,7 @@ import {
   createPollSet,
   openNet,
   pendingSignal,
+  setNonBlocking,
   walltimeNs,
 } from './host.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
@@ -25,6 +26,7 @@ export {
   MAX_POLL_FDS,
   openNet,
   pendingSignal,
+  setNonBlocking,
   walltimeNs,
 } from './host.js';
 export { isNativeError, type NativeError } from './native.js';
@@ -67,6 +69,7 @@ export interface LinuxKvmPlatform extends Platform {
   catchTerminationSignals(): void;
   pendingSignal(): number;
   createEventFd(): number;
+  setNonBlocking(fd: number): void;
   prepareSandbox(declared: SandboxPolicy): SandboxNeeds;
   dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
   describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
@@ -79,6 +82,7 @@ export const linuxKvmPlatform: LinuxKvmPlatform = {
   arch: hostArch(),
   createVm: (memSize: number): LinuxKvmVm => LinuxKvmVm.create(memSize),
   openNet,
+  setNonBlocking,
   createPollSet,
   walltimeNs,
   catchTerminationSignals,

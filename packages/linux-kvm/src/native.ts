@@ -177,6 +177,7 @@ export interface NativeAddon {
   exitKind: Record<string, number>;
   exitField: Record<string, number>;
   openTap(name: string): { fd: number; mtu: number };
+  setNonBlocking(fd: number): void;
   pollWait(fds: Int32Array, timeoutNs: number): number;
   eventfd(initval?: number, flags?: number): number;
   eventfdFlags: { CLOEXEC: number; NONBLOCK: number };

@@ -1,4 +1,6 @@
+import { spawnSync } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ExitField, ExitKind } from '@hvtjs/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -140,5 +142,41 @@ describe('openNet errors that need no tap', () => {
 
   it('wants a string', () => {
     expect(() => openNet(3 as unknown as string)).toThrow(TypeError);
+  });
+});
+
+describe('a descriptor handed over as @NN', () => {
+  // A datagram socket pair made by python (Node cannot make one): one end is
+  // handed to the child as @NN, the other stays open and is never read.
+  const script = [
+    'import os, socket, sys',
+    'a, b = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)',
+    'a.setblocking(True)',
+    'os.set_inheritable(a.fileno(), True)',
+    'os.set_inheritable(b.fileno(), True)',
+    'os.execv(sys.argv[1], [sys.argv[1], sys.argv[2], str(a.fileno())])',
+  ].join('\n');
+
+  it('is made non-blocking, so a full peer drops frames instead of holding the vCPU thread', () => {
+    const child = fileURLToPath(new URL('./fixtures/adopted-net-child.mjs', import.meta.url));
+    const run = spawnSync('python3', ['-c', script, process.execPath, child], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
+    expect(run.error).toBeUndefined();
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+    const out = JSON.parse(run.stdout) as {
+      nonBlocking: boolean;
+      results: number[];
+      readResult: number;
+      warnings: string[];
+    };
+    expect(out.nonBlocking).toBe(true);
+    // Every NET_WRITE succeeds (those the full socket would not take are dropped).
+    expect(out.results).toEqual(new Array(200).fill(0));
+    expect(out.readResult).toBe(1);
+    expect(out.warnings).toHaveLength(2);
+    expect(out.warnings[1]).toMatch(/^net 'service': @\d+ takes no more frames for now/);
   });
 });

@@ -1,24 +1,22 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { HvtError, strerror } from '../errors.js';
-import {
-  checkStruct,
-  guestRangeValid,
-  Hypercall,
-  HypercallStructSize,
-  rangeError,
-  readIntoGuest,
-  Solo5Result,
-  SSIZE_MAX,
-  writeFromGuest,
-} from '../hypercalls.js';
+import { type GuestRam, GuestStruct, HvtHcBlockIo, type StructPointer } from '../guest-abi.js';
+import { readIntoGuest, writeFromGuest } from '../guest-io.js';
+import { Hypercall, Solo5Result, SSIZE_MAX } from '../hypercalls.js';
 import { type ManifestEntry, MftType } from '../manifest.js';
+import { Prot } from '../platform.js';
 import type { SandboxNeeds } from '../sandbox-policy.js';
-import type { GuestRam, Module, OptionContext, SetupContext } from './module.js';
+import type { Module, OptionContext, SetupContext } from './module.js';
+
+type BlockArg = StructPointer<typeof HvtHcBlockIo>;
+
 import { scanDecimal, scanWord, splitNamed } from './scan.js';
 
 /** PATH_MAX: the most `%4096s` reads of a block path. */
 const PATH_MAX = 4096;
 export const DEFAULT_SECTOR_SIZE = 512;
+/** The largest backing store served: every byte offset in it is an exact number. */
+export const MAX_CAPACITY = Number.MAX_SAFE_INTEGER;
 
 /** An attached block device: a backing file opened read-write at option time. */
 export interface BlockDevice {
@@ -73,6 +71,8 @@ export class BlockModule implements Module {
   /** Attached devices by name, in the order they were given. */
   private readonly attached = new Map<string, BlockDevice>();
   private readonly sectorSizes = new Map<string, number>();
+  /** Guest RAM, from setup on. */
+  private guest: GuestRam | undefined;
 
   handleOption(arg: string, ctx: OptionContext): boolean {
     let which: 'device' | 'sector-size';
@@ -132,6 +132,16 @@ export class BlockModule implements Module {
       closeSync(fd);
       throw new HvtError(`${path}: Could not determine capacity`);
     }
+    // Offsets are numbers from here to the pread/pwrite: exact only below 2^53.
+    // A larger disk (8 PiB) would have its offsets rounded, so it is refused.
+    if (capacity > MAX_CAPACITY) {
+      const exact = fstatSync(fd, { bigint: true }).size;
+      closeSync(fd);
+      throw new HvtError(
+        `${path}: Backing storage of ${exact > 0n ? exact : capacity} bytes is larger than ` +
+          `the ${MAX_CAPACITY} bytes this tender can address exactly`,
+      );
+    }
     // Last one wins, as in the reference (which also leaks the earlier fd).
     const previous = this.attached.get(entry.name);
     if (previous !== undefined) closeSync(previous.fd);
@@ -163,35 +173,37 @@ export class BlockModule implements Module {
       this.devices[entry.index] = device;
     }
     const { guest } = ctx;
-    ctx.registerHypercall(Hypercall.BLOCK_WRITE, (gpa) => this.blockIo(guest, gpa, true));
-    ctx.registerHypercall(Hypercall.BLOCK_READ, (gpa) => this.blockIo(guest, gpa, false));
+    this.guest = guest;
+    const writeArg = new GuestStruct(guest, HvtHcBlockIo, 'block.ts:BLOCK_WRITE');
+    const readArg = new GuestStruct(guest, HvtHcBlockIo, 'block.ts:BLOCK_READ');
+    ctx.registerHypercall(Hypercall.BLOCK_WRITE, (gpa) => this.blockIo(writeArg.at(gpa), true));
+    ctx.registerHypercall(Hypercall.BLOCK_READ, (gpa) => this.blockIo(readArg.at(gpa), false));
   }
 
   /**
-   * struct hvt_hc_block_{write,read} { u64 handle; u64 offset; u64 data;
-   * u64 len; i32 ret out } (8.4, 8.5). Any length and offset inside the
-   * device are served: sector rules are the guest bindings' business.
+   * BLOCK_WRITE and BLOCK_READ (8.4, 8.5) on the struct `s` points at. Any
+   * length and offset inside the device are served: sector rules are the
+   * guest bindings' business.
    */
-  blockIo(guest: GuestRam, gpa: number, write: boolean): void {
-    const where = write ? 'block.ts:BLOCK_WRITE' : 'block.ts:BLOCK_READ';
-    checkStruct(guest, gpa, HypercallStructSize.BLOCK_IO, where);
-    const { memory } = guest;
+  private blockIo(s: BlockArg, write: boolean): void {
+    const f = HvtHcBlockIo.fields;
     // The reference looks the handle up as a 32-bit index: the high half is ignored.
-    const handle = memory.readU32(gpa);
+    const handle = s.u32(f.handle);
     const device = handle < this.devices.length ? this.devices[handle] : undefined;
-    const offset = memory.readU64(gpa + 8);
-    const data = memory.readU64(gpa + 16);
-    const len = memory.readU64(gpa + 24);
+    const offset = s.u64(f.offset);
+    const len = s.u64(f.len);
     if (
       device === undefined ||
       len > SSIZE_MAX ||
       offset >= device.capacity ||
       len > device.capacity - offset
     ) {
-      memory.writeI32(gpa + 32, Solo5Result.EINVAL);
+      s.setI32(f.ret, Solo5Result.EINVAL);
       return;
     }
-    if (!guestRangeValid(guest, data, len)) throw rangeError(memory, gpa + 16, gpa + 24, where);
+    // BLOCK_READ fills the buffer, BLOCK_WRITE takes its bytes.
+    const data = s.buffer(f.data, f.len, write ? Prot.READ : Prot.WRITE);
+    const { memory } = this.guest!;
     let done: number;
     try {
       done = write
@@ -208,7 +220,7 @@ export class BlockModule implements Module {
         false,
       );
     }
-    memory.writeI32(gpa + 32, Solo5Result.OK);
+    s.setI32(f.ret, Solo5Result.OK);
   }
 
   /** The attached devices in manifest order (after setup) or in option order (before). */

@@ -1,13 +1,8 @@
 import { HvtError } from '../errors.js';
-import {
-  checkStruct,
-  guestRangeValid,
-  Hypercall,
-  HypercallStructSize,
-  rangeError,
-  writeFromGuest,
-} from '../hypercalls.js';
-import type { Platform, PollSet } from '../platform.js';
+import { GuestStruct, HvtHcPoll, HvtHcPuts, HvtHcWalltime } from '../guest-abi.js';
+import { writeFromGuest } from '../guest-io.js';
+import { Hypercall, type HypercallHandler } from '../hypercalls.js';
+import { type Platform, type PollSet, Prot } from '../platform.js';
 import type { SandboxNeeds } from '../sandbox-policy.js';
 import type { GuestRam, Module, SetupContext, WaitRegistry } from './module.js';
 
@@ -81,9 +76,9 @@ export function createCoreModule(waitSet: WaitSet): Module {
     setup(ctx: SetupContext): void {
       const { guest, platform } = ctx;
       const clock = () => platform.walltimeNs();
-      ctx.registerHypercall(Hypercall.WALLTIME, (gpa) => walltimeHypercall(guest, clock, gpa));
-      ctx.registerHypercall(Hypercall.PUTS, (gpa) => putsHypercall(guest, gpa));
-      ctx.registerHypercall(Hypercall.POLL, (gpa) => pollHypercall(guest, waitSet, gpa));
+      ctx.registerHypercall(Hypercall.WALLTIME, walltimeHypercall(guest, clock));
+      ctx.registerHypercall(Hypercall.PUTS, putsHypercall(guest));
+      ctx.registerHypercall(Hypercall.POLL, pollHypercall(guest, waitSet));
     },
     sandboxNeeds(): SandboxNeeds {
       return {
@@ -99,34 +94,37 @@ export function createCoreModule(waitSet: WaitSet): Module {
   };
 }
 
-/** struct hvt_hc_walltime { u64 nsecs out } (8.1); `clock` is CLOCK_REALTIME in ns. */
-export function walltimeHypercall(guest: GuestRam, clock: () => bigint, gpa: number): void {
-  checkStruct(guest, gpa, HypercallStructSize.WALLTIME, 'core.ts:WALLTIME');
-  guest.memory.writeU64Big(gpa, clock());
+/** WALLTIME (8.1): CLOCK_REALTIME in ns (`clock`) into `nsecs`. */
+export function walltimeHypercall(guest: GuestRam, clock: () => bigint): HypercallHandler {
+  const arg = new GuestStruct(guest, HvtHcWalltime, 'core.ts:WALLTIME');
+  const { nsecs } = HvtHcWalltime.fields;
+  return (gpa) => arg.at(gpa).setU64Big(nsecs, clock());
 }
 
-/** struct hvt_hc_puts { u64 data; u64 len } (8.2): the bytes, as they are, to stdout. */
-export function putsHypercall(guest: GuestRam, gpa: number): void {
-  checkStruct(guest, gpa, HypercallStructSize.PUTS, 'core.ts:PUTS');
-  const { memory } = guest;
-  const data = memory.readU64(gpa);
-  const len = memory.readU64(gpa + 8);
-  if (!guestRangeValid(guest, data, len)) throw rangeError(memory, gpa, gpa + 8, 'core.ts:PUTS');
-  // The reference ignores the result of its write; so do we, but a full or
-  // non-blocking pipe must not lose console output.
-  try {
-    writeFromGuest(CONSOLE_FD, memory, data, len, null, true);
-  } catch {
-    // stdout gone (EPIPE): the guest keeps running, as under the reference.
-  }
+/** PUTS (8.2): the bytes at (data, len), as they are, to stdout. */
+export function putsHypercall(guest: GuestRam): HypercallHandler {
+  const arg = new GuestStruct(guest, HvtHcPuts, 'core.ts:PUTS');
+  const { data, len } = HvtHcPuts.fields;
+  return (gpa) => {
+    const at = arg.at(gpa).buffer(data, len, Prot.READ);
+    // The reference ignores the result of its write; so do we, but a full or
+    // non-blocking pipe must not lose console output.
+    try {
+      writeFromGuest(CONSOLE_FD, guest.memory, at, arg.bufferLen, null, true);
+    } catch {
+      // stdout gone (EPIPE): the guest keeps running, as under the reference.
+    }
+  };
 }
 
-/** struct hvt_hc_poll { u64 timeout_nsecs; u64 ready_set out; i32 ret out } (8.3). */
-export function pollHypercall(guest: GuestRam, waitSet: WaitSet, gpa: number): void {
-  checkStruct(guest, gpa, HypercallStructSize.POLL, 'core.ts:POLL');
-  const { memory } = guest;
-  waitSet.wait(memory.readU64(gpa));
-  memory.writeU32(gpa + 8, waitSet.readyLow);
-  memory.writeU32(gpa + 12, waitSet.readyHigh);
-  memory.writeI32(gpa + 16, waitSet.readyCount);
+/** POLL (8.3): waits up to `timeout_nsecs`, then `ready_set` and `ret` (the count). */
+export function pollHypercall(guest: GuestRam, waitSet: WaitSet): HypercallHandler {
+  const arg = new GuestStruct(guest, HvtHcPoll, 'core.ts:POLL');
+  const { timeout_nsecs, ready_set, ret } = HvtHcPoll.fields;
+  return (gpa) => {
+    arg.at(gpa);
+    waitSet.wait(arg.u64(timeout_nsecs));
+    arg.setU64Halves(ready_set, waitSet.readyLow, waitSet.readyHigh);
+    arg.setI32(ret, waitSet.readyCount);
+  };
 }

@@ -1,23 +1,17 @@
 import type { HvtError } from '../errors.js';
-import type { GuestMemory } from '../guest-memory.js';
+import type { GuestRam } from '../guest-abi.js';
+import type { HaltHook, HypercallHandler } from '../hypercalls.js';
 import type { Manifest } from '../manifest.js';
 import type { Platform, Vm } from '../platform.js';
 import type { SandboxNeeds } from '../sandbox-policy.js';
+
+export type { GuestRam, HaltHook, HypercallHandler };
 
 /**
  * A tender module (hvt-abi.md section 11): one file holds its command-line
  * options and usage text, its setup, its hypercall handlers and what it needs
  * from the sandbox. The tender knows modules only through this interface.
  */
-
-/** Serves one hypercall; `gpa` is the guest-physical address of its argument struct. */
-export type HypercallHandler = (gpa: number) => void;
-
-/**
- * Runs when the guest halts, before the tender exits with `status`. `cookieGpa`
- * is 0 when the guest passed none, else a validated GPA with 512 bytes behind it.
- */
-export type HaltHook = (status: number, cookieGpa: number) => void;
 
 /** Prints `<prog>: <text>` on stderr (the reference's warnx). */
 export type Warn = (text: string) => void;
@@ -27,12 +21,6 @@ export interface OptionContext {
   readonly manifest: Manifest;
   readonly platform: Platform;
   readonly warn: Warn;
-}
-
-/** The guest RAM a hypercall may touch: `size` is the guest-visible size (7.3). */
-export interface GuestRam {
-  readonly memory: GuestMemory;
-  readonly size: number;
 }
 
 /** Descriptors POLL waits on, each tagged with the manifest index it reports (8.3). */

@@ -2,24 +2,24 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync } from 'node:fs';
 import { GuestAccessError, HvtError, strerror } from '../errors.js';
 import {
-  checkStruct,
-  guestRangeValid,
-  Hypercall,
-  HypercallStructSize,
-  rangeError,
-  readFrameIntoGuest,
-  Solo5Result,
-  writeFrameFromGuest,
-} from '../hypercalls.js';
+  type GuestRam,
+  GuestStruct,
+  HvtHcNetRead,
+  HvtHcNetWrite,
+  type StructPointer,
+} from '../guest-abi.js';
+import { readFrameIntoGuest, writeFrameFromGuest } from '../guest-io.js';
+import { Hypercall, Solo5Result } from '../hypercalls.js';
 import { type ManifestEntry, MftType } from '../manifest.js';
 import {
   type NetRing,
   type NetRingFailure,
   NetRingFailureKind,
   type PollSet,
+  Prot,
 } from '../platform.js';
 import type { FdRule, SandboxNeeds } from '../sandbox-policy.js';
-import type { GuestRam, Module, OptionContext, SetupContext } from './module.js';
+import type { Module, OptionContext, SetupContext, Warn } from './module.js';
 import { scanHexByte, scanWord, splitNamed } from './scan.js';
 
 /** The most `%19s` reads of an interface name (the reference's char iface[20]). */
@@ -38,11 +38,16 @@ export interface NetAttachment {
   readonly iface: string;
   readonly fd: number;
   readonly mtu: number;
+  /** False for a descriptor handed over (`@NN`) that the platform could not make non-blocking. */
+  readonly nonBlocking?: boolean;
   /**
-   * A descriptor we did not open may be blocking: reads check readiness first
-   * (with this one-descriptor wait set) so NET_READ never blocks the vCPU.
+   * A descriptor we did not open, on a platform that cannot make it
+   * non-blocking, may block: reads check readiness first (with this
+   * one-descriptor wait set) so NET_READ never blocks the vCPU.
    */
   readiness?: PollSet;
+  /** Frames NET_WRITE dropped because the device took none (EAGAIN). */
+  dropped?: number;
 }
 
 const USAGE =
@@ -128,6 +133,10 @@ export class NetModule implements Module {
   /** The ring's host thread and its kick eventfd, when the ring is offered. */
   private ring: NetRing | undefined;
   private kickFd: number | undefined;
+  /** Guest RAM, from setup on. */
+  private guest: GuestRam | undefined;
+  /** The tender's warnx, from setup on (handlers exist only after setup). */
+  private warn: Warn = () => undefined;
 
   handleOption(arg: string, ctx: OptionContext): boolean {
     let which: 'net' | 'mac';
@@ -199,24 +208,40 @@ export class NetModule implements Module {
     }
     // Regular files, pipes and directories lose frame boundaries or are not devices.
     if (!stat.isCharacterDevice() && !stat.isSocket()) throw new AttachError('EINVAL');
+    // As our own taps: a blocking descriptor could hold the vCPU thread in a
+    // write, or the ring thread in a read whose frame the vCPU took first,
+    // and then HALT would wait for it forever.
+    let nonBlocking = false;
+    if (ctx.platform.setNonBlocking !== undefined) {
+      try {
+        ctx.platform.setNonBlocking(fd);
+      } catch (error) {
+        throw new AttachError((error as NodeJS.ErrnoException).code ?? 'EINVAL');
+      }
+      nonBlocking = true;
+    }
     ctx.warn(`${entry.name}: MTU of ${iface} is unknown, reporting ${ADOPTED_FD_MTU} to the guest`);
-    return { entry, iface, fd, mtu: ADOPTED_FD_MTU };
+    return { entry, iface, fd, mtu: ADOPTED_FD_MTU, nonBlocking };
   }
 
   setup(ctx: SetupContext): void {
     if (this.attached.size === 0) return;
+    this.warn = ctx.warn;
     this.devices = new Array(ctx.manifest.entries.length).fill(undefined);
     for (const entry of ctx.manifest.entries) {
       const device = this.attached.get(entry.name);
       if (device === undefined || device.entry !== entry) continue;
       if (entry.net.mac.every((b) => b === 0)) entry.net.mac.set(randomMac());
       ctx.waitSet.watch(device.fd, entry.index);
-      if (device.iface.startsWith('@')) device.readiness = ctx.platform.createPollSet([device.fd]);
+      if (device.nonBlocking === false) device.readiness = ctx.platform.createPollSet([device.fd]);
       this.devices[entry.index] = device;
     }
     const { guest } = ctx;
-    ctx.registerHypercall(Hypercall.NET_WRITE, (gpa) => this.netWrite(guest, gpa));
-    ctx.registerHypercall(Hypercall.NET_READ, (gpa) => this.netRead(guest, gpa));
+    this.guest = guest;
+    const writeArg = new GuestStruct(guest, HvtHcNetWrite, 'net.ts:NET_WRITE');
+    const readArg = new GuestStruct(guest, HvtHcNetRead, 'net.ts:NET_READ');
+    ctx.registerHypercall(Hypercall.NET_WRITE, (gpa) => this.netWrite(writeArg.at(gpa)));
+    ctx.registerHypercall(Hypercall.NET_READ, (gpa) => this.netRead(readArg.at(gpa)));
     this.startRing(ctx);
   }
 
@@ -286,73 +311,80 @@ export class NetModule implements Module {
   }
 
   /** The device behind a handle; the reference truncates the u64 handle to 32 bits. */
-  private device(guest: GuestRam, gpa: number): NetAttachment | undefined {
-    const handle = guest.memory.readU32(gpa);
+  private device(handle: number): NetAttachment | undefined {
     return handle < this.devices.length ? this.devices[handle] : undefined;
   }
 
-  /** struct hvt_hc_net_write { u64 handle; u64 data; u64 len; i32 ret out } (8.6). */
-  netWrite(guest: GuestRam, gpa: number): void {
-    checkStruct(guest, gpa, HypercallStructSize.NET_IO, 'net.ts:NET_WRITE');
-    const { memory } = guest;
-    const device = this.device(guest, gpa);
+  /** NET_WRITE (8.6) on the struct `s` points at: one write of the whole frame. */
+  private netWrite(s: StructPointer<typeof HvtHcNetWrite>): void {
+    const f = HvtHcNetWrite.fields;
+    const device = this.device(s.u32(f.handle));
     if (device === undefined) {
-      memory.writeI32(gpa + 24, Solo5Result.EINVAL);
+      s.setI32(f.ret, Solo5Result.EINVAL);
       return;
     }
-    const data = memory.readU64(gpa + 8);
-    const len = memory.readU64(gpa + 16);
-    if (!guestRangeValid(guest, data, len)) {
-      throw rangeError(memory, gpa + 8, gpa + 16, 'net.ts:NET_WRITE');
-    }
+    const data = s.buffer(f.data, f.len, Prot.READ);
+    const len = s.bufferLen;
     let wrote: number;
     try {
-      wrote = writeFrameFromGuest(device.fd, memory, data, len);
+      wrote = writeFrameFromGuest(device.fd, this.guest!.memory, data, len);
     } catch (error) {
-      const reason = strerror((error as NodeJS.ErrnoException).code);
-      throw new HvtError(`Fatal error when writing: ${reason}`, 1, false);
+      const code = (error as NodeJS.ErrnoException).code;
+      // Only a descriptor handed over can say EAGAIN (a tap drops frames
+      // itself when its queue is full): drop the frame as a tap would.
+      if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
+        this.dropFrame(device);
+        s.setI32(f.ret, Solo5Result.OK);
+        return;
+      }
+      throw new HvtError(`Fatal error when writing: ${strerror(code)}`, 1, false);
     }
     if (wrote !== len) {
       throw new HvtError(`Fatal error: wrote only ${wrote} out of ${len} bytes`, 1, false);
     }
-    memory.writeI32(gpa + 24, Solo5Result.OK);
+    s.setI32(f.ret, Solo5Result.OK);
   }
 
-  /** struct hvt_hc_net_read { u64 handle; u64 data; u64 len in/out; i32 ret out } (8.7). */
-  netRead(guest: GuestRam, gpa: number): void {
-    checkStruct(guest, gpa, HypercallStructSize.NET_IO, 'net.ts:NET_READ');
-    const { memory } = guest;
-    const device = this.device(guest, gpa);
+  /** Counts a frame the device did not take; says so once per device. */
+  private dropFrame(device: NetAttachment): void {
+    device.dropped = (device.dropped ?? 0) + 1;
+    if (device.dropped === 1) {
+      this.warn(
+        `net '${device.entry.name}': ${device.iface} takes no more frames for now; dropping them as a full tap queue does`,
+      );
+    }
+  }
+
+  /** NET_READ (8.7) on the struct `s` points at: one non-blocking read of a frame. */
+  private netRead(s: StructPointer<typeof HvtHcNetRead>): void {
+    const f = HvtHcNetRead.fields;
+    const device = this.device(s.u32(f.handle));
     if (device === undefined) {
-      memory.writeI32(gpa + 24, Solo5Result.EINVAL);
+      s.setI32(f.ret, Solo5Result.EINVAL);
       return;
     }
-    const data = memory.readU64(gpa + 8);
-    const len = memory.readU64(gpa + 16);
-    if (!guestRangeValid(guest, data, len)) {
-      throw rangeError(memory, gpa + 8, gpa + 16, 'net.ts:NET_READ');
-    }
+    const data = s.buffer(f.data, f.len, Prot.WRITE);
     if (device.readiness !== undefined && device.readiness.wait(0) === 0) {
-      memory.writeI32(gpa + 24, Solo5Result.AGAIN);
+      s.setI32(f.ret, Solo5Result.AGAIN);
       return;
     }
     let got: number;
     try {
-      got = readFrameIntoGuest(device.fd, memory, data, len);
+      got = readFrameIntoGuest(device.fd, this.guest!.memory, data, s.bufferLen);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
-        memory.writeI32(gpa + 24, Solo5Result.AGAIN);
+        s.setI32(f.ret, Solo5Result.AGAIN);
         return;
       }
       throw new HvtError(`Fatal error when reading: ${strerror(code)}`, 1, false);
     }
     if (got === 0) {
-      memory.writeI32(gpa + 24, Solo5Result.AGAIN);
+      s.setI32(f.ret, Solo5Result.AGAIN);
       return;
     }
-    memory.writeU64(gpa + 16, got);
-    memory.writeI32(gpa + 24, Solo5Result.OK);
+    s.setU64(f.len, got);
+    s.setI32(f.ret, Solo5Result.OK);
   }
 
   /** The attached devices, in manifest order. */

@@ -298,6 +298,11 @@ class NetRing : public Napi::ObjectWrap<NetRing> {
     do {
       n = ::write(fd, guest_ + e.data, e.len);
     } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // A descriptor handed over (made non-blocking) that takes no frame
+      // now: dropped, as a tap drops frames when its queue is full.
+      return true;
+    }
     if (n < 0) {
       f.kind = kWriteError;
       f.err = errno;

@@ -90,10 +90,26 @@ Napi::Value OpenTap(const Napi::CallbackInfo& info) {
   return out;
 }
 
+// setNonBlocking(fd): sets O_NONBLOCK on a descriptor the caller was given
+// (`@NN`), as OpenTap opens its own, so that no read or write of it can hold a
+// thread the tender must be able to stop. Errors: the failing fcntl's errno.
+Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(env, "fd must be a number");
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int flags = ::fcntl(fd, F_GETFL);
+  if (flags < 0) ThrowErrno(env, errno, "fcntl", "F_GETFL");
+  if ((flags & O_NONBLOCK) == 0 && ::fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+    ThrowErrno(env, errno, "fcntl", "F_SETFL");
+  }
+  return env.Undefined();
+}
+
 }  // namespace
 
 void InitTap(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New<OpenTap>(env));
+  exports.Set("setNonBlocking", Napi::Function::New<SetNonBlocking>(env));
 }
 
 }  // namespace hvt

@@ -1,8 +1,9 @@
 // The unikernel the hypercall fuzz loads: one of our real guest ELFs (built by
 // gcc, with its X-only text and R rodata that the loader maps read-only on the
 // host, and its RW data), changed in two places:
-//   - its bss segment gets no permissions, so the loader maps it PROT_NONE,
-//     and grows to 64 KiB so that structs and buffers can land inside it;
+//   - its bss segment gets no permissions and a page of file contents, so
+//     the loader maps it PROT_NONE, and grows to 64 KiB so that structs and
+//     buffers can land inside it;
 //   - its manifest note is replaced by one that declares the devices the fuzz
 //     attaches (two block devices, two network devices), appended to the file.
 import { readFileSync } from 'node:fs';
@@ -19,6 +20,7 @@ const SOLO5_NAME = 'Solo5\0';
 /** Note header (12) plus "Solo5\0" padded to 8, then 4 bytes so the descriptor is 8-aligned. */
 const NOTE_DESC_OFFSET = 24;
 const NO_ACCESS_SIZE = 0x10000;
+const PAGE = 0x1000;
 
 /** Devices of the fuzz kernel, in manifest order (entry 0 is the reserved one). */
 export const FUZZ_DEVICES = [
@@ -64,7 +66,11 @@ export function fuzzKernel(path) {
   const bss = loads.at(-1);
   if (bss === undefined || bss.filesz !== 0n) throw new Error(`${path}: no bss segment last`);
   const bssAt = phoff + bss.index * PHDR_SIZE;
+  // The loader protects only segments with file contents: give it a page of
+  // the file (the text's first, at an offset congruent to the address).
   dv.setUint32(bssAt + P_FLAGS, 0, true);
+  dv.setBigUint64(bssAt + P_OFFSET, BigInt(PAGE), true);
+  dv.setBigUint64(bssAt + P_FILESZ, BigInt(PAGE), true);
   if (bss.memsz < BigInt(NO_ACCESS_SIZE)) {
     dv.setBigUint64(bssAt + P_MEMSZ, BigInt(NO_ACCESS_SIZE), true);
   }

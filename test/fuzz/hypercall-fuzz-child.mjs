@@ -301,6 +301,8 @@ class Driver {
     if (this.mem.size > CHUNK_SIZE && r < 0.997) {
       return { gpa: CHUNK_SIZE - size + 1 + below(size - 1), place: Place.VIEW };
     }
+    if (ro.length === 0 || none.length === 0)
+      throw new Error('the fuzz kernel has no read-only or no-access segment');
     if (protectedOk && r < 0.9985) {
       const [s, e] = pick(ro);
       return { gpa: s - size + 1 + below(e - s + size - 1), place: Place.RO };
@@ -525,6 +527,14 @@ class Driver {
         this.put64(gpa + 8, len);
         if (!canWrite(16)) return 'ro';
         if (!this.valid(data, len)) this.expectFatal ??= rangeFatal(data, len, 'data');
+        else if (dataProtected(data, len)) {
+          this.expectFatal ??= {
+            protected: true,
+            where,
+            what: 'console bytes in protected pages',
+            io: true,
+          };
+        }
         return `data 0x${data.toString(16)} len ${len}`;
       }
       case Hypercall.POLL: {

@@ -224,7 +224,7 @@ describe('hypercalls and the network ring under a hostile guest', () => {
     expect(r.signal, describeCrash(r, seed)).toBeNull();
     expect(r.code, describeCrash(r, seed)).toBe(0);
     expect(s).toBeDefined();
-    expect(r.violations, `seed ${seed}`).toEqual([]);
+    expect(r.violations.length, `seed ${seed}: ${r.violations.slice(0, 5).join('\n')}`).toBe(0);
     expect(s!.violations).toBe(0);
     expect(s!.hypercalls).toBeGreaterThanOrEqual(HYPERCALLS);
     expect(s!.ringEntries).toBeGreaterThanOrEqual(RING_ENTRIES);
@@ -287,7 +287,7 @@ describe('hypercalls and the network ring under a hostile guest', () => {
         `how runs ended:\n${table(ends)}`,
     );
     printViolations('hypercall fuzz (sandboxed)', violations);
-    expect(violations).toEqual([]);
+    expect(violations.length, `seed ${seed}: ${violations.slice(0, 5).join('\n')}`).toBe(0);
     expect(hypercalls).toBeGreaterThanOrEqual(SANDBOX_HYPERCALLS);
   });
 });

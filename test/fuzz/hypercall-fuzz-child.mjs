@@ -96,6 +96,7 @@ const counts = {
   leadingGuards: 0,
   guardChecks: 0,
   violations: 0,
+  placements: {},
 };
 const bump = (table, key) => {
   table[key] = (table[key] ?? 0) + 1;
@@ -285,6 +286,10 @@ class Driver {
     const { visible, allocated, ro, none } = this.L;
     const r = u32() / 2 ** 32;
     const protectedOk = !cfg.skipProtected && !this.tame;
+    // With more than 1 GiB, a struct across the first view boundary now and then.
+    if (this.mem.size > CHUNK_SIZE && chance(0.05)) {
+      return { gpa: CHUNK_SIZE - size + 1 + below(size - 1), place: Place.VIEW };
+    }
     if (this.tame ? r < 0.9995 : r < 0.99) return { gpa: this.rwAddress(size), place: Place.RW };
     if (this.tame || r < 0.993) {
       // Around the top of guest-visible memory: the last valid byte is visible - 2.
@@ -466,6 +471,7 @@ class Driver {
           ]);
     const st = STRUCTS[nr];
     const { gpa, place } = this.placeStruct(st.size);
+    bump(counts.placements, place);
     const where = `${st.file}:${st.name}`;
     this.pending = { nr, gpa, place, st };
     this.expectFatal = undefined;
@@ -504,7 +510,10 @@ class Driver {
       const len = this.mutate(least + below(maxLen - least), [BigInt(L.visible)]);
       const r = u32() / 2 ** 32;
       let data;
-      if (this.tame || r < 0.99) data = BigInt(this.rwAddress(Number(len < 4096n ? len : 4096n)));
+      if (this.mem.size > CHUNK_SIZE && chance(0.1))
+        data = BigInt(CHUNK_SIZE - below(Number(len) + 1));
+      else if (this.tame || r < 0.99)
+        data = BigInt(this.rwAddress(Number(len < 4096n ? len : 4096n)));
       else if (r < 0.995) data = BigInt(pick(L.ro.concat(L.none))[0] + below(0x1000));
       else data = BigInt(L.visible) - len - BigInt(below(4));
       return this.bounded(this.mutate(data, [BigInt(L.kernelEnd)]), len);
@@ -832,7 +841,7 @@ function net0Arg() {
 /** One tender run: returns when the guest halted or the tender ended it. */
 function session(budget, tame) {
   counts.sessions++;
-  const memMiB = !tame && chance(0.01) ? 2050 : pick([4, 6, 8]);
+  const memMiB = !tame && chance(0.02) ? 2050 : pick([4, 6, 8]);
   const layout = layoutFor(memMiB);
   const driver = new Driver(layout, budget, tame);
   let vm;
@@ -869,6 +878,7 @@ function session(budget, tame) {
   ]);
   let status;
   let error;
+  counts.sandbox = warnings;
   try {
     status = runTender({
       platform,
@@ -877,6 +887,8 @@ function session(budget, tame) {
       guestArgs: [],
       warn: (t) => warnings.push(t),
       onSandbox: () => {},
+      // The sandbox says what it applied, as warnings: the proof that it did.
+      debug: cfg.mode === 'sandbox',
     });
   } catch (e) {
     error = e;

@@ -53,6 +53,8 @@ interface Summary {
   leadingGuards: number;
   guardChecks: number;
   violations: number;
+  /** The tender's warnings of the last run: with the sandbox, what it applied. */
+  sandbox: string[];
   seconds: number;
   maxRssMiB: number;
 }
@@ -274,6 +276,8 @@ describe('hypercalls and the network ring under a hostile guest', () => {
       expect(r.signal, describeCrash(r, childSeed)).toBeNull();
       expect(r.code, describeCrash(r, childSeed)).toBe(0);
       expect(r.summary, describeCrash(r, childSeed)).toBeDefined();
+      // The real filter was on: the tender said so, and the child survived it.
+      expect(r.summary!.sandbox.join('\n')).toMatch(/sandbox: seccomp/);
       hypercalls += r.summary!.hypercalls;
       ringEntries += r.summary!.ringEntries;
       add(results, r.summary!.results);

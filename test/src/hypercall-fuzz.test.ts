@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import {
   existsSync,
@@ -40,6 +40,11 @@ const SMALL_BLOCK = 64 * 1024;
 /** A sparse file far larger than any guest buffer: offsets near its end, and past it. */
 const SPARSE_BLOCK = 2 ** 40;
 const TAP = 'hvtfuzz0';
+/** The main run's limit; the test's own is a minute longer, so the child's end is always seen. */
+const MAIN_TIMEOUT_MS = 240_000;
+const SANDBOX_TIMEOUT_MS = 60_000;
+/** Children still running, killed if the test itself is cut short. */
+const running = new Set<ChildProcess>();
 
 interface Summary {
   hypercalls: number;
@@ -66,6 +71,8 @@ interface ChildResult {
   violations: string[];
   stderr: string;
   lastCase: string;
+  /** Killed by this test for running past its limit. */
+  timedOut: boolean;
 }
 
 /** Root with /dev/net/tun, ip and unshare: the child runs in its own network namespace with a tap. */
@@ -92,6 +99,7 @@ function runChild(config: Record<string, unknown>, useTap: boolean, timeoutMs: n
     : [node[0]!, node.slice(1)];
   return new Promise<ChildResult>((resolve) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe', 'pipe', 'pipe'] });
+    running.add(child);
     const sockets = [child.stdio[3], child.stdio[4]] as Socket[];
     // Drain what the guest sends; feed frames for it to read (POLL and NET_READ).
     for (const s of sockets) {
@@ -106,8 +114,13 @@ function runChild(config: Record<string, unknown>, useTap: boolean, timeoutMs: n
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
     });
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.on('close', (code, signal) => {
+      running.delete(child);
       clearInterval(feeder);
       clearTimeout(timer);
       for (const s of sockets) s.destroy();
@@ -118,14 +131,14 @@ function runChild(config: Record<string, unknown>, useTap: boolean, timeoutMs: n
       const progress = config['progress'] as string | undefined;
       const lastCase =
         progress && existsSync(progress) ? readFileSync(progress, 'utf8').trim() : '';
-      resolve({ code, signal, summary, violations, stderr, lastCase });
+      resolve({ code, signal, summary, violations, stderr, lastCase, timedOut });
     });
   });
 }
 
 function describeCrash(r: ChildResult, seed: number): string {
   return (
-    `fuzz child ended with code ${r.code}, signal ${r.signal} (seed ${seed}, replay with ` +
+    `fuzz child ${r.timedOut ? 'ran past its time limit and was killed' : 'ended'} with code ${r.code}, signal ${r.signal} (seed ${seed}, replay with ` +
     `HVTJS_FUZZ_SEED=${seed})\nlast case: ${r.lastCase || '(none recorded)'}\n` +
     r.stderr
       .split('\n')
@@ -189,109 +202,118 @@ describe('hypercalls and the network ring under a hostile guest', () => {
   });
 
   afterAll(() => {
+    for (const child of running) child.kill('SIGKILL');
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it(`serves ${HYPERCALLS} hypercalls and ${RING_ENTRIES} ring entries within the ABI`, async () => {
-    const progress = join(dir, 'last-case');
-    const r = await runChild(
-      {
-        ...base,
-        mode: 'main',
-        seed,
-        hypercalls: HYPERCALLS,
-        ringEntries: RING_ENTRIES,
-        progress,
-      },
-      useTap,
-      240_000,
-    );
-    const s = r.summary;
-    console.log(
-      `hypercall fuzz: ${s?.hypercalls ?? 0} hypercalls, ${s?.ringEntries ?? 0} ring entries, ` +
-        `${r.signal || r.code !== 0 ? 1 : 0} crashes, ${s?.violations ?? 0} violations` +
-        (s
-          ? ` (${s.sessions} tender runs, ${s.halts} halts, ${s.seconds} s, max RSS ${s.maxRssMiB} MiB)`
-          : ''),
-    );
-    if (s) {
-      console.log(
-        `hypercall fuzz: results OK ${s.results['OK']}, AGAIN ${s.results['AGAIN']}, EINVAL ${s.results['EINVAL']}; ` +
-          `ring OK ${s.ringResults['OK']}, AGAIN ${s.ringResults['AGAIN']}, EINVAL ${s.ringResults['EINVAL']}; ` +
-          `leading guard page adjacent in ${s.leadingGuards}/${s.guardChecks} checks\n` +
-          `hypercall fuzz: per call:\n${table(s.byCall)}\nhypercall fuzz: how runs ended:\n${table(s.ends)}`,
-      );
-    }
-    printViolations('hypercall fuzz', r.violations);
-    expect(r.signal, describeCrash(r, seed)).toBeNull();
-    expect(r.code, describeCrash(r, seed)).toBe(0);
-    expect(s).toBeDefined();
-    expect(r.violations.length, `seed ${seed}: ${r.violations.slice(0, 5).join('\n')}`).toBe(0);
-    expect(s!.violations).toBe(0);
-    expect(s!.hypercalls).toBeGreaterThanOrEqual(HYPERCALLS);
-    expect(s!.ringEntries).toBeGreaterThanOrEqual(RING_ENTRIES);
-    // The guest must get deep: every result code, and fatal ends of each kind.
-    for (const code of ['OK', 'AGAIN', 'EINVAL']) expect(s!.results[code]).toBeGreaterThan(0);
-    expect(s!.ringResults['OK']).toBeGreaterThan(0);
-    const ends = Object.keys(s!.ends).join('\n');
-    for (const expected of [
-      'core.ts:PUTS: Invalid guest access',
-      'block.ts:BLOCK_READ: Invalid guest access',
-      'net.ts:NET_WRITE: Invalid guest access',
-      'net.ts:RING_NET_READ: Invalid guest access',
-      'Invalid guest ring indices',
-      'Invalid guest port access',
-      'HALT',
-    ]) {
-      expect(ends, `no run ended with "${expected}"`).toContain(expected);
-    }
-    // Guest-chosen lengths must not turn into host allocations.
-    expect(s!.maxRssMiB).toBeLessThan(768);
-  });
-
-  it(`serves a sample of ${SANDBOX_HYPERCALLS} under the real sandbox`, async () => {
-    let hypercalls = 0;
-    let ringEntries = 0;
-    let children = 0;
-    const violations: string[] = [];
-    const results: Record<string, number> = {};
-    const ends: Record<string, number> = {};
-    const add = (to: Record<string, number>, from: Record<string, number>) => {
-      for (const [k, n] of Object.entries(from)) to[k] = (to[k] ?? 0) + n;
-    };
-    while (hypercalls < SANDBOX_HYPERCALLS && children < SANDBOX_CHILDREN) {
-      const childSeed = (seed + 1 + children) >>> 0;
-      children++;
+  it(
+    `serves ${HYPERCALLS} hypercalls and ${RING_ENTRIES} ring entries within the ABI`,
+    async () => {
+      const progress = join(dir, 'last-case');
       const r = await runChild(
         {
           ...base,
-          mode: 'sandbox',
-          seed: childSeed,
-          hypercalls: SANDBOX_HYPERCALLS - hypercalls,
-          ringEntries: SANDBOX_RING_ENTRIES,
+          mode: 'main',
+          seed,
+          hypercalls: HYPERCALLS,
+          ringEntries: RING_ENTRIES,
+          progress,
         },
         useTap,
-        120_000,
+        MAIN_TIMEOUT_MS,
       );
-      expect(r.signal, describeCrash(r, childSeed)).toBeNull();
-      expect(r.code, describeCrash(r, childSeed)).toBe(0);
-      expect(r.summary, describeCrash(r, childSeed)).toBeDefined();
-      // The real filter was on: the tender said so, and the child survived it.
-      expect(r.summary!.sandbox.join('\n')).toMatch(/sandbox: seccomp/);
-      hypercalls += r.summary!.hypercalls;
-      ringEntries += r.summary!.ringEntries;
-      add(results, r.summary!.results);
-      add(ends, r.summary!.ends);
-      violations.push(...r.violations);
-    }
-    console.log(
-      `hypercall fuzz (sandboxed): ${hypercalls} hypercalls, ${ringEntries} ring entries, ` +
-        `0 crashes, ${violations.length} violations, ${children} sandboxed tenders; ` +
-        `results OK ${results['OK']}, AGAIN ${results['AGAIN']}, EINVAL ${results['EINVAL']}; ` +
-        `how runs ended:\n${table(ends)}`,
-    );
-    printViolations('hypercall fuzz (sandboxed)', violations);
-    expect(violations.length, `seed ${seed}: ${violations.slice(0, 5).join('\n')}`).toBe(0);
-    expect(hypercalls).toBeGreaterThanOrEqual(SANDBOX_HYPERCALLS);
-  });
+      const s = r.summary;
+      console.log(
+        `hypercall fuzz: ${s?.hypercalls ?? 0} hypercalls, ${s?.ringEntries ?? 0} ring entries, ` +
+          `${r.signal || r.code !== 0 ? 1 : 0} crashes, ${s?.violations ?? 0} violations` +
+          (s
+            ? ` (${s.sessions} tender runs, ${s.halts} halts, ${s.seconds} s, max RSS ${s.maxRssMiB} MiB)`
+            : ''),
+      );
+      if (s) {
+        console.log(
+          `hypercall fuzz: results OK ${s.results['OK']}, AGAIN ${s.results['AGAIN']}, EINVAL ${s.results['EINVAL']}; ` +
+            `ring OK ${s.ringResults['OK']}, AGAIN ${s.ringResults['AGAIN']}, EINVAL ${s.ringResults['EINVAL']}; ` +
+            `leading guard page adjacent in ${s.leadingGuards}/${s.guardChecks} checks\n` +
+            `hypercall fuzz: per call:\n${table(s.byCall)}\nhypercall fuzz: how runs ended:\n${table(s.ends)}`,
+        );
+      }
+      printViolations('hypercall fuzz', r.violations);
+      expect(r.signal, describeCrash(r, seed)).toBeNull();
+      expect(r.code, describeCrash(r, seed)).toBe(0);
+      expect(s).toBeDefined();
+      expect(r.violations.length, `seed ${seed}: ${r.violations.slice(0, 5).join('\n')}`).toBe(0);
+      expect(s!.violations).toBe(0);
+      expect(s!.hypercalls).toBeGreaterThanOrEqual(HYPERCALLS);
+      expect(s!.ringEntries).toBeGreaterThanOrEqual(RING_ENTRIES);
+      // The guest must get deep: every result code, and fatal ends of each kind.
+      for (const code of ['OK', 'AGAIN', 'EINVAL']) expect(s!.results[code]).toBeGreaterThan(0);
+      expect(s!.ringResults['OK']).toBeGreaterThan(0);
+      const ends = Object.keys(s!.ends).join('\n');
+      for (const expected of [
+        'core.ts:PUTS: Invalid guest access',
+        'block.ts:BLOCK_READ: Invalid guest access',
+        'net.ts:NET_WRITE: Invalid guest access',
+        'net.ts:RING_NET_READ: Invalid guest access',
+        'Invalid guest ring indices',
+        'Invalid guest port access',
+        'HALT',
+      ]) {
+        expect(ends, `no run ended with "${expected}"`).toContain(expected);
+      }
+      // Guest-chosen lengths must not turn into host allocations.
+      expect(s!.maxRssMiB).toBeLessThan(768);
+    },
+    MAIN_TIMEOUT_MS + 60_000,
+  );
+
+  it(
+    `serves a sample of ${SANDBOX_HYPERCALLS} under the real sandbox`,
+    async () => {
+      let hypercalls = 0;
+      let ringEntries = 0;
+      let children = 0;
+      const violations: string[] = [];
+      const results: Record<string, number> = {};
+      const ends: Record<string, number> = {};
+      const add = (to: Record<string, number>, from: Record<string, number>) => {
+        for (const [k, n] of Object.entries(from)) to[k] = (to[k] ?? 0) + n;
+      };
+      while (hypercalls < SANDBOX_HYPERCALLS && children < SANDBOX_CHILDREN) {
+        const childSeed = (seed + 1 + children) >>> 0;
+        children++;
+        const r = await runChild(
+          {
+            ...base,
+            mode: 'sandbox',
+            seed: childSeed,
+            hypercalls: SANDBOX_HYPERCALLS - hypercalls,
+            ringEntries: SANDBOX_RING_ENTRIES,
+          },
+          useTap,
+          SANDBOX_TIMEOUT_MS,
+        );
+        expect(r.signal, describeCrash(r, childSeed)).toBeNull();
+        expect(r.code, describeCrash(r, childSeed)).toBe(0);
+        expect(r.summary, describeCrash(r, childSeed)).toBeDefined();
+        // The real filter was on: the tender said so, and the child survived it.
+        expect(r.summary!.sandbox.join('\n')).toMatch(/sandbox: seccomp/);
+        hypercalls += r.summary!.hypercalls;
+        ringEntries += r.summary!.ringEntries;
+        add(results, r.summary!.results);
+        add(ends, r.summary!.ends);
+        violations.push(...r.violations);
+      }
+      console.log(
+        `hypercall fuzz (sandboxed): ${hypercalls} hypercalls, ${ringEntries} ring entries, ` +
+          `0 crashes, ${violations.length} violations, ${children} sandboxed tenders; ` +
+          `results OK ${results['OK']}, AGAIN ${results['AGAIN']}, EINVAL ${results['EINVAL']}; ` +
+          `how runs ended:\n${table(ends)}`,
+      );
+      printViolations('hypercall fuzz (sandboxed)', violations);
+      expect(violations.length, `seed ${seed}: ${violations.slice(0, 5).join('\n')}`).toBe(0);
+      expect(hypercalls).toBeGreaterThanOrEqual(SANDBOX_HYPERCALLS);
+    },
+    SANDBOX_CHILDREN * SANDBOX_TIMEOUT_MS,
+  );
 });

@@ -290,12 +290,12 @@ class Driver {
     if (this.mem.size > CHUNK_SIZE && chance(0.05)) {
       return { gpa: CHUNK_SIZE - size + 1 + below(size - 1), place: Place.VIEW };
     }
-    if (this.tame ? r < 0.9995 : r < 0.99) return { gpa: this.rwAddress(size), place: Place.RW };
-    if (this.tame || r < 0.993) {
+    if (this.tame ? r < 0.9995 : r < 0.994) return { gpa: this.rwAddress(size), place: Place.RW };
+    if (this.tame || r < 0.9955) {
       // Around the top of guest-visible memory: the last valid byte is visible - 2.
       return { gpa: visible - size - 3 + below(size + 6), place: Place.TOP };
     }
-    if (r < 0.996) {
+    if (r < 0.997) {
       const gpa = pick([
         () => visible + below(allocated - visible),
         () => pick([0xffffffff, 0xfffffff8, 0x80000000, allocated, allocated - 8, allocated - 1]),
@@ -303,7 +303,7 @@ class Driver {
       ])();
       return { gpa, place: Place.OUTSIDE };
     }
-    if (this.mem.size > CHUNK_SIZE && r < 0.997) {
+    if (this.mem.size > CHUNK_SIZE && r < 0.9975) {
       return { gpa: CHUNK_SIZE - size + 1 + below(size - 1), place: Place.VIEW };
     }
     if (ro.length === 0 || none.length === 0)
@@ -333,7 +333,7 @@ class Driver {
   }
   /** A guest-chosen u64: mostly `good`, else values near the edges. */
   mutate(good, edges) {
-    if (this.tame ? !chance(0.0005) : !chance(0.004)) return BigInt.asUintN(64, BigInt(good));
+    if (this.tame ? !chance(0.0005) : !chance(0.0025)) return BigInt.asUintN(64, BigInt(good));
     const base = pick([
       0n,
       1n,
@@ -512,9 +512,9 @@ class Driver {
       let data;
       if (this.mem.size > CHUNK_SIZE && chance(0.1))
         data = BigInt(CHUNK_SIZE - below(Number(len) + 1));
-      else if (this.tame || r < 0.99)
+      else if (this.tame || r < 0.995)
         data = BigInt(this.rwAddress(Number(len < 4096n ? len : 4096n)));
-      else if (r < 0.995) data = BigInt(pick(L.ro.concat(L.none))[0] + below(0x1000));
+      else if (r < 0.9975) data = BigInt(pick(L.ro.concat(L.none))[0] + below(0x1000));
       else data = BigInt(L.visible) - len - BigInt(below(4));
       return this.bounded(this.mutate(data, [BigInt(L.kernelEnd)]), len);
     };
@@ -568,7 +568,7 @@ class Driver {
         );
         const dataGood = BigInt(this.rwAddress(Number(len < 8192n ? len : 8192n)));
         let data = this.mutate(
-          chance(0.01) && !this.tame ? BigInt(pick(L.ro.concat(L.none))[0]) : dataGood,
+          chance(0.004) && !this.tame ? BigInt(pick(L.ro.concat(L.none))[0]) : dataGood,
           [BigInt(L.visible) - len],
         );
         ({ data, len } = this.bounded(data, len));

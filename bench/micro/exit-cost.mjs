@@ -15,12 +15,13 @@
 // after a warm-up: ns per exit for the JavaScript loop (jsNsPerExit) and the
 // C loop (cNsPerExit), and where the JavaScript time goes: the vm.run()
 // crossing alone (crossingNs), the run loop and dispatch with a handler that
-// does nothing (dispatchNoopNs), one call of the platform's clock (clockNs),
-// and the whole exit with an allocation-free clock (jsFastClockNsPerExit);
-// and a BLOCK_READ exit of 512 B and of 64 KiB from the page cache, through
-// core's block module and the C way (js/cBlockRead512Ns, js/cBlockRead64kNs),
-// and with the read done by one addon call instead of fs.readSync
-// (jsFastBlockRead512Ns, jsFastBlockRead64kNs).
+// does nothing (dispatchNoopNs), one reading of a bigint clock (clockNs), and
+// the whole exit with the bigint clock the tender used before its
+// allocation-free one (jsBigintClockNsPerExit); and a BLOCK_READ exit of 512 B
+// and of 64 KiB from the page cache, through core's block module with the
+// platform's guest I/O (one addon call) and the C way (js/cBlockRead512Ns,
+// js/cBlockRead64kNs), and through Node's fs as before (jsFsBlockRead512Ns,
+// jsFsBlockRead64kNs).
 
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -34,7 +35,7 @@ const importDist = (/** @type {string} */ pkg) =>
   import(pathToFileURL(join(root, 'packages', pkg, 'dist', 'index.js')).href);
 const core = await importDist('core');
 const kvm = await importDist('linux-kvm');
-/** @type {{ fakeAttach(exit: Float64Array, port: number, gpa: number, n: number, haltGpa: number): void, fakeRun(): number, cWalltimeLoop(n: number): number, cBlockReadLoop(n: number, fd: number, len: number): number, guestMemory(size: number): ArrayBuffer, preadGuest(fd: number, gpa: number, len: number, position: number): number, clockBind(out: Uint32Array): void, clockFill(): void }} */
+/** @type {{ fakeAttach(exit: Float64Array, port: number, gpa: number, n: number, haltGpa: number): void, fakeRun(): number, cWalltimeLoop(n: number): number, cBlockReadLoop(n: number, fd: number, len: number): number, guestMemory(size: number): ArrayBuffer }} */
 const addon = createRequire(import.meta.url)(join(root, 'bench', 'out', 'native-loop.node'));
 
 const { values } = parseArgs({
@@ -45,10 +46,12 @@ const reps = Number(values.reps);
 
 const WALLTIME_GPA = 0x1000;
 const HALT_GPA = 0x2000;
-// Guest RAM as both tenders map it (shared anonymous memory), one mapping for
-// the JavaScript and the C loops alike: where a copy lands changes its cost.
-const memory = new core.GuestMemory([new Uint8Array(addon.guestMemory(1 << 20))]);
-const guest = { memory, size: memory.size };
+// Guest RAM as the tender maps it (shared anonymous memory, with the
+// platform's guest I/O), for the JavaScript loops; the C loops have their own.
+const ram = kvm.mapGuestRam(1 << 20);
+addon.guestMemory(1 << 20);
+const { memory } = ram;
+const guest = { memory, size: memory.size, io: ram.io };
 const hypercalls = new core.Hypercalls(guest);
 // Only what the core module's setup touches: the guest, the clock, registration.
 const setupContext = {
@@ -61,17 +64,15 @@ core.createCoreModule(new core.WaitSet()).setup(setupContext);
 const exit = new Float64Array(8);
 const vm = { exit, memory, run: () => addon.fakeRun() };
 
-// WALLTIME as core serves it, but with a clock that fills two u32 halves
-// instead of allocating a BigInt: what that one change would save.
-const fastClockCalls = new core.Hypercalls(guest);
-const halves = new Uint32Array(2);
-addon.clockBind(halves);
-fastClockCalls.register(core.Hypercall.WALLTIME, (/** @type {number} */ gpa) => {
-  core.checkStruct(guest, gpa, core.HypercallStructSize.WALLTIME, 'micro:WALLTIME');
-  addon.clockFill();
-  memory.writeU32(gpa, /** @type {number} */ (halves[0]));
-  memory.writeU32(gpa + 4, /** @type {number} */ (halves[1]));
-});
+// WALLTIME as core served it before its allocation-free clock: a BigInt per exit.
+const bigintClockCalls = new core.Hypercalls(guest);
+bigintClockCalls.register(
+  core.Hypercall.WALLTIME,
+  core.walltimeHypercall(
+    guest,
+    core.bigintClock(() => kvm.walltimeNs()),
+  ),
+);
 
 // The same exit with a handler that does nothing: what dispatch alone costs.
 const noopCalls = new core.Hypercalls(guest);
@@ -139,53 +140,29 @@ writeSync(
 );
 const blockElf = join(root, 'bench', 'out', 'bench-block.hvt');
 const manifest = core.readManifestNote(core.readKernelFile(blockElf), blockElf);
-const block = new core.BlockModule();
 const warn = (/** @type {string} */ text) => {
   throw new Error(text);
 };
-if (
-  !block.handleOption(`--block:storage=${diskPath}`, {
-    manifest,
-    platform: kvm.linuxKvmPlatform,
-    warn,
-  })
-) {
-  throw new Error('block option refused');
-}
-const blockCalls = new core.Hypercalls(guest);
-block.setup({
-  manifest,
-  guest,
-  warn,
-  registerHypercall: (/** @type {number} */ nr, /** @type {(gpa: number) => void} */ handler) =>
-    blockCalls.register(nr, handler),
-});
-const storage = manifest.entries.find((/** @type {{ name: string }} */ e) => e.name === 'storage');
-
-// The same checks as core's block module, but the read done by one addon call
-// straight into guest memory instead of by Node's fs.readSync: what a native
-// read path would save.
-const fastBlockCalls = new core.Hypercalls(guest);
-const CAPACITY = 8 << 20;
-fastBlockCalls.register(core.Hypercall.BLOCK_READ, (/** @type {number} */ gpa) => {
-  core.checkStruct(guest, gpa, core.HypercallStructSize.BLOCK_IO, 'micro:BLOCK_READ');
-  const handle = memory.readU32(gpa);
-  const offset = memory.readU64(gpa + 8);
-  const data = memory.readU64(gpa + 16);
-  const len = memory.readU64(gpa + 24);
-  if (
-    handle !== storage.index ||
-    len > core.SSIZE_MAX ||
-    offset >= CAPACITY ||
-    len > CAPACITY - offset
-  ) {
-    memory.writeI32(gpa + 32, core.Solo5Result.EINVAL);
-    return;
+/** The block module's BLOCK_READ on `ram`'s I/O: the platform's, or Node's fs. */
+function blockTable(/** @type {typeof guest} */ ram) {
+  const block = new core.BlockModule();
+  const context = { manifest, platform: kvm.linuxKvmPlatform, warn };
+  if (!block.handleOption(`--block:storage=${diskPath}`, context)) {
+    throw new Error('block option refused');
   }
-  if (!core.guestRangeValid(guest, data, len)) throw new Error('micro: bad range');
-  if (addon.preadGuest(diskFd, data, len, offset) !== len) throw new Error('micro: short read');
-  memory.writeI32(gpa + 32, core.Solo5Result.OK);
-});
+  const table = new core.Hypercalls(ram);
+  block.setup({
+    manifest,
+    guest: ram,
+    warn,
+    registerHypercall: (/** @type {number} */ nr, /** @type {(gpa: number) => void} */ handler) =>
+      table.register(nr, handler),
+  });
+  return table;
+}
+const blockCalls = blockTable(guest);
+const fsBlockCalls = blockTable({ memory, size: memory.size, io: core.nodeGuestIo(memory) });
+const storage = manifest.entries.find((/** @type {{ name: string }} */ e) => e.name === 'storage');
 
 /**
  * ns per BLOCK_READ exit of `len` bytes through core's runLoop and `table`.
@@ -220,13 +197,13 @@ const parts = {
   cNsPerExit: () => addon.cWalltimeLoop(n) / n,
   crossingNs: () => crossingNs(n),
   dispatchNoopNs: () => runLoopNs(noopCalls, n),
-  jsFastClockNsPerExit: () => runLoopNs(fastClockCalls, n),
+  jsBigintClockNsPerExit: () => runLoopNs(bigintClockCalls, n),
   clockNs: () => clockNs(n),
   jsBlockRead512Ns: () => blockReadNs(n / 4, 512),
   cBlockRead512Ns: () => addon.cBlockReadLoop(n / 4, diskFd, 512) / (n / 4),
-  jsFastBlockRead512Ns: () => blockReadNs(n / 4, 512, fastBlockCalls),
+  jsFsBlockRead512Ns: () => blockReadNs(n / 4, 512, fsBlockCalls),
   jsBlockRead64kNs: () => blockReadNs(n / 10, 65536),
-  jsFastBlockRead64kNs: () => blockReadNs(n / 10, 65536, fastBlockCalls),
+  jsFsBlockRead64kNs: () => blockReadNs(n / 10, 65536, fsBlockCalls),
   cBlockRead64kNs: () => addon.cBlockReadLoop(n / 10, diskFd, 65536) / (n / 10),
 };
 // Warm-up: the JIT tiers the loops up, the clock's first calls settle.

@@ -1,4 +1,5 @@
 import { GuestAccessError } from './errors.js';
+import type { GuestIo } from './guest-io.js';
 import type { GuestMemory } from './guest-memory.js';
 import { Prot } from './platform.js';
 
@@ -167,6 +168,8 @@ export const GUEST_STRUCTS = [
 export interface GuestRam {
   readonly memory: GuestMemory;
   readonly size: number;
+  /** Descriptor I/O into this RAM (the platform's `Vm.io`); Node's fs when absent. */
+  readonly io?: GuestIo;
 }
 
 /**

@@ -1,118 +1,147 @@
 import { readSync, writeSync, writevSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 import { CHUNK_SIZE, type GuestMemory } from './guest-memory.js';
 
 /**
- * I/O straight between a host descriptor and guest RAM, for the hypercall
- * handlers: no copy, one system call per host view a range touches. Callers
- * have validated the range (GuestStruct.buffer).
+ * I/O between a host descriptor and guest RAM, for the hypercall handlers:
+ * straight to and from the guest's pages, no copy, nothing allocated.
  */
 
 /**
- * The view and offset holding [gpa, gpa+len) when one view holds all of it,
- * else -1; sets `hostView`. Avoids an object per call on the hot path.
+ * One system call between descriptor `fd` and guest-physical [gpa, gpa+len),
+ * a range the caller has validated against the guest ABI. Each returns the
+ * bytes transferred, or minus the host's errno (EINTR is retried). A platform
+ * offers this natively (`Vm.io`); `nodeGuestIo` is the portable fallback.
  */
-let hostView: Uint8Array = new Uint8Array(0);
-function locate(memory: GuestMemory, gpa: number, len: number): number {
-  const index = Math.floor(gpa / CHUNK_SIZE);
-  const offset = gpa - index * CHUNK_SIZE;
-  const view = memory.chunks[index];
-  if (view === undefined || offset + len > view.byteLength) return -1;
-  hostView = view;
-  return offset;
+export interface GuestIo {
+  pread(fd: number, gpa: number, len: number, position: number): number;
+  pwrite(fd: number, gpa: number, len: number, position: number): number;
+  read(fd: number, gpa: number, len: number): number;
+  write(fd: number, gpa: number, len: number): number;
+  /** The name ("EAGAIN") of a host errno number that these returned negated. */
+  errnoName(errno: number): string;
+}
+
+/** The errno name of a failed GuestIo call's negative result. */
+export function ioErrorName(io: GuestIo, result: number): string {
+  return io.errnoName(-result);
+}
+
+/** Bytes a frame read may bounce through when it straddles two views (no frame is near this). */
+const MAX_BOUNCE = 1 << 20;
+
+/**
+ * GuestIo through Node's fs on the GiB views of `memory`: one system call per
+ * view a range touches (a range straddling a view boundary is rare), a frame
+ * written as one writev(2) of its pieces. Node's errors become -errno.
+ */
+export function nodeGuestIo(memory: GuestMemory): GuestIo {
+  const views = memory.chunks;
+  /** The view holding `gpa` and the offset in it, in `view` and the result. */
+  let view: Uint8Array = new Uint8Array(0);
+  const locate = (gpa: number): number => {
+    const index = Math.floor(gpa / CHUNK_SIZE);
+    view = views[index] ?? new Uint8Array(0);
+    return gpa - index * CHUNK_SIZE;
+  };
+  const failed = (error: unknown): number => {
+    const errno = (error as NodeJS.ErrnoException).errno;
+    return typeof errno === 'number' && errno < 0 ? errno : -22;
+  };
+  /** pread/pwrite piece by piece; stops at the first short or failed call. */
+  const positioned = (write: boolean, fd: number, gpa: number, len: number, position: number) => {
+    let done = 0;
+    while (done < len) {
+      const offset = locate(gpa + done);
+      const n = Math.min(len - done, view.byteLength - offset);
+      if (n <= 0) return done > 0 ? done : -14;
+      let got: number;
+      try {
+        got = write
+          ? writeSync(fd, view, offset, n, position + done)
+          : readSync(fd, view, offset, n, position + done);
+      } catch (error) {
+        return done > 0 ? done : failed(error);
+      }
+      done += got;
+      if (got < n) break;
+    }
+    return done;
+  };
+  return {
+    pread: (fd, gpa, len, position) => positioned(false, fd, gpa, len, position),
+    pwrite: (fd, gpa, len, position) => positioned(true, fd, gpa, len, position),
+    read(fd, gpa, len) {
+      const offset = locate(gpa);
+      try {
+        if (offset + len <= view.byteLength) return readSync(fd, view, offset, len, null);
+        // A frame read that straddles two views: through a bounded bounce buffer.
+        const bounce = new Uint8Array(Math.min(len, MAX_BOUNCE));
+        const n = readSync(fd, bounce, 0, bounce.byteLength, null);
+        memory.write(gpa, bounce.subarray(0, n));
+        return n;
+      } catch (error) {
+        return failed(error);
+      }
+    },
+    write(fd, gpa, len) {
+      const offset = locate(gpa);
+      try {
+        if (offset + len <= view.byteLength) return writeSync(fd, view, offset, len, null);
+        // One frame must be one write: the pieces go as one writev(2), uncopied.
+        const pieces: Uint8Array[] = [];
+        memory.forEachPiece(gpa, len, (v, at, n) => pieces.push(v.subarray(at, at + n)));
+        return writevSync(fd, pieces);
+      } catch (error) {
+        return failed(error);
+      }
+    },
+    errnoName: (errno) => getSystemErrorName(-errno),
+  };
 }
 
 const retryWait = new Int32Array(new SharedArrayBuffer(4));
 
 /**
- * write(2) of guest bytes to `fd` at `position` (null: the current position),
- * straight from guest RAM. One call per host view, so a range that crosses a
- * GiB view boundary becomes two calls. `retryAgain`: wait out EAGAIN (a console
- * some other process made non-blocking) instead of failing. Returns bytes written.
+ * Writes all of [gpa, gpa+len) to `fd` at its current position, waiting out
+ * EAGAIN (a console some other process made non-blocking): the console's
+ * PUTS path. Returns the bytes written, or the first failure's negative errno.
  */
-export function writeFromGuest(
-  fd: number,
-  memory: GuestMemory,
-  gpa: number,
-  len: number,
-  position: number | null,
-  retryAgain = false,
-): number {
+export function writeAllWaiting(io: GuestIo, fd: number, gpa: number, len: number): number {
   let done = 0;
   while (done < len) {
-    const at = gpa + done;
-    const offset = locate(memory, at, 0);
-    if (offset < 0) break;
-    const n = Math.min(len - done, hostView.byteLength - offset);
-    let wrote: number;
-    try {
-      wrote = writeSync(fd, hostView, offset, n, position === null ? null : position + done);
-    } catch (error) {
-      if (retryAgain && (error as NodeJS.ErrnoException).code === 'EAGAIN') {
-        Atomics.wait(retryWait, 0, 0, 1);
-        continue;
-      }
-      throw error;
+    const n = io.write(fd, gpa + done, len - done);
+    if (n < 0) {
+      if (io.errnoName(-n) !== 'EAGAIN') return n;
+      Atomics.wait(retryWait, 0, 0, 1);
+      continue;
     }
-    done += wrote;
-    if (wrote < n && !retryAgain) break;
-  }
-  return done;
-}
-
-/** read(2)/pread(2) into guest RAM, the mirror of writeFromGuest (no EAGAIN retry). */
-export function readIntoGuest(
-  fd: number,
-  memory: GuestMemory,
-  gpa: number,
-  len: number,
-  position: number | null,
-): number {
-  let done = 0;
-  while (done < len) {
-    const at = gpa + done;
-    const offset = locate(memory, at, 0);
-    if (offset < 0) break;
-    const n = Math.min(len - done, hostView.byteLength - offset);
-    const got = readSync(fd, hostView, offset, n, position === null ? null : position + done);
-    done += got;
-    if (got < n) break;
+    done += n;
   }
   return done;
 }
 
 /**
- * One write(2) of a whole frame from guest RAM: a frame must reach a tap in one
- * call, so the rare frame that crosses a GiB view goes as one writev(2) of its
- * two pieces. Nothing is copied: a hostile length costs the host no memory
- * (the device refuses a frame it cannot take, and that error is reported).
+ * pread/pwrite of all of [gpa, gpa+len) at `position`: the block path. Returns
+ * the bytes transferred (short at the end of the file), or the first call's
+ * negative errno if nothing was transferred by it.
  */
-export function writeFrameFromGuest(
+export function transferAll(
+  io: GuestIo,
+  write: boolean,
   fd: number,
-  memory: GuestMemory,
   gpa: number,
   len: number,
+  position: number,
 ): number {
-  const offset = locate(memory, gpa, len);
-  if (offset >= 0) return writeSync(fd, hostView, offset, len);
-  const pieces: Uint8Array[] = [];
-  memory.forEachPiece(gpa, len, (view, at, n) => pieces.push(view.subarray(at, at + n)));
-  return writevSync(fd, pieces);
-}
-
-const MAX_BOUNCE = 1 << 20;
-
-/** One read(2) of at most `len` bytes into guest RAM (a frame, from a tap). */
-export function readFrameIntoGuest(
-  fd: number,
-  memory: GuestMemory,
-  gpa: number,
-  len: number,
-): number {
-  const offset = locate(memory, gpa, len);
-  if (offset >= 0) return readSync(fd, hostView, offset, len, null);
-  // No frame is near this big; a hostile length must not make us allocate GiBs.
-  const bounce = new Uint8Array(Math.min(len, MAX_BOUNCE));
-  const n = readSync(fd, bounce, 0, bounce.byteLength, null);
-  memory.write(gpa, bounce.subarray(0, n));
-  return n;
+  let done = 0;
+  while (done < len) {
+    const n = write
+      ? io.pwrite(fd, gpa + done, len - done, position + done)
+      : io.pread(fd, gpa + done, len - done, position + done);
+    if (n < 0) return n;
+    if (n === 0) break;
+    done += n;
+  }
+  return done;
 }

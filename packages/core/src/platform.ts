@@ -1,3 +1,4 @@
+import type { GuestIo } from './guest-io.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { SandboxNeeds, SandboxPolicy } from './sandbox-policy.js';
 
@@ -127,6 +128,11 @@ export interface Vm {
   readonly memory: GuestMemory;
   /** Exit details of the last run (see ExitField). */
   readonly exit: Float64Array;
+  /**
+   * Descriptor I/O into guest RAM by guest-physical address, one system call
+   * per hypercall (block and net); without it core uses Node's fs on `memory`.
+   */
+  readonly io?: GuestIo;
   /** Host-side protection of [gpa, gpa+len) (page-aligned), as mprotect. */
   protect(gpa: number, len: number, prot: number): void;
   /** Applies the initial state (with CPUID passthrough); returns the guest TSC frequency in Hz. */
@@ -213,6 +219,15 @@ export interface NetRing {
   failure(): NetRingFailure | undefined;
 }
 
+/**
+ * A clock that costs no allocation: `read()` stores CLOCK_REALTIME's
+ * nanoseconds since the epoch in `halves` as [low 32 bits, high 32 bits].
+ */
+export interface RealtimeClock {
+  readonly halves: Uint32Array;
+  read(): void;
+}
+
 /** A tap (or other network) device opened on the host. */
 export interface NetDevice {
   readonly fd: number;
@@ -243,6 +258,8 @@ export interface Platform {
   createPollSet(fds: readonly number[]): PollSet;
   /** CLOCK_REALTIME in nanoseconds since the epoch. */
   walltimeNs(): bigint;
+  /** The same clock without an allocation per reading (the WALLTIME exit path). */
+  realtimeClock?(): RealtimeClock;
   /**
    * Makes SIGINT/SIGTERM end `Vm.run()` with ExitKind.SIGNAL and `PollSet.wait()`
    * early, instead of killing the process; the tender then reports them as the

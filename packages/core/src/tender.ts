@@ -103,7 +103,11 @@ export function runTender(config: TenderConfig): number {
     const { tscHz } = vm.initVcpuX86(initialVcpuState(loaded.entry, plan.visible));
 
     // Step 12: module setup, then every declared device must be attached.
-    const guest: GuestRam = { memory: vm.memory, size: plan.visible };
+    const guest: GuestRam = {
+      memory: vm.memory,
+      size: plan.visible,
+      ...(vm.io !== undefined ? { io: vm.io } : {}),
+    };
     const hypercalls = new Hypercalls(guest);
     let ringOffered = false;
     const ioThreadChecks: (() => HvtError | undefined)[] = [];

@@ -2,18 +2,19 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  bigintClock,
   CHUNK_SIZE,
   GuestAccessError,
   type GuestRam,
   HvtError,
   Hypercall,
   Hypercalls,
+  nodeGuestIo,
   pollHypercall,
   putsHypercall,
-  readIntoGuest,
+  transferAll,
   WaitSet,
   walltimeHypercall,
-  writeFromGuest,
 } from '../src/index.js';
 import { guestRam, scratchDir, thrown } from './tender-helpers.js';
 
@@ -120,13 +121,24 @@ describe('core hypercalls', () => {
   it('WALLTIME writes the clock in nanoseconds', () => {
     const ram = guestRam(M);
     const before = BigInt(Date.now()) * 1_000_000n;
-    walltimeHypercall(ram, () => BigInt(Date.now()) * 1_000_000n)(0x20000);
+    walltimeHypercall(
+      ram,
+      bigintClock(() => BigInt(Date.now()) * 1_000_000n),
+    )(0x20000);
     const got = ram.memory.readU64Big(0x20000);
     expect(got >= before && got < before + 10_000_000_000n).toBe(true);
-    expect(thrown(() => walltimeHypercall(ram, () => 0n)(M - 8)).message).toBe(
-      `core.ts:WALLTIME: Invalid guest access: gpa=0x${(M - 8).toString(16)}, sz=8`,
-    );
-    walltimeHypercall(ram, () => 0n)(M - 9);
+    expect(
+      thrown(() =>
+        walltimeHypercall(
+          ram,
+          bigintClock(() => 0n),
+        )(M - 8),
+      ).message,
+    ).toBe(`core.ts:WALLTIME: Invalid guest access: gpa=0x${(M - 8).toString(16)}, sz=8`);
+    walltimeHypercall(
+      ram,
+      bigintClock(() => 0n),
+    )(M - 9);
   });
 
   it('PUTS validates the struct, then the data range, strictly', () => {
@@ -179,14 +191,18 @@ describe('I/O straight between a descriptor and guest RAM', () => {
         gpa,
         Uint8Array.from({ length: 20 }, (_, i) => i + 1),
       );
-      expect(writeFromGuest(fd, ram.memory, gpa, 20, 8)).toBe(20);
+      const io = nodeGuestIo(ram.memory);
+      expect(transferAll(io, true, fd, gpa, 20, 8)).toBe(20);
       const bytes = readFileSync(file);
       expect([...bytes.subarray(8, 28)]).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
       ram.memory.fill(gpa, 20);
-      expect(readIntoGuest(fd, ram.memory, gpa, 20, 8)).toBe(20);
+      expect(transferAll(io, false, fd, gpa, 20, 8)).toBe(20);
       expect([...ram.memory.read(gpa, 20)]).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
       // Reading past the end is short, and says how much it got.
-      expect(readIntoGuest(fd, ram.memory, 0x1000, 100, 0)).toBe(64);
+      expect(transferAll(io, false, fd, 0x1000, 100, 0)).toBe(64);
+      // A failure is minus the errno, named by the I/O's own table.
+      const bad = transferAll(io, false, 9999, 0x1000, 100, 0);
+      expect(io.errnoName(-bad)).toBe('EBADF');
     } finally {
       closeSync(fd);
     }

@@ -1,4 +1,4 @@
-import type { NetDevice, PollSet } from '@hvtjs/core';
+import type { NetDevice, PollSet, RealtimeClock } from '@hvtjs/core';
 import { native } from './native.js';
 
 /** How many fds one poll set may hold: its result is a bit set in a number. */
@@ -58,6 +58,21 @@ export function createPollSet(fds: readonly number[]): PollSet {
 /** CLOCK_REALTIME in nanoseconds since the epoch. */
 export function walltimeNs(): bigint {
   return native.walltimeNs();
+}
+
+/** The clock is the addon's, one per process: every reader shares its two halves. */
+const realtime: RealtimeClock = {
+  halves: new Uint32Array(native.realtimeBuffer),
+  read: native.readRealtime as () => void,
+};
+
+/**
+ * CLOCK_REALTIME without an allocation: `read()` is one addon call that stores
+ * the nanoseconds in `halves` ([low, high]). CLOCK_REALTIME cannot fail with
+ * a valid timespec, so read() reports nothing.
+ */
+export function realtimeClock(): RealtimeClock {
+  return realtime;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type {
   Arch,
   Platform,
+  RealtimeClock,
   SandboxNeeds,
   SandboxOptions,
   SandboxPolicy,
@@ -12,6 +13,7 @@ import {
   createPollSet,
   openNet,
   pendingSignal,
+  realtimeClock,
   setNonBlocking,
   walltimeNs,
 } from './host.js';
@@ -26,6 +28,7 @@ export {
   MAX_POLL_FDS,
   openNet,
   pendingSignal,
+  realtimeClock,
   setNonBlocking,
   walltimeNs,
 } from './host.js';
@@ -57,7 +60,13 @@ export {
   type SeccompRule,
   type SeccompVerdict,
 } from './sandbox/seccomp.js';
-export { type CreateVmOptions, LinuxKvmVm, PAGE_SIZE } from './vm.js';
+export {
+  type CreateVmOptions,
+  LinuxKvmVm,
+  type MappedGuestRam,
+  mapGuestRam,
+  PAGE_SIZE,
+} from './vm.js';
 
 function hostArch(): Arch {
   return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
@@ -70,6 +79,7 @@ export interface LinuxKvmPlatform extends Platform {
   pendingSignal(): number;
   createEventFd(): number;
   setNonBlocking(fd: number): void;
+  realtimeClock(): RealtimeClock;
   prepareSandbox(declared: SandboxPolicy): SandboxNeeds;
   dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
   describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
@@ -85,6 +95,7 @@ export const linuxKvmPlatform: LinuxKvmPlatform = {
   setNonBlocking,
   createPollSet,
   walltimeNs,
+  realtimeClock,
   catchTerminationSignals,
   pendingSignal,
   createEventFd: (): number => createEventFd(),

@@ -157,6 +157,11 @@ export interface NativeGuestMapping {
   protect(offset: number, len: number, prot: number): void;
   resident(offset: number, len: number): Uint8Array;
   release(): void;
+  /** Guest I/O by guest-physical address: bytes transferred, or minus the errno. */
+  pread(fd: number, gpa: number, len: number, position: number): number;
+  pwrite(fd: number, gpa: number, len: number, position: number): number;
+  read(fd: number, gpa: number, len: number): number;
+  write(fd: number, gpa: number, len: number): number;
 }
 
 export interface NativeAddon {
@@ -182,6 +187,10 @@ export interface NativeAddon {
   eventfd(initval?: number, flags?: number): number;
   eventfdFlags: { CLOEXEC: number; NONBLOCK: number };
   walltimeNs(): bigint;
+  /** 8 bytes: CLOCK_REALTIME's ns as [low, high] u32 halves, filled by readRealtime(). */
+  realtimeBuffer: ArrayBuffer;
+  /** Reads the clock into realtimeBuffer; 0, or minus the errno. */
+  readRealtime(): number;
   catchTerminationSignals(): void;
   pendingSignal(): number;
   /** The network ring's I/O thread (netring.cc); started by the constructor. */

@@ -1,7 +1,9 @@
 import { closeSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 import {
   CHUNK_SIZE,
   type ExitKind,
+  type GuestIo,
   GuestMemory,
   HvtError,
   type IoctlRule,
@@ -48,6 +50,42 @@ function checkRange(what: string, gpa: number, len: number, size: number): void 
   }
 }
 
+/** Descriptor I/O into a guest mapping by guest-physical address (Vm.io). */
+function mappingIo(mapping: NativeGuestMapping): GuestIo {
+  return {
+    pread: (fd, gpa, len, position) => mapping.pread(fd, gpa, len, position),
+    pwrite: (fd, gpa, len, position) => mapping.pwrite(fd, gpa, len, position),
+    read: (fd, gpa, len) => mapping.read(fd, gpa, len),
+    write: (fd, gpa, len) => mapping.write(fd, gpa, len),
+    // Linux's errno numbers are the ones Node names.
+    errnoName: (errno) => getSystemErrorName(-errno),
+  };
+}
+
+/** Guest RAM without a VM, as a VM has it: for tests, benchmarks and fuzzing. */
+export interface MappedGuestRam {
+  readonly memory: GuestMemory;
+  readonly io: GuestIo;
+  /** mprotect of [gpa, gpa+len) with Prot bits, as Vm.protect. */
+  protect(gpa: number, len: number, prot: number): void;
+  /** Frees the pages; the views then read zeros (see LinuxKvmVm). */
+  release(): void;
+}
+
+/** Maps `size` bytes of zeroed guest RAM (a multiple of the page size) with no VM around it. */
+export function mapGuestRam(size: number): MappedGuestRam {
+  const mapping = new native.GuestMapping(size);
+  const memory = new GuestMemory(
+    mapping.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer)),
+  );
+  return {
+    memory,
+    io: mappingIo(mapping),
+    protect: (gpa, len, prot) => mapping.protect(gpa, len, prot),
+    release: () => mapping.release(),
+  };
+}
+
 /**
  * One single-vCPU KVM virtual machine with its guest RAM.
  *
@@ -61,6 +99,8 @@ function checkRange(what: string, gpa: number, len: number, size: number): void 
 export class LinuxKvmVm implements Vm {
   readonly memory: GuestMemory;
   readonly exit = new Float64Array(EXIT_FIELDS);
+  /** Block and net I/O straight into guest RAM: one addon call, one system call. */
+  readonly io: GuestIo;
   /** Whether the host can signal eventfds on guest port writes (KVM_CAP_IOEVENTFD). */
   readonly ioEventFdSupported: boolean;
   private destroyed = false;
@@ -76,6 +116,7 @@ export class LinuxKvmVm implements Vm {
     this.vcpu.bindExit(this.exit);
     const chunks = mapping.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
     this.memory = new GuestMemory(chunks);
+    this.io = mappingIo(mapping);
   }
 
   /**

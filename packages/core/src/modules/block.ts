@@ -1,7 +1,7 @@
 import { closeSync, constants, fstatSync, openSync, readSync } from 'node:fs';
 import { HvtError, strerror } from '../errors.js';
-import { type GuestRam, GuestStruct, HvtHcBlockIo, type StructPointer } from '../guest-abi.js';
-import { readIntoGuest, writeFromGuest } from '../guest-io.js';
+import { GuestStruct, HvtHcBlockIo, type StructPointer } from '../guest-abi.js';
+import { type GuestIo, ioErrorName, nodeGuestIo, transferAll } from '../guest-io.js';
 import { Hypercall, Solo5Result, SSIZE_MAX } from '../hypercalls.js';
 import { type ManifestEntry, MftType } from '../manifest.js';
 import { Prot } from '../platform.js';
@@ -71,8 +71,8 @@ export class BlockModule implements Module {
   /** Attached devices by name, in the order they were given. */
   private readonly attached = new Map<string, BlockDevice>();
   private readonly sectorSizes = new Map<string, number>();
-  /** Guest RAM, from setup on. */
-  private guest: GuestRam | undefined;
+  /** Descriptor I/O into guest RAM, from setup on. */
+  private io: GuestIo | undefined;
 
   handleOption(arg: string, ctx: OptionContext): boolean {
     let which: 'device' | 'sector-size';
@@ -173,7 +173,7 @@ export class BlockModule implements Module {
       this.devices[entry.index] = device;
     }
     const { guest } = ctx;
-    this.guest = guest;
+    this.io = guest.io ?? nodeGuestIo(guest.memory);
     const writeArg = new GuestStruct(guest, HvtHcBlockIo, 'block.ts:BLOCK_WRITE');
     const readArg = new GuestStruct(guest, HvtHcBlockIo, 'block.ts:BLOCK_READ');
     ctx.registerHypercall(Hypercall.BLOCK_WRITE, (gpa) => this.blockIo(writeArg.at(gpa), true));
@@ -203,14 +203,9 @@ export class BlockModule implements Module {
     }
     // BLOCK_READ fills the buffer, BLOCK_WRITE takes its bytes.
     const data = s.buffer(f.data, f.len, write ? Prot.READ : Prot.WRITE);
-    const { memory } = this.guest!;
-    let done: number;
-    try {
-      done = write
-        ? writeFromGuest(device.fd, memory, data, len, offset)
-        : readIntoGuest(device.fd, memory, data, len, offset);
-    } catch (error) {
-      const reason = strerror((error as NodeJS.ErrnoException).code);
+    const done = transferAll(this.io!, write, device.fd, data, len, offset);
+    if (done < 0) {
+      const reason = strerror(ioErrorName(this.io!, done));
       throw new HvtError(`Fatal error when ${write ? 'writing' : 'reading'}: ${reason}`, 1, false);
     }
     if (done !== len) {

@@ -1,8 +1,8 @@
 import { HvtError } from '../errors.js';
 import { GuestStruct, HvtHcPoll, HvtHcPuts, HvtHcWalltime } from '../guest-abi.js';
-import { writeFromGuest } from '../guest-io.js';
+import { nodeGuestIo, writeAllWaiting } from '../guest-io.js';
 import { Hypercall, type HypercallHandler } from '../hypercalls.js';
-import { type Platform, type PollSet, Prot } from '../platform.js';
+import { type Platform, type PollSet, Prot, type RealtimeClock } from '../platform.js';
 import type { SandboxNeeds } from '../sandbox-policy.js';
 import type { GuestRam, Module, SetupContext, WaitRegistry } from './module.js';
 
@@ -75,7 +75,7 @@ export function createCoreModule(waitSet: WaitSet): Module {
     name: 'core',
     setup(ctx: SetupContext): void {
       const { guest, platform } = ctx;
-      const clock = () => platform.walltimeNs();
+      const clock = platform.realtimeClock?.() ?? bigintClock(() => platform.walltimeNs());
       ctx.registerHypercall(Hypercall.WALLTIME, walltimeHypercall(guest, clock));
       ctx.registerHypercall(Hypercall.PUTS, putsHypercall(guest));
       ctx.registerHypercall(Hypercall.POLL, pollHypercall(guest, waitSet));
@@ -94,26 +94,42 @@ export function createCoreModule(waitSet: WaitSet): Module {
   };
 }
 
-/** WALLTIME (8.1): CLOCK_REALTIME in ns (`clock`) into `nsecs`. */
-export function walltimeHypercall(guest: GuestRam, clock: () => bigint): HypercallHandler {
+/** A RealtimeClock over a bigint clock (platforms without an allocation-free one). */
+export function bigintClock(ns: () => bigint): RealtimeClock {
+  const halves = new Uint32Array(2);
+  return {
+    halves,
+    read() {
+      const now = ns();
+      halves[0] = Number(now & 0xffffffffn);
+      halves[1] = Number(now >> 32n);
+    },
+  };
+}
+
+/** WALLTIME (8.1): CLOCK_REALTIME in ns into `nsecs`. */
+export function walltimeHypercall(guest: GuestRam, clock: RealtimeClock): HypercallHandler {
   const arg = new GuestStruct(guest, HvtHcWalltime, 'core.ts:WALLTIME');
   const { nsecs } = HvtHcWalltime.fields;
-  return (gpa) => arg.at(gpa).setU64Big(nsecs, clock());
+  const { halves } = clock;
+  return (gpa) => {
+    arg.at(gpa);
+    clock.read();
+    arg.setU64Halves(nsecs, halves[0]!, halves[1]!);
+  };
 }
 
 /** PUTS (8.2): the bytes at (data, len), as they are, to stdout. */
 export function putsHypercall(guest: GuestRam): HypercallHandler {
   const arg = new GuestStruct(guest, HvtHcPuts, 'core.ts:PUTS');
+  const io = guest.io ?? nodeGuestIo(guest.memory);
   const { data, len } = HvtHcPuts.fields;
   return (gpa) => {
     const at = arg.at(gpa).buffer(data, len, Prot.READ);
-    // The reference ignores the result of its write; so do we, but a full or
-    // non-blocking pipe must not lose console output.
-    try {
-      writeFromGuest(CONSOLE_FD, guest.memory, at, arg.bufferLen, null, true);
-    } catch {
-      // stdout gone (EPIPE): the guest keeps running, as under the reference.
-    }
+    // The reference ignores the result of its write; so do we (stdout gone,
+    // EPIPE: the guest keeps running), but a full or non-blocking pipe must
+    // not lose console output.
+    writeAllWaiting(io, CONSOLE_FD, at, arg.bufferLen);
   };
 }
 

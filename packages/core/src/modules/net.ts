@@ -1,14 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync } from 'node:fs';
 import { GuestAccessError, HvtError, strerror } from '../errors.js';
-import {
-  type GuestRam,
-  GuestStruct,
-  HvtHcNetRead,
-  HvtHcNetWrite,
-  type StructPointer,
-} from '../guest-abi.js';
-import { readFrameIntoGuest, writeFrameFromGuest } from '../guest-io.js';
+import { GuestStruct, HvtHcNetRead, HvtHcNetWrite, type StructPointer } from '../guest-abi.js';
+import { type GuestIo, ioErrorName, nodeGuestIo } from '../guest-io.js';
 import { Hypercall, Solo5Result } from '../hypercalls.js';
 import { type ManifestEntry, MftType } from '../manifest.js';
 import {
@@ -133,8 +127,8 @@ export class NetModule implements Module {
   /** The ring's host thread and its kick eventfd, when the ring is offered. */
   private ring: NetRing | undefined;
   private kickFd: number | undefined;
-  /** Guest RAM, from setup on. */
-  private guest: GuestRam | undefined;
+  /** Descriptor I/O into guest RAM, from setup on. */
+  private io: GuestIo | undefined;
   /** The tender's warnx, from setup on (handlers exist only after setup). */
   private warn: Warn = () => undefined;
 
@@ -237,7 +231,7 @@ export class NetModule implements Module {
       this.devices[entry.index] = device;
     }
     const { guest } = ctx;
-    this.guest = guest;
+    this.io = guest.io ?? nodeGuestIo(guest.memory);
     const writeArg = new GuestStruct(guest, HvtHcNetWrite, 'net.ts:NET_WRITE');
     const readArg = new GuestStruct(guest, HvtHcNetRead, 'net.ts:NET_READ');
     ctx.registerHypercall(Hypercall.NET_WRITE, (gpa) => this.netWrite(writeArg.at(gpa)));
@@ -325,11 +319,9 @@ export class NetModule implements Module {
     }
     const data = s.buffer(f.data, f.len, Prot.READ);
     const len = s.bufferLen;
-    let wrote: number;
-    try {
-      wrote = writeFrameFromGuest(device.fd, this.guest!.memory, data, len);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+    const wrote = this.io!.write(device.fd, data, len);
+    if (wrote < 0) {
+      const code = ioErrorName(this.io!, wrote);
       // Only a descriptor handed over can say EAGAIN (a tap drops frames
       // itself when its queue is full): drop the frame as a tap would.
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
@@ -368,11 +360,9 @@ export class NetModule implements Module {
       s.setI32(f.ret, Solo5Result.AGAIN);
       return;
     }
-    let got: number;
-    try {
-      got = readFrameIntoGuest(device.fd, this.guest!.memory, data, s.bufferLen);
-    } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
+    const got = this.io!.read(device.fd, data, s.bufferLen);
+    if (got < 0) {
+      const code = ioErrorName(this.io!, got);
       if (code === 'EAGAIN' || code === 'EWOULDBLOCK') {
         s.setI32(f.ret, Solo5Result.AGAIN);
         return;

@@ -21,6 +21,18 @@ void DropMappingRef(MappingState* s) {
   }
 }
 
+// A non-negative integer argument below 2^53, without throwing: the I/O
+// calls below are on the hot path and report every problem as -errno.
+bool IoArg(const Napi::CallbackInfo& info, size_t i, uint64_t* out) {
+  if (i >= info.Length() || !info[i].IsNumber()) return false;
+  double d = info[i].As<Napi::Number>().DoubleValue();
+  if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<uint64_t>(d))) {
+    return false;
+  }
+  *out = static_cast<uint64_t>(d);
+  return true;
+}
+
 // The granule of residentPages(): what dumpcore writes per page, independent of
 // the host's page size.
 constexpr size_t kResidentUnit = 4096;
@@ -35,6 +47,10 @@ void GuestMapping::Init(Napi::Env env, Napi::Object exports) {
                                         InstanceMethod<&GuestMapping::Protect>("protect"),
                                         InstanceMethod<&GuestMapping::Resident>("resident"),
                                         InstanceMethod<&GuestMapping::Release>("release"),
+                                        InstanceMethod<&GuestMapping::Pread>("pread"),
+                                        InstanceMethod<&GuestMapping::Pwrite>("pwrite"),
+                                        InstanceMethod<&GuestMapping::Read>("read"),
+                                        InstanceMethod<&GuestMapping::Write>("write"),
                                     });
   GetAddonData(env).guestMapping = Napi::Persistent(ctor);
   exports.Set("GuestMapping", ctor);
@@ -171,5 +187,61 @@ Napi::Value GuestMapping::Release(const Napi::CallbackInfo& info) {
 }
 
 void InitMemory(Napi::Env env, Napi::Object exports) { GuestMapping::Init(env, exports); }
+
+// Guest I/O (the hypercalls' block and net paths): one system call between a
+// descriptor and guest RAM at guest-physical [gpa, gpa+len), nothing copied,
+// nothing allocated. Core has already validated the range against the guest
+// ABI; here it only has to lie inside the mapping, else -EFAULT. Each returns
+// the bytes transferred, or minus the errno (EINTR is retried).
+//   pread(fd, gpa, len, position)   pwrite(fd, gpa, len, position)
+//   read(fd, gpa, len)              write(fd, gpa, len)
+namespace {
+
+enum class IoOp { kPread, kPwrite, kRead, kWrite };
+
+Napi::Value GuestIo(const Napi::CallbackInfo& info, const GuestMapping& mapping, IoOp op) {
+  Napi::Env env = info.Env();
+  uint64_t fd, gpa, len, position = 0;
+  bool positioned = op == IoOp::kPread || op == IoOp::kPwrite;
+  if (!IoArg(info, 0, &fd) || fd > 0x7fffffff || !IoArg(info, 1, &gpa) || !IoArg(info, 2, &len) ||
+      (positioned && !IoArg(info, 3, &position))) {
+    return Napi::Number::New(env, -EINVAL);
+  }
+  uint8_t* host = mapping.HostRange(gpa, len);
+  if (host == nullptr) return Napi::Number::New(env, -EFAULT);
+  ssize_t n;
+  do {
+    switch (op) {
+      case IoOp::kPread:
+        n = ::pread(static_cast<int>(fd), host, len, static_cast<off_t>(position));
+        break;
+      case IoOp::kPwrite:
+        n = ::pwrite(static_cast<int>(fd), host, len, static_cast<off_t>(position));
+        break;
+      case IoOp::kRead:
+        n = ::read(static_cast<int>(fd), host, len);
+        break;
+      default:
+        n = ::write(static_cast<int>(fd), host, len);
+        break;
+    }
+  } while (n < 0 && errno == EINTR);
+  return Napi::Number::New(env, n < 0 ? -static_cast<double>(errno) : static_cast<double>(n));
+}
+
+}  // namespace
+
+Napi::Value GuestMapping::Pread(const Napi::CallbackInfo& info) {
+  return GuestIo(info, *this, IoOp::kPread);
+}
+Napi::Value GuestMapping::Pwrite(const Napi::CallbackInfo& info) {
+  return GuestIo(info, *this, IoOp::kPwrite);
+}
+Napi::Value GuestMapping::Read(const Napi::CallbackInfo& info) {
+  return GuestIo(info, *this, IoOp::kRead);
+}
+Napi::Value GuestMapping::Write(const Napi::CallbackInfo& info) {
+  return GuestIo(info, *this, IoOp::kWrite);
+}
 
 }  // namespace hvt

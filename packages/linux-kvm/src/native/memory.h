@@ -41,6 +41,10 @@ class GuestMapping : public Napi::ObjectWrap<GuestMapping> {
   Napi::Value Protect(const Napi::CallbackInfo& info);
   Napi::Value Resident(const Napi::CallbackInfo& info);
   Napi::Value Release(const Napi::CallbackInfo& info);
+  Napi::Value Pread(const Napi::CallbackInfo& info);
+  Napi::Value Pwrite(const Napi::CallbackInfo& info);
+  Napi::Value Read(const Napi::CallbackInfo& info);
+  Napi::Value Write(const Napi::CallbackInfo& info);
   void DropOwner();
 
   MappingState* state_ = nullptr;

@@ -24,6 +24,7 @@
 // broken rule, and a final {"summary": ...}. Exit 0 when done (violations
 // are the parent's to judge), other statuses only for a crash of the driver.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { getSystemErrorName } from 'node:util';
 import {
   CHUNK_SIZE,
   ExitField,
@@ -166,6 +167,15 @@ class FuzzVm {
       if (usable > 0) chunks.push(new Uint8Array(buffer, 0, usable));
     });
     this.memory = new GuestMemory(chunks);
+    // Block and net I/O by guest-physical address, as LinuxKvmVm does it (Vm.io).
+    const m = this.mapping;
+    this.io = {
+      pread: (fd, gpa, len, position) => m.pread(fd, gpa, len, position),
+      pwrite: (fd, gpa, len, position) => m.pwrite(fd, gpa, len, position),
+      read: (fd, gpa, len) => m.read(fd, gpa, len),
+      write: (fd, gpa, len) => m.write(fd, gpa, len),
+      errnoName: (errno) => getSystemErrorName(-errno),
+    };
     if (this.memory.size !== size)
       throw new Error(`guest views cover ${this.memory.size}, not ${size}`);
     this.exit = new Float64Array(8);

@@ -1,5 +1,6 @@
 import type {
   Arch,
+  FileRemoval,
   Platform,
   SandboxNeeds,
   SandboxOptions,
@@ -15,6 +16,7 @@ import {
   walltimeNs,
 } from './host.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
+import { removeFileAtExit } from './sandbox/remover.js';
 import { LinuxKvmVm } from './vm.js';
 
 export { ioctlLabel, kvmError, kvmMessage } from './errors.js';
@@ -34,10 +36,11 @@ export {
   dropPrivileges,
   exitProcess,
   hostFacts,
+  NO_LANDLOCK_VARIABLE,
   prepareSandbox,
   resolveIdentity,
 } from './sandbox/apply.js';
-export { compileLandlock, type LandlockPlan } from './sandbox/landlock.js';
+export { compileLandlock, LANDLOCK_THREADS, type LandlockPlan } from './sandbox/landlock.js';
 export {
   compileSandbox,
   type HostFacts,
@@ -45,6 +48,7 @@ export {
   type LinuxSandboxPlan,
   planToJson,
 } from './sandbox/plan.js';
+export { removeFileAtExit } from './sandbox/remover.js';
 export { jitEnabled, openFds, runtimeNeeds, threadIds } from './sandbox/runtime.js';
 export {
   type ArgCheck,
@@ -71,6 +75,7 @@ export interface LinuxKvmPlatform extends Platform {
   dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
   describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
   exit(status: number): never;
+  removeFileAtExit(dirFd: number, name: string, fileFd: number): FileRemoval;
 }
 
 /** Linux KVM as the tender's platform. */
@@ -88,6 +93,7 @@ export const linuxKvmPlatform: LinuxKvmPlatform = {
   dropPrivileges,
   describeSandbox,
   exit: exitProcess,
+  removeFileAtExit,
 };
 
 export default linuxKvmPlatform;

@@ -123,7 +123,9 @@ export function hostFacts(options: SandboxOptions = {}): HostFacts {
     ioThreadSignal: native.ioThreadSignal,
     jit: jitEnabled(),
     landlockAbi: native.landlockAbi(),
-    ...(noLandlock ? { landlockDisabled: `turned off by ${NO_LANDLOCK_VARIABLE}=1 (tests only)` } : {}),
+    ...(noLandlock
+      ? { landlockDisabled: `turned off by ${NO_LANDLOCK_VARIABLE}=1 (tests only)` }
+      : {}),
     openFds: openFds().map((f) => f.fd),
     identity: resolveIdentity(options),
     hasSyscall: (name) => native.syscallNumber(name) >= 0,

@@ -116,7 +116,9 @@ function fdRules(policy: SandboxPolicy): SeccompRule[] {
         }
         case 'truncate': {
           if (f.size === undefined) {
-            throw new Error(`sandbox policy: fd ${f.fd} (${f.what}) allows truncate without a size`);
+            throw new Error(
+              `sandbox policy: fd ${f.fd} (${f.what}) allows truncate without a size`,
+            );
           }
           rules.push(
             rule(

@@ -410,7 +410,12 @@ Napi::Value ExitNow(const Napi::CallbackInfo& info) {
   if (dirfd < 0) ::_exit(2);
   if (channel != 0 && ::dup2(channel, 0) != 0) ::_exit(2);
   if (dirfd != 1 && ::dup2(dirfd, 1) != 1) ::_exit(2);
-  if (::syscall(SYS_close_range, 2u, ~0u, 0u) != 0) {
+  // close_range (Linux 5.9) in one call; older kernels one fd at a time.
+  long closed = -1;
+#ifdef SYS_close_range
+  closed = ::syscall(SYS_close_range, 2u, ~0u, 0u);
+#endif
+  if (closed != 0) {
     for (int fd = 2; fd <= maxFd; fd++) ::close(fd);
   }
 

@@ -223,20 +223,29 @@ describe('--dumpcore leaves no core file behind when there is no dump', () => {
 
   it('after a run ended by SIGTERM', async () => {
     const dumps = dumpDir('sigterm');
+    let during: string[] = [];
     const run = await runTender([MEM, `--dumpcore=${dumps}`, g['sleep']!], {
       onStdout: (stdout, child) => {
-        if (stdout.includes('sleep 1:')) child.kill('SIGTERM');
+        if (during.length === 0 && stdout.includes('sleep 1:')) {
+          during = readdirSync(dumps);
+          child.kill('SIGTERM');
+        }
       },
     });
     expect(run.stderr).toBe('solo5-hvt: Exiting on signal 15\n');
     expect(run.status).toBe(1);
+    expect(during).toEqual([`core.solo5-hvt.${run.pid}`]);
     expect(await noCoreFileSoon(dumps)).toEqual([]);
   });
 
-  it('after --print-policy', async () => {
+  it('after --print-policy (which shows the file it created)', async () => {
     const dumps = dumpDir('print');
     const run = await runTender(['--print-policy', `--dumpcore=${dumps}`, g['hello']!]);
     expect(run.status).toBe(0);
+    const printed = JSON.parse(run.stdout) as { policy: { fds: { kind: string; what: string }[] } };
+    expect(printed.policy.fds.find((f) => f.kind === 'file')?.what).toContain(
+      `${dumps}/core.solo5-hvt.${run.pid}`,
+    );
     expect(await noCoreFileSoon(dumps)).toEqual([]);
   });
 });

@@ -15,7 +15,10 @@ export type FdOperation =
   | 'write'
   /** pread(2) within [0, size) */
   | 'pread'
-  /** pwrite(2) at offsets within [0, size) */
+  /**
+   * pwrite(2) at offsets within [0, size) (the filter sees the offset, not the
+   * length: a write that starts inside may run past the end by its length)
+   */
   | 'pwrite'
   /** ftruncate(2) to a length of at most size */
   | 'truncate'

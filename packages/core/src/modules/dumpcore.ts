@@ -131,8 +131,10 @@ export class DumpcoreModule implements Module {
   /** The file to dump into: the one created at setup, or (no removal) one created now. */
   private takeFile(dir: string): CreatedCoreFile {
     if (this.createError !== undefined) throw this.createError;
+    // Without a remover DIR stayed open (and the sandbox lets it create).
+    if (this.removal === undefined) return createCoreFile(dir, process.pid);
     const file = this.file;
-    if (file === undefined) return createCoreFile(dir, process.pid);
+    if (file === undefined) throw new HvtError('dumpcore: the core file was written already');
     this.file = undefined;
     // Before writing: a dump cut short stays, as the reference's would.
     this.removal?.keep();

@@ -46,10 +46,15 @@ function kernelWorker(pid: number, tid: string): boolean {
 }
 
 /** The tender with extra Node options (the compromised one is loaded with --import). */
-function runWithNode(nodeArgs: string[], args: string[]): Promise<TenderRun> {
+function runWithNode(
+  nodeArgs: string[],
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<TenderRun> {
   const started = Date.now();
   const child = spawn(process.execPath, [...nodeArgs, SOLO5_HVT, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
   });
   let stdout = '';
   let stderr = '';
@@ -127,17 +132,26 @@ describe('while a guest sleeps in POLL', () => {
 });
 
 describe('a guest cannot make the tender open a file', () => {
-  const compromised = (args: string[]) => runWithNode(['--import', COMPROMISED], args);
+  const compromised = (args: string[], env: NodeJS.ProcessEnv = {}) =>
+    runWithNode(['--import', COMPROMISED], args, env);
 
   it('(the take-over works: without the sandbox the tender opens what the guest names)', async () => {
     const run = await compromised(['--unsafe-no-sandbox', MEM, g['hello']!, 'open=/etc/passwd:r']);
-    expect(run.stderr).toMatch(/^ATTEMPT r \/etc\/passwd: opened fd \d+$/m);
+    expect(run.stderr).toMatch(/^ATTEMPT open r \/etc\/passwd: opened fd \d+$/m);
     expect(run.status).toBe(0);
+  });
+
+  it('(and through the thread pool: without the sandbox a pool thread creates the file)', async () => {
+    const target = join(scratch, 'pool-unsandboxed');
+    const run = await compromised(['--unsafe-no-sandbox', MEM, g['hello']!, `aopen=${target}:wx`]);
+    expect(run.stderr).toContain(`ATTEMPT aopen wx ${target}: waited`);
+    expect(run.status).toBe(0);
+    expect(existsSync(target)).toBe(true);
   });
 
   it('reading a file fails (EACCES from the filter): nothing is opened', async () => {
     const run = await compromised([MEM, g['hello']!, 'open=/etc/passwd:r']);
-    expect(run.stderr).toContain('ATTEMPT r /etc/passwd: EACCES\n');
+    expect(run.stderr).toContain('ATTEMPT open r /etc/passwd: EACCES\n');
     expect(run.stdout).toContain('SUCCESS');
     expect(run.status).toBe(0);
   });
@@ -148,36 +162,91 @@ describe('a guest cannot make the tender open a file', () => {
     expect(run.signal).toBe('SIGSYS');
   });
 
-  it('creating a file kills the tender when dumpcore is off', async () => {
-    const target = join(scratch, 'created');
-    const run = await compromised([MEM, g['hello']!, `open=${target}:wx`]);
+  // Creating a file, from the vCPU thread (openSync) or from libuv's pool
+  // (fs.open), in the dump directory itself, with and without --dumpcore,
+  // with Landlock and without it (as on a kernel that lacks it): the filter
+  // kills the tender every time, and no file appears. No core file is left
+  // behind either.
+  const variants: { thread: 'open' | 'aopen'; dumpcore: boolean; landlock: boolean }[] = [];
+  for (const landlock of [true, false]) {
+    for (const dumpcore of [true, false]) {
+      for (const thread of ['open', 'aopen'] as const)
+        variants.push({ thread, dumpcore, landlock });
+    }
+  }
+  it.each(
+    variants.map((v) => [
+      `${v.thread === 'open' ? 'vCPU thread' : 'pool thread'}, ${v.dumpcore ? 'with' : 'without'} --dumpcore, ${v.landlock ? 'with' : 'without'} Landlock`,
+      v,
+    ]),
+  )('creating a file kills the tender: %s', async (_name, v) => {
+    const dumps = dumpDir(`create-${v.thread}-${v.dumpcore}-${v.landlock}`);
+    const target = join(dumps, 'created');
+    const run = await compromised(
+      [
+        MEM,
+        ...(v.dumpcore ? [`--dumpcore=${dumps}`] : []),
+        g['hello']!,
+        `${v.thread}=${target}:wx`,
+      ],
+      v.landlock ? {} : { HVTJS_TEST_NO_LANDLOCK: '1', HVTJS_DEBUG: '1' },
+    );
+    if (!v.landlock) {
+      // The switch took Landlock out, and nothing else.
+      expect(run.stderr).toContain(
+        'sandbox: unavailable: landlock: turned off by HVTJS_TEST_NO_LANDLOCK=1 (tests only)',
+      );
+      expect(run.stderr).toMatch(/sandbox: seccomp: \d+ allow rules/);
+    }
+    expect(run.stdout).toContain(`${v.thread}=${target}:wx`);
+    expect(run.stderr).not.toContain('ATTEMPT');
     expect(run.signal).toBe('SIGSYS');
     expect(existsSync(target)).toBe(false);
+    expect(await noCoreFileSoon(dumps)).toEqual([]);
+  });
+});
+
+describe('--dumpcore leaves no core file behind when there is no dump', () => {
+  it('after a guest that exits 0', async () => {
+    const dumps = dumpDir('exit0');
+    let during: string[] = [];
+    const run = await runTender([MEM, `--dumpcore=${dumps}`, g['sleep']!], {
+      onStdout: (stdout) => {
+        // Created before the drop, it exists while the guest runs.
+        if (during.length === 0 && stdout.includes('sleep 1:')) during = readdirSync(dumps);
+      },
+    });
+    expect(run.status).toBe(0);
+    expect(during).toEqual([`core.solo5-hvt.${run.pid}`]);
+    expect(await noCoreFileSoon(dumps)).toEqual([]);
   });
 
-  it('with dumpcore on, files can be created in its directory only (Landlock)', async () => {
-    const dumps = join(scratch, 'dumps');
-    mkdirSync(dumps, { recursive: true });
-    chmodSync(dumps, 0o777);
-    const printed = await runTender(['--print-policy', `--dumpcore=${dumps}`, g['hello']!]);
-    const landlock = (JSON.parse(printed.stdout) as { compiled: { landlock: { abi?: number } } })
-      .compiled.landlock;
-    const outside = join(scratch, 'outside');
-    const inside = join(dumps, 'inside');
-    const run = await compromised([
-      MEM,
-      `--dumpcore=${dumps}`,
-      g['hello']!,
-      `open=${outside}:wx`,
-      `open=${inside}:wx`,
-    ]);
+  it('after a run ended by SIGTERM', async () => {
+    const dumps = dumpDir('sigterm');
+    let during: string[] = [];
+    const run = await runTender([MEM, `--dumpcore=${dumps}`, g['sleep']!], {
+      onStdout: (stdout, child) => {
+        if (during.length === 0 && stdout.includes('sleep 1:')) {
+          during = readdirSync(dumps);
+          child.kill('SIGTERM');
+        }
+      },
+    });
+    expect(run.stderr).toBe('solo5-hvt: Exiting on signal 15\n');
+    expect(run.status).toBe(1);
+    expect(during).toEqual([`core.solo5-hvt.${run.pid}`]);
+    expect(await noCoreFileSoon(dumps)).toEqual([]);
+  });
+
+  it('after --print-policy (which shows the file it created)', async () => {
+    const dumps = dumpDir('print');
+    const run = await runTender(['--print-policy', `--dumpcore=${dumps}`, g['hello']!]);
     expect(run.status).toBe(0);
-    expect(run.stderr).toMatch(new RegExp(`^ATTEMPT wx ${inside}: opened fd \\d+$`, 'm'));
-    expect(existsSync(inside)).toBe(true);
-    if (landlock.abi !== undefined) {
-      expect(run.stderr).toContain(`ATTEMPT wx ${outside}: EACCES\n`);
-      expect(existsSync(outside)).toBe(false);
-    }
+    const printed = JSON.parse(run.stdout) as { policy: { fds: { kind: string; what: string }[] } };
+    expect(printed.policy.fds.find((f) => f.kind === 'file')?.what).toContain(
+      `${dumps}/core.solo5-hvt.${run.pid}`,
+    );
+    expect(await noCoreFileSoon(dumps)).toEqual([]);
   });
 });
 
@@ -230,4 +299,61 @@ describe('--print-policy', () => {
     // The guest never ran.
     expect(run.stdout).not.toContain('Solo5:');
   });
+
+  it('with --dumpcore: the core file and the channel, no open, and which threads Landlock confines', async () => {
+    const dumps = dumpDir('policy');
+    const run = await runTender(['--print-policy', MEM, `--dumpcore=${dumps}`, g['hello']!]);
+    expect(run.status).toBe(0);
+    const printed = JSON.parse(run.stdout) as {
+      policy: { fds: { fd: number; kind: string; ops: string[]; size?: number; what: string }[] };
+      compiled: {
+        seccomp: { allow: { syscall: string; args: { means: string }[]; fails?: string }[] };
+        landlock: { abi?: number; appliesTo?: string; grants?: unknown[] };
+      };
+    };
+    const file = printed.policy.fds.find((f) => f.kind === 'file')!;
+    expect(file.ops).toEqual(['pwrite', 'truncate']);
+    // 32 MiB of guest memory and one page of headers.
+    expect(file.size).toBe(4096 + (32 << 20));
+    expect(file.what).toMatch(new RegExp(`^core file: ${dumps}/core\\.solo5-hvt\\.\\d+ `));
+    const channel = printed.policy.fds.find((f) => f.kind === 'channel')!;
+    expect(channel.ops).toEqual(['write']);
+    expect(printed.policy.fds.some((f) => f.ops.includes('create'))).toBe(false);
+    expect(printed.policy.fds.some((f) => f.kind === 'directory')).toBe(false);
+    const { allow } = printed.compiled.seccomp;
+    const opens = allow.filter((r) => ['open', 'openat', 'openat2', 'creat'].includes(r.syscall));
+    expect(opens).toEqual([expect.objectContaining({ syscall: 'openat', fails: 'errno 13' })]);
+    expect(allow.filter((r) => r.syscall === 'ftruncate').map((r) => r.args[0]!.means)).toEqual([
+      `fd ${file.fd} (${file.what})`,
+    ]);
+    expect(allow.filter((r) => r.syscall === 'pwrite64').map((r) => r.args[0]!.means)).toEqual([
+      `fd ${file.fd} (${file.what})`,
+    ]);
+    if (printed.compiled.landlock.abi !== undefined) {
+      expect(printed.compiled.landlock.appliesTo).toMatch(
+        /^only the thread that drops privileges and runs the vCPU/,
+      );
+      expect(printed.compiled.landlock.grants).toEqual([]);
+    }
+  });
 });
+
+/** A dump directory the sandboxed tender (nobody, when run as root) may write. */
+function dumpDir(name: string): string {
+  const dir = join(scratch, `dumps-${name}`);
+  mkdirSync(dir, { recursive: true });
+  chmodSync(dir, 0o777);
+  return dir;
+}
+
+/**
+ * The core files left in `dir` once the remover has had its moment: it acts
+ * when the tender's end closes its channel, just after the tender is gone.
+ */
+async function noCoreFileSoon(dir: string): Promise<string[]> {
+  const cores = () => readdirSync(dir).filter((n) => n.startsWith('core.solo5-hvt.'));
+  for (let i = 0; i < 100 && cores().length > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return cores();
+}

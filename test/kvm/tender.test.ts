@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -315,24 +315,35 @@ describe('dumpcore', () => {
   });
 
   it.skipIf(process.getuid?.() !== 0)(
-    'refuses, before the guest runs, a directory the sandboxed tender could not write',
+    'dumps into a directory only root may write: the file is created before the uid drop',
     async () => {
       const dir = join(scratch, 'root-only');
       mkdirSync(dir, { mode: 0o700 });
-      const run = await runTender([MEM, `--dumpcore=${dir}`, g['hello']!]);
-      expect(run.stdout).toBe('');
-      expect(run.stderr).toBe(
-        `solo5-hvt: sandbox: dumpcore directory: ${dir} is not writable by uid 65534 (nobody), ` +
-          'whom the tender becomes: make it writable for that user, or choose another with --user\n',
-      );
-      expect(run.status).toBe(1);
+      const run = await runTender([MEM, `--dumpcore=${dir}`, g['pagefault']!]);
+      expect(run.status).toBe(255);
+      const path = `${dir}/core.solo5-hvt.${run.pid}`;
+      expect(messages(run)).toEqual([
+        `dumpcore: dumping guest core to: ${path}`,
+        expect.stringMatching(/^dumpcore: dumped \d+ pages of total 8192 pages$/),
+      ]);
+      // Created by root, mode 0600, written by the sandboxed tender (nobody).
+      expect(statSync(path).uid).toBe(0);
+      expect(statSync(path).mode & 0o777).toBe(0o600);
+      const notes = spawnSync('readelf', ['-n', path], { encoding: 'utf8' });
+      expect(notes.stdout).toMatch(/CORE\s+0x00000150\s+NT_PRSTATUS/);
     },
   );
 
-  it('does nothing for other statuses', async () => {
-    const run = await runTender([MEM, `--dumpcore=${dumpDir()}`, g['halt']!, 'status=3']);
+  it('does nothing for other statuses, and leaves no core file', async () => {
+    const dir = dumpDir();
+    const run = await runTender([MEM, `--dumpcore=${dir}`, g['halt']!, 'status=3']);
     expect(run.stderr).toBe('');
     expect(run.status).toBe(3);
+    const path = `${dir}/core.solo5-hvt.${run.pid}`;
+    for (let i = 0; i < 100 && existsSync(path); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(existsSync(path)).toBe(false);
   });
 
   it('refuses a directory it cannot open, after creating the VM', async () => {

@@ -1,4 +1,4 @@
-import { closeSync, ftruncateSync, openSync, writeSync } from 'node:fs';
+import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { HvtError } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
@@ -20,9 +20,14 @@ export interface TrapFrame {
 }
 
 export interface CoreFileOptions {
-  /** An existing, writable directory. */
-  dir: string;
-  /** Names the file `core.solo5-hvt.<pid>` and fills pr_pid. */
+  /**
+   * The core file, open for writing (createCoreFile). writeCoreFile takes it
+   * over: it is closed when the function returns.
+   */
+  fd: number;
+  /** Its path, for the result. */
+  path: string;
+  /** Fills pr_pid. */
   pid: number;
   memory: GuestMemory;
   /** Guest-visible size: the PT_LOAD covers [0, memSize). */
@@ -100,6 +105,45 @@ const LOAD_OFFSET = Math.ceil((NOTE_OFFSET + NOTE_SIZE) / PAGE_SIZE) * PAGE_SIZE
 
 /** Upper bound of one write: keeps a single syscall from holding huge spans of RAM. */
 const MAX_WRITE = 64 * 1024 * 1024;
+
+/**
+ * The size of the core file of a guest with `memSize` bytes of visible
+ * memory: headers and note, then the memory image. No write of the writer
+ * starts at or beyond it, and it is the length the file is truncated to
+ * (the sandbox bounds both with it).
+ */
+export function coreFileSize(memSize: number): number {
+  return LOAD_OFFSET + memSize;
+}
+
+/** The core file's name in its directory: the reference's. */
+export function coreFileName(pid: number): string {
+  return `core.solo5-hvt.${pid}`;
+}
+
+/** A core file just created (createCoreFile). */
+export interface CreatedCoreFile {
+  readonly fd: number;
+  readonly path: string;
+}
+
+/**
+ * Creates `<dir>/core.solo5-hvt.<pid>` as the reference does: exclusively
+ * (never an existing file, nor through a symbolic link), write-only, mode
+ * 0600; close-on-exec, as Node opens every file. Throws HvtError
+ * `dumpcore: cannot create <path>: <why>` when it cannot.
+ */
+export function createCoreFile(dir: string, pid: number): CreatedCoreFile {
+  const path = join(dir, coreFileName(pid));
+  try {
+    const fd = openSync(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    return { fd, path };
+  } catch (err) {
+    const e = new HvtError(`dumpcore: cannot create ${path}: ${describe(err)}`);
+    e.cause = err;
+    throw e;
+  }
+}
 
 /** `struct user_regs_struct` in the kernel's order, as gdb reads pr_reg. */
 function userRegs(regs: X86Registers, cookie: TrapFrame | undefined): bigint[] {
@@ -215,37 +259,30 @@ function describe(err: unknown): string {
 }
 
 /**
- * Writes an ELF64 core file of the guest (hvt-abi.md 11.4) to
- * `<dir>/core.solo5-hvt.<pid>`: a PT_NOTE with one Linux x86_64 NT_PRSTATUS
- * note and a PT_LOAD image of [0, memSize), page-aligned in the file. Only
- * resident pages are written; the rest stay holes, so a mostly idle guest
- * with gigabytes of RAM dumps in proportion to what it touched.
+ * Writes an ELF64 core file of the guest (hvt-abi.md 11.4) into the file
+ * open at `opts.fd` (from createCoreFile, possibly long before): a PT_NOTE
+ * with one Linux x86_64 NT_PRSTATUS note and a PT_LOAD image of
+ * [0, memSize), page-aligned in the file. Only resident pages are written;
+ * the rest stay holes, so a mostly idle guest with gigabytes of RAM dumps in
+ * proportion to what it touched. It uses only pwrite, ftruncate and close on
+ * the fd: what the sandbox allows there.
  *
- * Throws HvtError when the file cannot be created (it exists already, the
- * directory is not writable, ...) or the arguments are inconsistent. Write
- * failures after creation do not throw: they are counted in `writeErrors`.
+ * Throws HvtError when the arguments are inconsistent (the fd is closed all
+ * the same). Write failures do not throw: they are counted in `writeErrors`.
  */
 export function writeCoreFile(opts: CoreFileOptions): CoreFileResult {
-  const { memory, memSize, residentPages } = opts;
+  const { memory, memSize, residentPages, fd, path } = opts;
   if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize > memory.size) {
+    closeQuietly(fd);
     throw new HvtError(
       `dumpcore: memory size ${memSize} does not fit guest memory of ${memory.size} bytes`,
     );
   }
   if (!Number.isInteger(opts.pid) || opts.pid < 0 || opts.pid > 0x7fffffff) {
+    closeQuietly(fd);
     throw new HvtError(`dumpcore: invalid pid ${opts.pid}`);
   }
   const headers = buildHeaders(opts);
-  const path = join(opts.dir, `core.solo5-hvt.${opts.pid}`);
-
-  let fd: number;
-  try {
-    fd = openSync(path, 'wx', 0o600);
-  } catch (err) {
-    const e = new HvtError(`dumpcore: cannot create ${path}: ${describe(err)}`);
-    e.cause = err;
-    throw e;
-  }
 
   const pagesTotal = Math.ceil(memSize / PAGE_SIZE);
   let pagesDumped = 0;
@@ -258,7 +295,7 @@ export function writeCoreFile(opts: CoreFileOptions): CoreFileResult {
     }
     try {
       // The full size up front: pages never written read back as zeros.
-      ftruncateSync(fd, LOAD_OFFSET + memSize);
+      ftruncateSync(fd, coreFileSize(memSize));
     } catch {
       writeErrors++;
     }
@@ -302,4 +339,12 @@ export function writeCoreFile(opts: CoreFileOptions): CoreFileResult {
     }
   }
   return { path, pagesDumped, pagesTotal, writeErrors };
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // Nothing was written: nothing to lose.
+  }
 }

@@ -291,6 +291,32 @@ export interface Platform {
    * way: the runtime's own teardown makes system calls the sandbox forbids.
    */
   exit?(status: number): never;
+  /**
+   * Before the sandbox: arranges for the file `name` in the directory open at
+   * `dirFd` (the file open at `fileFd`, which the caller created) to be
+   * removed when this process ends, however it ends (exit, fatal error,
+   * signal, SIGKILL), unless `keep()` was called first. The removal happens
+   * outside this process, which may be sandboxed by then and unable to
+   * unlink; the mechanism holds no sandbox policy of its own, only the
+   * directory and the returned channel. It removes `name` only while it is
+   * still the file at `fileFd`. Throws an Error with `code` when it cannot
+   * be arranged. Absent: a platform that cannot (the caller then creates its
+   * file only when it is sure to keep it).
+   */
+  removeFileAtExit?(dirFd: number, name: string, fileFd: number): FileRemoval;
+}
+
+/** A file that goes when the process ends unless kept (Platform.removeFileAtExit). */
+export interface FileRemoval {
+  /**
+   * This process's end of the channel (write-only; the sandbox policy must
+   * allow `write` on it for `keep()`). The caller closes it when done with
+   * the file: closed without `keep()`, or at the end of the process, the
+   * file is removed.
+   */
+  readonly fd: number;
+  /** The file stays after the process ends. Idempotent; never throws. */
+  keep(): void;
 }
 
 /** How to drop privileges, from the command line. */

@@ -15,15 +15,24 @@ export type FdOperation =
   | 'write'
   /** pread(2) within [0, size) */
   | 'pread'
-  /** pwrite(2) within [0, size) */
+  /**
+   * pwrite(2) at offsets within [0, size) (the filter sees the offset, not the
+   * length: a write that starts inside may run past the end by its length)
+   */
   | 'pwrite'
+  /** ftruncate(2) to a length of at most size */
+  | 'truncate'
   /** waited on for readability (POLL); for an `eventpoll` fd: waited on (epoll_wait) */
   | 'poll'
   /** the ioctl requests listed in `ioctls` */
   | 'ioctl'
   /**
    * files may be created below this directory, exclusively (never opening an
-   * existing file) and write-only, then written, truncated and closed
+   * existing file) and write-only, then written, truncated and closed. Only a
+   * platform without `Platform.removeFileAtExit` gets this (dumpcore then
+   * creates its file at dump time); one that has it creates files before the
+   * drop, and its compiler refuses the operation: after the drop no thread
+   * may create or open a file.
    */
   | 'create';
 
@@ -36,6 +45,10 @@ export type FdKind =
   | 'vm'
   | 'vcpu'
   | 'directory'
+  /** a regular file created before the drop and written after it (dumpcore's core file) */
+  | 'file'
+  /** our end of a pipe to a helper process outside the sandbox (Platform.removeFileAtExit) */
+  | 'channel'
   | 'waitset'
   /** an event loop's wait instance of the runtime itself (an epoll fd on Linux) */
   | 'eventpoll';
@@ -62,7 +75,7 @@ export interface FdRule {
   readonly what: string;
   readonly ops: readonly FdOperation[];
   readonly ioctls?: readonly IoctlRule[];
-  /** Size of the byte range for pread/pwrite. */
+  /** Size of the byte range for pread/pwrite, and the longest length for truncate. */
   readonly size?: number;
 }
 

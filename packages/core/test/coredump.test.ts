@@ -1,12 +1,29 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import {
+  existsSync,
+  fstatSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { decodeTrapFrame, type TrapFrame, writeCoreFile } from '../src/coredump.js';
+import {
+  coreFileSize,
+  createCoreFile,
+  decodeTrapFrame,
+  type TrapFrame,
+  writeCoreFile,
+} from '../src/coredump.js';
 import { GuestAccessError, HvtError } from '../src/errors.js';
 import { GuestMemory } from '../src/guest-memory.js';
-import type { X86Registers } from '../src/platform.js';
+import { DumpcoreModule } from '../src/modules/dumpcore.js';
+import type { HaltHook, SetupContext } from '../src/modules/module.js';
+import type { FileRemoval, Platform, Vm, X86Registers } from '../src/platform.js';
 
 const PAGE = 4096;
 const MEM_SIZE = 4 * 1024 * 1024;
@@ -171,9 +188,10 @@ describe('writeCoreFile', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const dump = (extra: Partial<Parameters<typeof writeCoreFile>[0]> = {}) =>
-    writeCoreFile({
-      dir,
+  const dump = (extra: Partial<Parameters<typeof writeCoreFile>[0]> = {}, into = dir) => {
+    const file = createCoreFile(into, 4242);
+    return writeCoreFile({
+      ...file,
       pid: 4242,
       memory,
       memSize: MEM_SIZE,
@@ -181,31 +199,49 @@ describe('writeCoreFile', () => {
       machine: EM_X86_64,
       ...extra,
     });
+  };
 
-  it('creates core.solo5-hvt.<pid> with mode 0600 and dumps every page by default', () => {
-    const r = dump();
-    expect(r.path).toBe(join(dir, 'core.solo5-hvt.4242'));
-    expect(statSync(r.path).mode & 0o777).toBe(0o600);
+  it('creates core.solo5-hvt.<pid> with mode 0600, write-only, and dumps every page by default', () => {
+    const file = createCoreFile(dir, 4242);
+    expect(file.path).toBe(join(dir, 'core.solo5-hvt.4242'));
+    expect(statSync(file.path).mode & 0o777).toBe(0o600);
+    expect(() => readFileSync(file.fd)).toThrow(/EBADF/);
+    const r = writeCoreFile({ ...file, pid: 4242, memory, memSize: MEM_SIZE, regs, machine: 62 });
+    expect(r.path).toBe(file.path);
     expect(r).toMatchObject({ pagesDumped: MEM_SIZE / PAGE, pagesTotal: MEM_SIZE / PAGE });
     expect(r.writeErrors).toBe(0);
+    // The writer owns the fd: closed when it returns.
+    expect(() => fstatSync(file.fd)).toThrow(/EBADF/);
+  });
+
+  it('grows the file to exactly coreFileSize(memSize), the bound the sandbox sets', () => {
+    const r = dump({ memSize: MEM_SIZE - 3 * PAGE });
+    expect(statSync(r.path).size).toBe(coreFileSize(MEM_SIZE - 3 * PAGE));
+    expect(coreFileSize(MEM_SIZE)).toBe(4096 + MEM_SIZE);
   });
 
   it('refuses to overwrite an existing core (exclusive create)', () => {
     const first = dump();
     const before = readFileSync(first.path);
     expect(() => dump({ regs: { ...regs, rip: 0n } })).toThrow(HvtError);
-    expect(() => dump()).toThrow(/core\.solo5-hvt\.4242.*EEXIST/);
+    expect(() => dump()).toThrow(
+      `dumpcore: cannot create ${join(dir, 'core.solo5-hvt.4242')}: file already exists (EEXIST)`,
+    );
     expect(readFileSync(first.path).equals(before)).toBe(true);
   });
 
   it('reports a directory it cannot create in as an HvtError', () => {
-    expect(() => dump({ dir: join(dir, 'missing') })).toThrow(HvtError);
-    expect(() => dump({ dir: join(dir, 'missing') })).toThrow(/cannot create.*ENOENT/);
+    expect(() => dump({}, join(dir, 'missing'))).toThrow(HvtError);
+    expect(() => dump({}, join(dir, 'missing'))).toThrow(/cannot create.*ENOENT/);
   });
 
-  it('rejects a memory size beyond guest memory before creating anything', () => {
-    expect(() => dump({ memSize: MEM_SIZE + PAGE })).toThrow(HvtError);
-    expect(existsSync(join(dir, 'core.solo5-hvt.4242'))).toBe(false);
+  it('rejects a memory size beyond guest memory, writes nothing and closes the fd', () => {
+    const file = createCoreFile(dir, 4242);
+    expect(() =>
+      writeCoreFile({ ...file, pid: 4242, memory, memSize: MEM_SIZE + PAGE, regs, machine: 62 }),
+    ).toThrow(HvtError);
+    expect(statSync(file.path).size).toBe(0);
+    expect(() => fstatSync(file.fd)).toThrow(/EBADF/);
   });
 
   it('writes an ELF64 ET_CORE header with the standalone OS/ABI and two program headers', () => {
@@ -392,5 +428,150 @@ describe('decodeTrapFrame', () => {
   it('throws GuestAccessError when the frame runs past guest memory', () => {
     const m = GuestMemory.allocate(64 * 1024);
     expect(() => decodeTrapFrame(m, 64 * 1024 - 48)).toThrow(GuestAccessError);
+  });
+});
+
+describe('the dumpcore module: the core file exists before the sandbox', () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(join(tmpdir(), 'hvt-dumpcore-'));
+  });
+  afterEach(() => {
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const SIZE = 1 << 20;
+  const corePath = () => join(dir, `core.solo5-hvt.${process.pid}`);
+
+  /** The module set up as the tender does, on a platform with or without a remover. */
+  function setUpDumpcore(withRemover: boolean) {
+    const events: string[] = [];
+    const removals: { dirFd: number; name: string; fileFd: number; ino: number }[] = [];
+    const hooks: HaltHook[] = [];
+    const warned: string[] = [];
+    const channel = openSync('/dev/null', 'w');
+    const platform = {
+      name: 'test',
+      arch: 'x86_64',
+      ...(withRemover
+        ? {
+            removeFileAtExit: (dirFd: number, name: string, fileFd: number): FileRemoval => {
+              removals.push({ dirFd, name, fileFd, ino: fstatSync(fileFd).ino });
+              return { fd: channel, keep: () => events.push('keep') };
+            },
+          }
+        : {}),
+    } as unknown as Platform;
+    const guest = { memory: patternedMemory(SIZE), size: SIZE };
+    const vm = {
+      getRegistersX86: () => {
+        events.push('registers');
+        return sampleRegs();
+      },
+    } as unknown as Vm;
+    const ctx = {
+      platform,
+      vm,
+      guest,
+      warn: (text: string) => warned.push(text),
+      registerHaltHook: (hook: HaltHook) => hooks.push(hook),
+    } as unknown as SetupContext;
+    const module = new DumpcoreModule();
+    module.handleOption(`--dumpcore=${dir}`);
+    module.setup(ctx);
+    const halt = (status: number) => {
+      for (const hook of hooks) hook(status, 0);
+    };
+    return { module, events, removals, warned, halt, channel };
+  }
+
+  it('creates core.solo5-hvt.<pid> (0600) at setup and has the platform remove it unless kept', () => {
+    const { module, removals } = setUpDumpcore(true);
+    const path = corePath();
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(path).size).toBe(0);
+    expect(removals).toHaveLength(1);
+    expect(removals[0]!.name).toBe(`core.solo5-hvt.${process.pid}`);
+    expect(removals[0]!.ino).toBe(statSync(path).ino);
+    // The directory the platform got is DIR.
+    module.close();
+  });
+
+  it('declares only the file (pwrite, truncate up to its size) and the channel: nothing to create', () => {
+    const { module, removals, channel } = setUpDumpcore(true);
+    const needs = module.sandboxNeeds();
+    expect(needs.fds).toEqual([
+      {
+        fd: removals[0]!.fileFd,
+        kind: 'file',
+        owner: 'dumpcore',
+        what: `core file: ${corePath()} (created before the drop)`,
+        ops: ['pwrite', 'truncate'],
+        size: coreFileSize(SIZE),
+      },
+      {
+        fd: channel,
+        kind: 'channel',
+        owner: 'dumpcore',
+        what: 'keeps the core file (else it is removed at exit)',
+        ops: ['write'],
+      },
+    ]);
+    expect(needs.fds!.some((f) => f.ops.includes('create'))).toBe(false);
+    // DIR itself is closed once the file exists.
+    expect(() => fstatSync(removals[0]!.dirFd)).toThrow(/EBADF/);
+    module.close();
+  });
+
+  it('on abort keeps the file, then writes the dump into it', () => {
+    const { module, events, warned, halt } = setUpDumpcore(true);
+    halt(255);
+    expect(events).toEqual(['keep', 'registers']);
+    expect(warned).toEqual([
+      `dumpcore: dumping guest core to: ${dir}/core.solo5-hvt.${process.pid}`,
+      `dumpcore: dumped ${SIZE / PAGE} pages of total ${SIZE / PAGE} pages`,
+    ]);
+    const core = readFileSync(corePath());
+    expect([...core.subarray(0, 4)]).toEqual([0x7f, 0x45, 0x4c, 0x46]);
+    expect(core.length).toBe(coreFileSize(SIZE));
+    module.close();
+  });
+
+  it('for any other status neither keeps nor writes', () => {
+    const { module, events, warned, halt } = setUpDumpcore(true);
+    halt(3);
+    halt(0);
+    expect(events).toEqual([]);
+    expect(warned).toEqual([]);
+    expect(statSync(corePath()).size).toBe(0);
+    module.close();
+  });
+
+  it('a file that could not be created is reported at dump time, in the same words as before', () => {
+    writeFileSync(corePath(), 'old');
+    const { module, events, warned, halt, removals } = setUpDumpcore(true);
+    expect(removals).toEqual([]);
+    expect(module.sandboxNeeds()).toEqual({});
+    halt(255);
+    expect(warned).toEqual([
+      `dumpcore: dumping guest core to: ${dir}/core.solo5-hvt.${process.pid}`,
+      `dumpcore: cannot create ${corePath()}: file already exists (EEXIST)`,
+      'dumpcore: error(s) dumping core, file may be incomplete',
+    ]);
+    expect(events).toEqual([]);
+    expect(readFileSync(corePath(), 'utf8')).toBe('old');
+    module.close();
+  });
+
+  it('without a remover (platforms that lack one) it creates nothing before the dump', () => {
+    const { module, halt, warned } = setUpDumpcore(false);
+    expect(existsSync(corePath())).toBe(false);
+    const needs = module.sandboxNeeds();
+    expect(needs.fds).toHaveLength(1);
+    expect(needs.fds![0]).toMatchObject({ kind: 'directory', ops: ['create'] });
+    halt(255);
+    expect(warned[1]).toMatch(/^dumpcore: dumped \d+ pages/);
+    expect(readFileSync(corePath()).subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
+    module.close();
   });
 });

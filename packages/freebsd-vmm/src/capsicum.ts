@@ -25,6 +25,7 @@ export const CapRight = {
   MMAP_RW: capright(0, 0x1fn),
   CREATE: capright(0, 0x40n),
   FSYNC: capright(0, 0x100n),
+  FTRUNCATE: capright(0, 0x200n),
   LOOKUP: capright(0, 0x400n),
   FCNTL: capright(0, 0x8000n),
   FSTAT: capright(0, 0x80000n),
@@ -102,6 +103,10 @@ function rightsForOps(rule: FdRule): Set<CapRightName> {
       case 'pwrite':
         rights.add('PWRITE');
         break;
+      case 'truncate':
+        // Capsicum cannot bound the length: the size stays the writer's own.
+        rights.add('FTRUNCATE');
+        break;
       case 'poll':
         rights.add('EVENT');
         break;
@@ -109,8 +114,10 @@ function rightsForOps(rule: FdRule): Set<CapRightName> {
         rights.add('IOCTL');
         break;
       case 'create':
-        // openat(dirfd, name, O_CREAT | O_EXCL | O_WRONLY): the new fd inherits
-        // these rights, so writing it needs WRITE and SEEK here.
+        // Only without a file remover (this platform has none yet): dumpcore
+        // then creates its file at dump time, openat(dirfd, name, O_CREAT |
+        // O_EXCL | O_WRONLY), and the new fd inherits these rights, so writing
+        // it needs WRITE and SEEK here.
         rights.add('CREATE');
         rights.add('LOOKUP');
         rights.add('WRITE');

@@ -120,6 +120,31 @@ describe('policy to Capsicum', () => {
     expect(byFd(policyFor(14), 31).rights).toEqual(['READ', 'WRITE']);
   });
 
+  it('gives a core file created before the drop PWRITE and FTRUNCATE only, its channel WRITE only', () => {
+    const policy = mergeSandboxNeeds([
+      {
+        fds: [
+          {
+            fd: 23,
+            kind: 'file',
+            owner: 'dumpcore',
+            what: 'core file',
+            ops: ['pwrite', 'truncate'],
+            size: 4096 + (32 << 20),
+          },
+          { fd: 24, kind: 'channel', owner: 'dumpcore', what: 'keep', ops: ['write'] },
+        ],
+      },
+    ]);
+    const file = byFd(policy, 23);
+    expect(file.rights).toEqual(['PWRITE', 'FTRUNCATE']);
+    // CAP_PWRITE is CAP_SEEK | CAP_WRITE; CAP_FTRUNCATE is bit 0x200 of word 0.
+    expect(file.words).toEqual([0x020000000000020en, 0x0400000000000000n]);
+    expect(file.rights).not.toContain('CREATE');
+    expect(file.rights).not.toContain('LOOKUP');
+    expect(byFd(policy, 24).rights).toEqual(['WRITE']);
+  });
+
   it('lets dumpcore create files below its directory and nothing else there', () => {
     const dir = byFd(policyFor(14), 22);
     expect(dir.rights).toEqual(['WRITE', 'SEEK', 'CREATE', 'LOOKUP']);

@@ -1,5 +1,6 @@
 import type {
   Arch,
+  FileRemoval,
   Platform,
   RealtimeClock,
   SandboxNeeds,
@@ -18,6 +19,7 @@ import {
   walltimeNs,
 } from './host.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
+import { removeFileAtExit } from './sandbox/remover.js';
 import { LinuxKvmVm } from './vm.js';
 
 export { ioctlLabel, kvmError, kvmMessage } from './errors.js';
@@ -39,10 +41,11 @@ export {
   dropPrivileges,
   exitProcess,
   hostFacts,
+  NO_LANDLOCK_VARIABLE,
   prepareSandbox,
   resolveIdentity,
 } from './sandbox/apply.js';
-export { compileLandlock, type LandlockPlan } from './sandbox/landlock.js';
+export { compileLandlock, LANDLOCK_THREADS, type LandlockPlan } from './sandbox/landlock.js';
 export {
   compileSandbox,
   type HostFacts,
@@ -50,6 +53,7 @@ export {
   type LinuxSandboxPlan,
   planToJson,
 } from './sandbox/plan.js';
+export { removeFileAtExit } from './sandbox/remover.js';
 export { jitEnabled, openFds, runtimeNeeds, threadIds } from './sandbox/runtime.js';
 export {
   type ArgCheck,
@@ -84,6 +88,7 @@ export interface LinuxKvmPlatform extends Platform {
   dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
   describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
   exit(status: number): never;
+  removeFileAtExit(dirFd: number, name: string, fileFd: number): FileRemoval;
 }
 
 /** Linux KVM as the tender's platform. */
@@ -103,6 +108,7 @@ export const linuxKvmPlatform: LinuxKvmPlatform = {
   dropPrivileges,
   describeSandbox,
   exit: exitProcess,
+  removeFileAtExit,
 };
 
 export default linuxKvmPlatform;

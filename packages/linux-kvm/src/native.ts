@@ -237,6 +237,12 @@ export interface NativeAddon {
   warmThreadPool(): void;
   /** exit_group(status), without Node's teardown. */
   exitNow(status: number): never;
+  /**
+   * Starts the process that removes `name` in `dirFd` (the file open at
+   * `fileFd`) once the returned channel (a pipe's write end, close-on-exec)
+   * is closed without a byte written to it first.
+   */
+  removeFileAtExit(dirFd: number, name: string, fileFd: number): number;
 }
 
 /** One seccomp allow rule as the addon takes it. */

@@ -2,8 +2,8 @@ import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core';
 import { describe, expect, it } from 'vitest';
 import { native } from '../src/native.js';
 import { resolveIdentity } from '../src/sandbox/apply.js';
-import { compileLandlock } from '../src/sandbox/landlock.js';
-import { compileSandbox, type HostFacts } from '../src/sandbox/plan.js';
+import { compileLandlock, LANDLOCK_THREADS } from '../src/sandbox/landlock.js';
+import { compileSandbox, type HostFacts, planToJson } from '../src/sandbox/plan.js';
 import { jitEnabled, runtimeNeeds } from '../src/sandbox/runtime.js';
 import {
   compileSeccomp,
@@ -18,7 +18,23 @@ import {
 const KVM_RUN = 0xae80;
 const KVM_GET_REGS = 0x8090ae81;
 
-function policy(extra: { create?: boolean; ring?: boolean } = {}): SandboxPolicy {
+/** dumpcore's share: the core file created before the drop, and the remover's channel. */
+const CORE_FILE_SIZE = 4096 + (32 << 20);
+const DUMPCORE_FDS = [
+  {
+    fd: 14,
+    kind: 'file' as const,
+    owner: 'dumpcore',
+    what: 'core file',
+    ops: ['pwrite' as const, 'truncate' as const],
+    size: CORE_FILE_SIZE,
+  },
+  { fd: 15, kind: 'channel' as const, owner: 'dumpcore', what: 'keep', ops: ['write' as const] },
+];
+
+function policy(
+  extra: { dumpcore?: boolean; create?: boolean; ring?: boolean } = {},
+): SandboxPolicy {
   return mergeSandboxNeeds([
     {
       fds: [
@@ -47,10 +63,11 @@ function policy(extra: { create?: boolean; ring?: boolean } = {}): SandboxPolicy
         },
         { fd: 5, kind: 'eventpoll', owner: 'node', what: 'loop', ops: ['poll'] },
         { fd: 6, kind: 'eventfd', owner: 'node', what: 'wake-up', ops: ['read', 'write'] },
+        ...(extra.dumpcore ? DUMPCORE_FDS : []),
         ...(extra.create
           ? [
               {
-                fd: 14,
+                fd: 16,
                 kind: 'directory' as const,
                 owner: 'dumpcore',
                 what: 'dir',
@@ -134,15 +151,62 @@ describe('seccomp rules from a policy', () => {
     expect(rules.some((r) => r.syscall === 'mincore' || r.syscall === 'ftruncate')).toBe(false);
   });
 
-  it('with dumpcore: exclusive write-only creation, then writing the new file by its number', () => {
-    const withCreate = compileSeccomp(policy({ create: true }), { ...host, createdFileFd: 3 });
-    const CREATE = 0o1 | 0o100 | 0o200;
-    expect(verdict(withCreate, 'openat', [-100, 0, CREATE | 0o1000 | 0o2000000])).toBe('allow');
-    expect(verdict(withCreate, 'openat', [-100, 0, 0o1 | 0o100])).toBe('kill'); // no O_EXCL
-    expect(verdict(withCreate, 'openat', [-100, 0, 0o2 | 0o100 | 0o200])).toBe('kill'); // O_RDWR
-    expect(verdict(withCreate, 'pwrite64', [3, 0, 0, 1 << 30])).toBe('allow');
-    expect(verdict(withCreate, 'ftruncate', [3])).toBe('allow');
-    expect(verdict(withCreate, 'ftruncate', [13])).toBe('kill');
+  it('with dumpcore: no open at all (only the EACCES rule); pwrite and ftruncate on the core file only, within its size', () => {
+    const dump = compileSeccomp(policy({ dumpcore: true }), host);
+    const O_CLOEXEC = 0o2000000;
+    const opening = ['open', 'openat', 'openat2', 'creat', 'open_by_handle_at'];
+    const opens = dump.filter((r) => opening.includes(r.syscall));
+    expect(opens).toHaveLength(1);
+    expect(opens[0]).toMatchObject({ syscall: 'openat', errno: 13 });
+    expect(opens[0]!.args).toEqual([
+      expect.objectContaining({ arg: 2, op: 'eq', value: BigInt(O_CLOEXEC) }),
+    ]);
+    for (const flags of [
+      0o1 | 0o100 | 0o200 | O_CLOEXEC, // O_WRONLY|O_CREAT|O_EXCL: what dumpcore used to create with
+      0o1 | 0o100 | 0o200,
+      0o1 | O_CLOEXEC,
+      0o2 | O_CLOEXEC,
+      0o100 | O_CLOEXEC,
+      0,
+    ]) {
+      expect(verdict(dump, 'openat', [-100, 0, flags, 0o600]), `flags 0o${flags.toString(8)}`).toBe(
+        'kill',
+      );
+      expect(verdict(dump, 'openat', [14, 0, flags, 0o600])).toBe('kill');
+    }
+    expect(verdict(dump, 'openat', [-100, 0, O_CLOEXEC])).toEqual({ errno: 13 });
+    for (const name of ['open', 'creat', 'openat2']) {
+      expect(verdict(dump, name, [0, 0o1 | 0o100 | 0o200, 0o600])).toBe('kill');
+    }
+
+    expect(verdict(dump, 'pwrite64', [14, 0, 4096, 0])).toBe('allow');
+    expect(verdict(dump, 'pwrite64', [14, 0, 4096, CORE_FILE_SIZE - 1])).toBe('allow');
+    expect(verdict(dump, 'pwrite64', [14, 0, 4096, CORE_FILE_SIZE])).toBe('kill');
+    expect(verdict(dump, 'ftruncate', [14, CORE_FILE_SIZE])).toBe('allow');
+    expect(verdict(dump, 'ftruncate', [14, CORE_FILE_SIZE + 1])).toBe('kill');
+    for (const fd of [0, 3, 13, 15]) {
+      expect(verdict(dump, 'pwrite64', [fd, 0, 1, 0]), `pwrite64 on fd ${fd}`).toBe(
+        fd === 13 ? 'allow' : 'kill',
+      );
+      expect(verdict(dump, 'ftruncate', [fd, 0]), `ftruncate on fd ${fd}`).toBe('kill');
+    }
+    expect(dump.filter((r) => r.syscall === 'ftruncate')).toHaveLength(1);
+    // The channel to the remover: write, nothing else.
+    expect(verdict(dump, 'write', [15])).toBe('allow');
+    expect(verdict(dump, 'read', [15])).toBe('kill');
+    expect(verdict(dump, 'write', [14])).toBe('kill');
+    expect(verdict(dump, 'mincore', [0, 4096, 0])).toBe('allow');
+    // No file system changes either.
+    for (const name of ['unlinkat', 'renameat2', 'linkat', 'mkdirat']) {
+      expect(verdict(dump, name, [14, 0, 0])).toBe('kill');
+    }
+  });
+
+  it('refuses a policy that would create files after the drop', () => {
+    expect(() => compileSeccomp(policy({ create: true }), host)).toThrow(
+      /fd 16 \(dir\) asks to create files after the drop/,
+    );
+    expect(() => compileLandlock(policy({ create: true }), 3)).toThrow(/create files/);
   });
 
   it('threads: none may end, unless the network ring thread runs (it polls, signals, ends)', () => {
@@ -156,10 +220,7 @@ describe('seccomp rules from a policy', () => {
   });
 
   it('denies every call of the always-denied classes, whatever the policy', () => {
-    const full = compileSeccomp(policy({ create: true, ring: true }), {
-      ...host,
-      createdFileFd: 3,
-    });
+    const full = compileSeccomp(policy({ dumpcore: true, ring: true }), host);
     for (const names of Object.values(DENIED_SYSCALLS)) {
       for (const name of names) {
         expect(full.some((r) => r.syscall === name && r.args.length === 0)).toBe(false);
@@ -175,17 +236,51 @@ describe('the whole plan', () => {
     ioThreadSignal: 38,
     jit: false,
     landlockAbi: 3,
-    openFds: [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 200],
+    openFds: [0, 1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13, 14, 15, 200],
     identity: { action: 'keep', reason: 'test' },
   };
 
   it('keeps the policy fds, closes the rest, limits fd numbers, forbids processes and cores', () => {
-    const plan = compileSandbox(policy({ create: true }), facts);
-    expect(plan.keepFds).toEqual([1, 2, 5, 6, 10, 11, 12, 13, 14]);
+    const plan = compileSandbox(policy({ dumpcore: true }), facts);
+    expect(plan.keepFds).toEqual([1, 2, 5, 6, 10, 11, 12, 13, 14, 15]);
     expect(plan.closeFds).toEqual([0, 3, 4, 7, 200]);
-    // The file dumpcore creates gets the lowest number free then.
-    expect(plan.createdFileFd).toBe(0);
-    expect(plan.rlimits).toEqual({ NOFILE: 15, NPROC: 0, CORE: 0 });
+    // Nothing is opened after the drop: no number above the kept ones.
+    expect(plan.rlimits).toEqual({ NOFILE: 16, NPROC: 0, CORE: 0 });
+  });
+
+  it('refuses, as a plan, a policy that creates files after the drop', () => {
+    expect(() =>
+      compileSandbox(policy({ create: true }), { ...facts, openFds: [...facts.openFds, 16] }),
+    ).toThrow(/asks to create files after the drop/);
+  });
+
+  it('can be told to leave Landlock out (tests only), and says so', () => {
+    const plan = compileSandbox(policy({ dumpcore: true }), {
+      ...facts,
+      landlockDisabled: 'turned off by HVTJS_TEST_NO_LANDLOCK=1 (tests only)',
+    });
+    expect(plan.landlock).toEqual({
+      unavailable: 'turned off by HVTJS_TEST_NO_LANDLOCK=1 (tests only)',
+    });
+  });
+
+  it('--print-policy says which threads Landlock confines, and shows the core file and channel rules', () => {
+    const printed = planToJson(compileSandbox(policy({ dumpcore: true }), facts)) as {
+      landlock: { appliesTo: string; grants: unknown[] };
+      seccomp: { allow: { syscall: string; args: { means: string }[] }[] };
+    };
+    expect(printed.landlock.appliesTo).toBe(LANDLOCK_THREADS);
+    expect(printed.landlock.appliesTo).toMatch(
+      /^only the thread that drops privileges and runs the vCPU/,
+    );
+    expect(printed.landlock.grants).toEqual([]);
+    const on = (syscall: string) =>
+      printed.seccomp.allow
+        .filter((r) => r.syscall === syscall)
+        .map((r) => r.args.map((a) => a.means));
+    expect(on('ftruncate')).toEqual([['fd 14 (core file)', `length <= ${CORE_FILE_SIZE}`]]);
+    expect(on('pwrite64')).toContainEqual(['fd 14 (core file)', `offset < ${CORE_FILE_SIZE}`]);
+    expect(on('write')).toContainEqual(['fd 15 (keep)']);
   });
 
   it('refuses a policy that names an fd that is not open', () => {
@@ -211,15 +306,14 @@ describe('the whole plan', () => {
 });
 
 describe('Landlock rulesets', () => {
-  it('handle every right the ABI knows and grant only file creation in the dump directory', () => {
-    const v1 = compileLandlock(policy({ create: true }), 1);
+  it('handle every right the ABI knows and grant nothing, dumpcore or not', () => {
+    const v1 = compileLandlock(policy({ dumpcore: true }), 1);
     expect(v1.handledFs).toBe((1n << 13n) - 1n);
     expect(v1.attrSize).toBe(8);
-    expect(v1.rules).toEqual([
-      { fd: 14, access: (1n << 8n) | (1n << 1n), what: expect.any(String) },
-    ]);
-    const v3 = compileLandlock(policy({ create: true }), 3);
-    expect(v3.rules[0]!.access & (1n << 14n)).toBe(1n << 14n); // TRUNCATE
+    expect(v1.rules).toEqual([]);
+    const v3 = compileLandlock(policy({ dumpcore: true }), 3);
+    expect(v3.handledFs & (1n << 14n)).toBe(1n << 14n); // TRUNCATE handled
+    expect(v3.rules).toEqual([]);
     const v4 = compileLandlock(policy(), 4);
     expect([v4.handledNet, v4.attrSize]).toEqual([3n, 16]);
     const v6 = compileLandlock(policy(), 6);

@@ -84,7 +84,7 @@ function runChild(
 
 interface Listing {
   cases: (ProbeCase & { index: number })[];
-  plan: { keepFds: number[]; createdFileFd: number; landlock: number | 'unavailable' };
+  plan: { keepFds: number[]; coreFd: number; channelFd: number; landlock: number | 'unavailable' };
 }
 
 function listCases(nodeArgs: string[]): Listing {
@@ -227,29 +227,103 @@ describe('the rest of the sandbox', () => {
     );
     if (plan.landlock === 'unavailable') expect(report.unavailable).toHaveLength(1);
   });
+});
 
-  it.skipIf(plan.landlock === 'unavailable')(
-    'Landlock: files can be created (and written, sized) only in the dumpcore directory',
-    async () => {
-      const run = await runChild(['landlock', scratch]);
-      expect(run.status).toBe(0);
-      const results = JSON.parse(/^LANDLOCK (.*)$/m.exec(run.stdout)![1]!) as Record<
-        string,
-        unknown
-      >;
-      // Created with the fd number the filter allows writing to.
-      expect(results['createInside']).toEqual({
-        fd: plan.createdFileFd,
-        expectedFd: plan.createdFileFd,
-      });
-      const core = join(scratch, 'dumps', 'core.solo5-hvt.test');
-      expect(statSync(core).size).toBe(8192);
-      expect(readFileSync(core).subarray(0, 4).toString()).toBe('core');
-      // The filter lets the open through (right flags); Landlock refuses the path.
-      expect(results['createOutside']).toBe('EACCES');
-      expect(existsSync(join(scratch, 'outside'))).toBe(false);
-      // Reading is not creating: the filter fails it without opening anything.
-      expect(results['readInside']).toBe('EACCES');
+/** Whether `path` is gone within a few seconds (the remover acts once the child has ended). */
+async function goneSoon(path: string): Promise<boolean> {
+  for (let i = 0; i < 100; i++) {
+    if (!existsSync(path)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+const corePath = (pid: number) => join(scratch, 'dumps', `core.solo5-hvt.${pid}`);
+
+describe("dumpcore's core file: created before the drop, written after it, removed unless written", () => {
+  it('is written (pwrite, ftruncate) and kept under the filter, and readelf reads it', async () => {
+    const run = await runChild(['dumpfile', scratch]);
+    expect(run.stderr).toBe('');
+    expect(run.signal).toBeNull();
+    expect(run.status).toBe(0);
+    const result = JSON.parse(/^DUMPED (.*)$/m.exec(run.stdout)![1]!) as { writeErrors: number };
+    expect(result.writeErrors).toBe(0);
+    const path = corePath(run.pid);
+    // Kept: still there well after the child ended.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const core = readFileSync(path);
+    expect([...core.subarray(0, 4)]).toEqual([0x7f, 0x45, 0x4c, 0x46]);
+    expect(core.length).toBe(4096 + (1 << 20));
+    expect(core.subarray(4096 + 0x1000, 4096 + 0x1000 + 11).toString()).toBe('guest bytes');
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const notes = spawnSync('readelf', ['-n', path], { encoding: 'utf8' });
+    if (notes.status === 0) expect(notes.stdout).toMatch(/CORE\s+0x00000150\s+NT_PRSTATUS/);
+  });
+
+  it('is removed when the process ends without a dump (exit_group)', async () => {
+    const run = await runChild(['allowed', scratch]);
+    expect(run.status).toBe(0);
+    expect(await goneSoon(corePath(run.pid))).toBe(true);
+  });
+
+  it('is removed when the process is killed (SIGKILL, SIGSYS)', async () => {
+    const held = await runChild(['hold', scratch], {
+      onLine: (line, pid) => {
+        if (line === 'HOLDING') {
+          // It exists while the process lives.
+          expect(existsSync(corePath(pid))).toBe(true);
+          process.kill(pid, 'SIGKILL');
+        }
+      },
+    });
+    expect(held.signal).toBe('SIGKILL');
+    expect(await goneSoon(corePath(held.pid))).toBe(true);
+    const killed = await runChild(['plain', scratch, 'create']);
+    expect(killed.signal).toBe('SIGSYS');
+    expect(await goneSoon(corePath(killed.pid))).toBe(true);
+  });
+});
+
+describe('after the drop no thread creates or opens a file for writing: killed, nothing created', () => {
+  const variants = [];
+  for (const landlock of ['with Landlock', 'without Landlock (HVTJS_TEST_NO_LANDLOCK=1)']) {
+    for (const dumpcore of ['with dumpcore', 'without dumpcore']) {
+      for (const thread of ['main', 'pool'] as const) {
+        variants.push({ landlock, dumpcore, thread });
+      }
+    }
+  }
+  it.concurrent.each(variants.map((v) => [`${v.thread} thread, ${v.dumpcore}, ${v.landlock}`, v]))(
+    '%s',
+    async (_name, v) => {
+      const target = join(
+        scratch,
+        'dumps',
+        `created-${v.thread}-${v.dumpcore.split(' ')[0]}-${v.landlock.split(' ')[0]}`,
+      );
+      const env = { ...process.env };
+      if (v.landlock.startsWith('without')) env['HVTJS_TEST_NO_LANDLOCK'] = '1';
+      else delete env['HVTJS_TEST_NO_LANDLOCK'];
+      const args =
+        v.dumpcore === 'with dumpcore'
+          ? ['open', scratch, v.thread, target]
+          : ['plain', scratch, `open-${v.thread}`, target];
+      const run = await runChild(args, { env });
+      const report = JSON.parse(/^REPORT (.*)$/m.exec(run.stdout)![1]!) as {
+        applied: string[];
+        unavailable: string[];
+      };
+      if (v.landlock.startsWith('without')) {
+        expect(report.unavailable).toContain(
+          'landlock: turned off by HVTJS_TEST_NO_LANDLOCK=1 (tests only)',
+        );
+      } else if (plan.landlock !== 'unavailable') {
+        expect(report.applied.some((l) => l.startsWith('landlock: '))).toBe(true);
+      }
+      expect(run.stdout).toMatch(/^PROBE /m);
+      expect(run.stdout).not.toContain('SURVIVED');
+      expect(run.signal).toBe('SIGSYS');
+      expect(existsSync(target)).toBe(false);
     },
   );
 });

@@ -37,7 +37,7 @@ export function pledgePlanFor(policy: SandboxPolicy, options: PledgeOptions): Pl
   const reasons = new Map<PledgePromise, string>();
   reasons.set(
     'stdio',
-    'read/write/pread/pwrite on open descriptors, poll, clocks, and the memory and threads of the Node runtime',
+    'read/write/pread/pwrite/ftruncate on open descriptors, poll, clocks, and the memory and threads of the Node runtime',
   );
   for (const rule of policy.fds) {
     if (rule.ops.includes('ioctl')) {
@@ -57,6 +57,10 @@ export function pledgePlanFor(policy: SandboxPolicy, options: PledgeOptions): Pl
         );
       }
     }
+    // pwrite and ftruncate on a file created before the drop (`file`, ops
+    // pwrite/truncate) are stdio; only creating files at run time, which
+    // dumpcore does on a platform without a file remover (this one, so far),
+    // needs path promises.
     if (rule.ops.includes('create')) {
       reasons.set('wpath', `files written below ${rule.what}`);
       reasons.set('cpath', `files created below ${rule.what}`);

@@ -63,6 +63,25 @@ describe('policy to pledge promises', () => {
     );
   });
 
+  it('needs no path promise for a core file created before the drop: pwrite and ftruncate are stdio', () => {
+    const precreated = {
+      fds: [
+        {
+          fd: 23,
+          kind: 'file',
+          owner: 'dumpcore',
+          what: 'core file',
+          ops: ['pwrite', 'truncate'],
+          size: 4096 + (32 << 20),
+        },
+        { fd: 24, kind: 'channel', owner: 'dumpcore', what: 'keep', ops: ['write'] },
+      ],
+    } as const;
+    expect(pledgePromisesFor(policy(console_, precreated, vm), { jitless: true })).toBe(
+      'stdio vmm',
+    );
+  });
+
   it('adds wpath and cpath only when dumpcore creates files', () => {
     expect(pledgePromisesFor(policy(console_, dumpcore, vm), { jitless: true })).toBe(
       'stdio vmm wpath cpath',

@@ -3,6 +3,7 @@
 // rights, limits and ids to apply is decided in TypeScript (src/sandbox/) from
 // the policy data, and arrives here as plain numbers.
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <linux/landlock.h>
 #include <pwd.h>
@@ -11,8 +12,12 @@
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cerrno>
 #include <cstring>
@@ -379,6 +384,108 @@ Napi::Value ExitNow(const Napi::CallbackInfo& info) {
   ::_exit(status & 0xff);
 }
 
+
+// The remover process (removeFileAtExit). It holds only the read end of a
+// pipe from the tender (as fd 0) and the directory (as fd 1), outside any
+// sandbox, and waits: a byte from the tender means "keep the file"; end of
+// file, however the tender ended (SIGKILL included), means remove it, if the
+// name still is the file created (same device and inode). Forked from a
+// multi-threaded process: only async-signal-safe calls.
+[[noreturn]] void RemoverMain(int channel, int dirfd, const char* name, dev_t dev, ino_t ino,
+                              int maxFd) {
+  // Its own session: a terminal's hangup or ^C does not reach it.
+  ::setsid();
+  static const int kIgnored[] = {SIGHUP, SIGINT, SIGQUIT, SIGPIPE, SIGTERM,
+                                 SIGTSTP, SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2};
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  for (int sig : kIgnored) ::sigaction(sig, &ignore, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  // Renumber the two fds kept to 0 and 1, then close every other one: the
+  // tender's devices, taps or stdout pipe held here would outlive it.
+  if (dirfd == 0) dirfd = ::fcntl(dirfd, F_DUPFD, 2);
+  if (dirfd < 0) ::_exit(2);
+  if (channel != 0 && ::dup2(channel, 0) != 0) ::_exit(2);
+  if (dirfd != 1 && ::dup2(dirfd, 1) != 1) ::_exit(2);
+  // close_range (Linux 5.9) in one call; older kernels one fd at a time.
+  long closed = -1;
+#ifdef SYS_close_range
+  closed = ::syscall(SYS_close_range, 2u, ~0u, 0u);
+#endif
+  if (closed != 0) {
+    for (int fd = 2; fd <= maxFd; fd++) ::close(fd);
+  }
+
+  char byte = 0;
+  ssize_t n;
+  do {
+    n = ::read(0, &byte, 1);
+  } while (n < 0 && errno == EINTR);
+  if (n != 1) {
+    struct stat st {};
+    if (::fstatat(1, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == dev &&
+        st.st_ino == ino) {
+      ::unlinkat(1, name, 0);
+    }
+  }
+  ::_exit(0);
+}
+
+// removeFileAtExit(dirFd, name, fileFd): starts the remover for `name` in
+// dirFd, the file open at fileFd; returns the write end of its channel
+// (close-on-exec). Forked twice, so that init reaps the remover and the
+// tender, sandboxed by then, never waits for it.
+Napi::Value RemoveFileAtExit(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int dirfd = ArgInt32(info, 0, "dirFd");
+  if (info.Length() < 2 || !info[1].IsString()) {
+    throw Napi::TypeError::New(env, "name must be a string");
+  }
+  std::string name = info[1].As<Napi::String>().Utf8Value();
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+    throw Napi::RangeError::New(env, "name must be a file name, without '/'");
+  }
+  int filefd = ArgInt32(info, 2, "fileFd");
+  struct stat st {};
+  if (::fstat(filefd, &st) != 0) ThrowErrno(env, errno, "fstat");
+  struct stat dirst {};
+  if (::fstat(dirfd, &dirst) != 0) ThrowErrno(env, errno, "fstat");
+  if (!S_ISDIR(dirst.st_mode)) ThrowErrno(env, ENOTDIR, "fstat");
+  struct rlimit nofile {};
+  int maxFd = ::getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur != RLIM_INFINITY &&
+                      nofile.rlim_cur < (1u << 20)
+                  ? static_cast<int>(nofile.rlim_cur)
+                  : (1 << 20);
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) ThrowErrno(env, errno, "pipe2");
+  pid_t middle = ::fork();
+  if (middle < 0) {
+    int err = errno;
+    ::close(pipefd[0]);
+    ::close(pipefd[1]);
+    ThrowErrno(env, err, "fork");
+  }
+  if (middle == 0) {
+    pid_t remover = ::fork();
+    if (remover != 0) ::_exit(remover < 0 ? 1 : 0);
+    RemoverMain(pipefd[0], dirfd, name.c_str(), st.st_dev, st.st_ino, maxFd);
+  }
+  ::close(pipefd[0]);
+  int status = 0;
+  pid_t got;
+  do {
+    got = ::waitpid(middle, &status, 0);
+  } while (got < 0 && errno == EINTR);
+  if (got != middle || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    ::close(pipefd[1]);
+    ThrowErrno(env, got != middle ? errno : EAGAIN, "fork");
+  }
+  return Napi::Number::New(env, pipefd[1]);
+}
+
 }  // namespace
 
 void InitSandbox(Napi::Env env, Napi::Object exports) {
@@ -399,6 +506,7 @@ void InitSandbox(Napi::Env env, Napi::Object exports) {
   exports.Set("personality", Napi::Function::New<Personality>(env));
   exports.Set("warmThreadPool", Napi::Function::New<WarmThreadPool>(env));
   exports.Set("exitNow", Napi::Function::New<ExitNow>(env));
+  exports.Set("removeFileAtExit", Napi::Function::New<RemoveFileAtExit>(env));
   Napi::Object rlimits = Napi::Object::New(env);
   rlimits.Set("NOFILE", Napi::Number::New(env, RLIMIT_NOFILE));
   rlimits.Set("NPROC", Napi::Number::New(env, RLIMIT_NPROC));

@@ -3,9 +3,23 @@ import type { SandboxPolicy } from '@hvtjs/core';
 /**
  * The Landlock half of the Linux sandbox: a ruleset that handles every file
  * system right the kernel's Landlock ABI knows (and, from ABI 4, TCP, from ABI
- * 6, abstract UNIX sockets and signals), granting nothing except file creation
- * beneath the directories the policy marks `create` (the dumpcore directory).
+ * 6, abstract UNIX sockets and signals) and grants none. Nothing is opened
+ * after the drop (dumpcore's file is created before it; files open then keep
+ * working, since Landlock checks paths when they are opened), so this is a
+ * second layer under the seccomp filter, which already forbids opening files.
+ *
+ * landlock_restrict_self() confines only the thread that calls it (and the
+ * threads it starts later, which no one does after the drop): the thread that
+ * drops privileges and then runs the vCPU. The runtime's other threads were
+ * started before; only seccomp, which is synchronised to every thread,
+ * confines them.
  */
+
+/** Which threads the ruleset confines, for --print-policy and the drop's report. */
+export const LANDLOCK_THREADS =
+  'only the thread that drops privileges and runs the vCPU (landlock_restrict_self ' +
+  'confines its caller; the threads started earlier, libuv pool, V8 workers, the net ' +
+  "ring thread, are outside it and confined by seccomp's filter alone)";
 
 const FS = {
   EXECUTE: 1n << 0n,
@@ -35,6 +49,7 @@ function fsRights(abi: number): bigint {
   return rights;
 }
 
+/** A grant of rights beneath a directory (none in this tender's plans). */
 export interface LandlockRule {
   readonly fd: number;
   readonly access: bigint;
@@ -63,13 +78,21 @@ export function landlockUnavailable(errno: number): string {
   }
 }
 
-/** The ruleset for `policy` on a kernel with Landlock ABI `abi` (1 or more). */
+/**
+ * The ruleset for `policy` on a kernel with Landlock ABI `abi` (1 or more):
+ * every right handled, none granted. A policy that asks to create files after
+ * the drop is refused (the seccomp compiler refuses it too).
+ */
 export function compileLandlock(policy: SandboxPolicy, abi: number): LandlockPlan {
   const handledFs = fsRights(abi);
-  const create = FS.MAKE_REG | FS.WRITE_FILE | (abi >= 3 ? FS.TRUNCATE : 0n);
-  const rules = policy.fds
-    .filter((f) => f.kind === 'directory' && f.ops.includes('create'))
-    .map((f) => ({ fd: f.fd, access: create, what: `create and write files in ${f.what}` }));
+  const creating = policy.fds.find((f) => f.ops.includes('create'));
+  if (creating !== undefined) {
+    throw new Error(
+      `sandbox policy: fd ${creating.fd} (${creating.what}) asks to create files after the drop, ` +
+        'which this platform never allows',
+    );
+  }
+  const rules: LandlockRule[] = [];
   return {
     abi,
     handledFs,

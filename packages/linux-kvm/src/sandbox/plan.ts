@@ -1,6 +1,7 @@
 import type { SandboxPolicy } from '@hvtjs/core';
 import {
   compileLandlock,
+  LANDLOCK_THREADS,
   type LandlockPlan,
   landlockRightNames,
   landlockUnavailable,
@@ -35,6 +36,8 @@ export interface HostFacts {
   readonly jit: boolean;
   /** Landlock's ABI version, or minus the errno that says why there is none. */
   readonly landlockAbi: number;
+  /** Set when Landlock is turned off on purpose (tests only): says by what. */
+  readonly landlockDisabled?: string;
   /** Every fd open now. */
   readonly openFds: readonly number[];
   readonly identity: IdentityPlan;
@@ -45,20 +48,11 @@ export interface HostFacts {
 export interface LinuxSandboxPlan {
   readonly keepFds: readonly number[];
   readonly closeFds: readonly number[];
-  /** The number a file created under a `create` directory gets (the lowest free one). */
-  readonly createdFileFd?: number;
   readonly identity: IdentityPlan;
   readonly rlimits: { readonly NOFILE: number; readonly NPROC: number; readonly CORE: number };
   readonly landlock: LandlockPlan | { readonly unavailable: string };
   readonly seccomp: readonly SeccompRule[];
   readonly jit: boolean;
-}
-
-/** The lowest fd number not in `taken`. */
-function lowestFree(taken: ReadonlySet<number>): number {
-  let fd = 0;
-  while (taken.has(fd)) fd++;
-  return fd;
 }
 
 export function compileSandbox(policy: SandboxPolicy, host: HostFacts): LinuxSandboxPlan {
@@ -68,26 +62,27 @@ export function compileSandbox(policy: SandboxPolicy, host: HostFacts): LinuxSan
     const list = missing.map((f) => `${f.fd} (${f.what})`).join(', ');
     throw new Error(`the policy names fds that are not open: ${list}`);
   }
-  const creates = policy.fds.some((f) => f.ops.includes('create'));
-  const createdFileFd = creates ? lowestFree(keep) : undefined;
-  const highest = Math.max(-1, ...keep, createdFileFd ?? -1);
+  // Nothing is opened after the drop: no fd number above the kept ones is needed.
+  const highest = Math.max(-1, ...keep);
+  // Compiled first: it refuses a policy that would create files after the drop.
+  const seccomp = compileSeccomp(policy, {
+    pid: host.pid,
+    ioThreadSignal: host.ioThreadSignal,
+    jit: host.jit,
+  });
   return {
     keepFds: [...keep].sort((a, b) => a - b),
     closeFds: host.openFds.filter((fd) => !keep.has(fd)),
-    ...(createdFileFd !== undefined ? { createdFileFd } : {}),
     identity: host.identity,
     rlimits: { NOFILE: highest + 1, NPROC: 0, CORE: 0 },
     landlock:
-      host.landlockAbi > 0
-        ? compileLandlock(policy, host.landlockAbi)
-        : { unavailable: landlockUnavailable(-host.landlockAbi) },
+      host.landlockDisabled !== undefined
+        ? { unavailable: host.landlockDisabled }
+        : host.landlockAbi > 0
+          ? compileLandlock(policy, host.landlockAbi)
+          : { unavailable: landlockUnavailable(-host.landlockAbi) },
     // A call the architecture does not have cannot be made: no rule for it.
-    seccomp: compileSeccomp(policy, {
-      pid: host.pid,
-      ioThreadSignal: host.ioThreadSignal,
-      jit: host.jit,
-      ...(createdFileFd !== undefined ? { createdFileFd } : {}),
-    }).filter((r) => host.hasSyscall?.(r.syscall) ?? true),
+    seccomp: seccomp.filter((r) => host.hasSyscall?.(r.syscall) ?? true),
     jit: host.jit,
   };
 }
@@ -107,13 +102,12 @@ export function planToJson(plan: LinuxSandboxPlan, bpfInstructions?: number): un
             rights: landlockRightNames(r.access),
             why: r.what,
           })),
-          appliesTo: 'the vCPU thread (Landlock has no thread synchronisation)',
+          appliesTo: LANDLOCK_THREADS,
         };
   return {
     identity: plan.identity,
     closeFds: plan.closeFds,
     keepFds: plan.keepFds,
-    ...(plan.createdFileFd !== undefined ? { createdFileFd: plan.createdFileFd } : {}),
     rlimits: plan.rlimits,
     noNewPrivs: true,
     dumpable: false,

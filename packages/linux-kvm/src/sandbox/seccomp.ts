@@ -44,8 +44,6 @@ export interface SeccompHost {
   readonly pid: number;
   /** Whether V8 compiles to machine code (not run with --jitless). */
   readonly jit: boolean;
-  /** The fd number a file created under a `create` directory will get. */
-  readonly createdFileFd?: number;
   /** The signal a failing device I/O thread sends the vCPU thread. */
   readonly ioThreadSignal: number;
 }
@@ -63,7 +61,6 @@ const FUTEX_WAKE = 1n;
 const FUTEX_WAIT_BITSET = 9n;
 /** FUTEX_PRIVATE_FLAG and FUTEX_CLOCK_REALTIME may accompany any command. */
 const FUTEX_COMMAND_MASK = 0xffff_ffff_ffff_fe7fn;
-const O_ACCMODE = 3n;
 /** Not in Node's fs.constants. */
 const O_CLOEXEC = 0o2000000;
 
@@ -89,7 +86,7 @@ const rule = (
 const EACCES = 13;
 
 /** Rules for what the policy says each descriptor is used for. */
-function fdRules(policy: SandboxPolicy, host: SeccompHost): SeccompRule[] {
+function fdRules(policy: SandboxPolicy): SeccompRule[] {
   const rules: SeccompRule[] = [];
   for (const f of policy.fds) {
     const fd = fdCheck(f);
@@ -109,6 +106,28 @@ function fdRules(policy: SandboxPolicy, host: SeccompHost): SeccompRule[] {
               ? [{ arg: 3, op: 'lt', value: BigInt(f.size), label: `offset < ${f.size}` }]
               : [];
           rules.push(rule(syscall, [fd, ...within], f.owner, `${op} ${f.what}`));
+          if (op === 'pwrite' && f.kind === 'file') {
+            // The file holds guest memory, written sparsely: only resident pages.
+            rules.push(
+              rule('mincore', [], f.owner, `which guest pages are resident (for ${f.what})`),
+            );
+          }
+          break;
+        }
+        case 'truncate': {
+          if (f.size === undefined) {
+            throw new Error(
+              `sandbox policy: fd ${f.fd} (${f.what}) allows truncate without a size`,
+            );
+          }
+          rules.push(
+            rule(
+              'ftruncate',
+              [fd, { arg: 1, op: 'le', value: BigInt(f.size), label: `length <= ${f.size}` }],
+              f.owner,
+              `size ${f.what}`,
+            ),
+          );
           break;
         }
         case 'poll':
@@ -140,45 +159,13 @@ function fdRules(policy: SandboxPolicy, host: SeccompHost): SeccompRule[] {
             );
           }
           break;
-        case 'create': {
-          const mode = BigInt(fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL);
-          rules.push(
-            rule(
-              'openat',
-              [
-                {
-                  arg: 2,
-                  op: 'masked-eq',
-                  mask: O_ACCMODE | BigInt(fsConstants.O_CREAT | fsConstants.O_EXCL),
-                  value: mode,
-                  label: 'flags O_WRONLY|O_CREAT|O_EXCL: only a new file, write-only',
-                },
-              ],
-              f.owner,
-              `create a file in ${f.what} (Landlock, where the kernel has it, confines ` +
-                'the path to that directory)',
-            ),
+        case 'create':
+          // This platform creates files before the drop (removeFileAtExit):
+          // after it, no thread may create or open one.
+          throw new Error(
+            `sandbox policy: fd ${f.fd} (${f.what}) asks to create files after the drop, ` +
+              'which this platform never allows',
           );
-          const created = host.createdFileFd;
-          if (created !== undefined) {
-            const createdFd: ArgCheck = {
-              arg: 0,
-              op: 'eq',
-              value: BigInt(created),
-              label: `fd ${created} (the file, once created: the lowest free number)`,
-            };
-            rules.push(
-              rule('pwrite64', [createdFd], f.owner, `write the file created in ${f.what}`),
-            );
-            rules.push(
-              rule('ftruncate', [createdFd], f.owner, `size the file created in ${f.what}`),
-            );
-          }
-          rules.push(
-            rule('mincore', [], f.owner, 'which guest pages are resident (sparse core files)'),
-          );
-          break;
-        }
       }
     }
   }
@@ -191,7 +178,7 @@ function fdRules(policy: SandboxPolicy, host: SeccompHost): SeccompRule[] {
  * strace on real runs; see the package README).
  */
 export function compileSeccomp(policy: SandboxPolicy, host: SeccompHost): SeccompRule[] {
-  const rules = fdRules(policy, host);
+  const rules = fdRules(policy);
   const pollable = policy.fds.filter((f) => f.ops.includes('poll') && f.kind !== 'eventpoll');
   rules.push(
     rule(

@@ -4,10 +4,13 @@ import { createModules, firstPass, runTender, usageText, versionText } from '@hv
 import { type CommandIo, report } from './main.js';
 import { loadPlatform } from './platform.js';
 
-/** The version `--version` reports: hvt.js's own. */
-export const TENDER_VERSION: string = (
-  createRequire(import.meta.url)('../package.json') as { version: string }
-).version;
+/**
+ * The version `--version` reports: hvt.js's own, read when asked for only. By
+ * the package's own name, which resolves wherever the bundle put this code.
+ */
+export function tenderVersion(): string {
+  return (createRequire(import.meta.url)('@hvtjs/cli/package.json') as { version: string }).version;
+}
 
 /**
  * Writes all of `text` to `fd` synchronously. Never process.stdout/stderr:
@@ -70,7 +73,7 @@ async function runTenderCommand(
       return 1;
     }
     if (parsed.action === 'version') {
-      io.err(versionText(names.prog, TENDER_VERSION));
+      io.err(versionText(names.prog, tenderVersion()));
       return 0;
     }
     const platform = await loadPlatform();

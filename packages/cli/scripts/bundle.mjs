@@ -1,0 +1,111 @@
+#!/usr/bin/env node
+// @ts-check
+// Bundles each published bin of the CLI into one file, so that start-up reads
+// and compiles one module instead of a few dozen (in the nested test VM, where
+// every file access is a 9p round trip and V8 runs emulated, loading hvt.js
+// cost three times Node's own start-up):
+//
+//   dist/lib/*.js          tsc's output (the input here; also what the bench imports)
+//   dist/solo5-hvt.js      solo5-hvt: the CLI and core in one file
+//   dist/solo5.js          solo5: the dispatcher; `run` and `info` come as chunks
+//   dist/chunks/*.js       what a run loads only when it needs it: the one platform
+//                          package of this host (never the others), `info`
+//
+// A platform package's JavaScript is bundled too (a second copy of core would
+// come with it otherwise), but its addon stays in the installed package: the
+// platform's loader finds it relative to `import.meta.url`, which in the bundle
+// is rewritten to the installed package's own entry, resolved at run time as
+// `import('@hvtjs/<platform>')` would. The CLI depends on the exact version of
+// each platform package (workspace:* on publish), so bundled code and addon match.
+
+import { readFile, rm } from 'node:fs/promises';
+import { dirname, join, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'vite';
+
+const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
+const DIST = join(PACKAGE_DIR, 'dist');
+const LIB = join(DIST, 'lib');
+const BINS = ['solo5-hvt', 'solo5'];
+
+/** The platform packages whose loader the bundle must point back at their install. */
+const PLATFORMS = ['@hvtjs/linux-kvm', '@hvtjs/freebsd-vmm', '@hvtjs/openbsd-vmm'];
+
+/**
+ * The package a bundled file belongs to, from its real path: pnpm links each
+ * workspace package as packages/<dir>, and the name is read from there.
+ * @param {string} file
+ */
+async function owningPackage(file) {
+  for (let dir = dirname(file); dir !== dirname(dir); dir = dirname(dir)) {
+    try {
+      return /** @type {{ name: string }} */ (
+        JSON.parse(await readFile(join(dir, 'package.json'), 'utf8'))
+      ).name;
+    } catch {}
+  }
+  return undefined;
+}
+
+/**
+ * Rewrites `import.meta.url` in a platform package's modules to the URL of
+ * that package's entry as installed beside the CLI: what the module would see
+ * unbundled, up to the file name, which its loader does not use (it takes the
+ * package root, `new URL('..', url)`, and a require rooted there).
+ * @returns {import('vite').Plugin}
+ */
+function platformLocation() {
+  return {
+    name: 'hvtjs-platform-location',
+    async transform(code, id) {
+      if (!code.includes('import.meta.url') || !id.includes(`${sep}dist${sep}`)) return null;
+      const name = await owningPackage(id);
+      if (name === undefined || !PLATFORMS.includes(name)) return null;
+      const header =
+        "import { createRequire as hvtjsCreateRequire } from 'node:module';\n" +
+        "import { pathToFileURL as hvtjsPathToFileURL } from 'node:url';\n" +
+        `const hvtjsPackageUrl = hvtjsPathToFileURL(hvtjsCreateRequire(import.meta.url).resolve(${JSON.stringify(name)})).href;\n`;
+      return { code: header + code.replaceAll('import.meta.url', 'hvtjsPackageUrl'), map: null };
+    },
+  };
+}
+
+// Chunk names carry a hash: clear the last build's so none is left behind.
+await rm(join(DIST, 'chunks'), { recursive: true, force: true });
+/**
+ * A chunk's file name: the workspace package its modules come from (core, a
+ * platform) or, for the CLI's own lazy commands, the command's name.
+ * @param {{ name: string, facadeModuleId: string | null, moduleIds: string[] }} chunk
+ */
+function chunkLabel(chunk) {
+  const first = chunk.facadeModuleId ?? chunk.moduleIds[0] ?? '';
+  const inPackage = /[\\/]packages[\\/]([^\\/]+)[\\/]dist[\\/]/.exec(first)?.[1];
+  return inPackage === undefined || inPackage === 'cli' ? chunk.name : inPackage;
+}
+
+for (const bin of BINS) {
+  await build({
+    configFile: false,
+    logLevel: 'warn',
+    root: PACKAGE_DIR,
+    plugins: [platformLocation()],
+    build: {
+      ssr: join(LIB, `${bin}.js`),
+      outDir: DIST,
+      emptyOutDir: false,
+      minify: false,
+      target: 'node20',
+      rollupOptions: {
+        output: {
+          format: 'es',
+          entryFileNames: '[name].js',
+          chunkFileNames: (chunk) => `chunks/${bin}-${chunkLabel(chunk)}.js`,
+        },
+      },
+    },
+    ssr: { noExternal: true, target: 'node' },
+  });
+}
+// tsc's declaration-less output is an input only: it stays for the workspace's
+// own tools (bench/), and the package's `files` leaves it out.
+await rm(join(DIST, '.vite'), { recursive: true, force: true });

@@ -199,11 +199,20 @@ describe('installing the packed packages with npm, without build tools', () => {
     const cli = join(app, 'node_modules/@hvtjs/cli');
     const manifest = JSON.parse(readFileSync(join(cli, 'package.json'), 'utf8'));
     expect(manifest.bin).toEqual({ solo5: './dist/solo5.js', 'solo5-hvt': './dist/solo5-hvt.js' });
-    expect(readdirSync(join(cli, 'dist')).sort()).toEqual(['chunks', 'solo5-hvt.js', 'solo5.js']);
-    // What solo5-hvt loads at start-up is itself and core's chunk, never a package by name.
+    expect(readdirSync(join(cli, 'dist')).sort()).toEqual([
+      'chunks',
+      'package.json',
+      'solo5-hvt.js',
+      'solo5.js',
+    ]);
+    // CommonJS, and what solo5-hvt loads at start-up is that one file: never a
+    // package by name; its platform chunk only when a unikernel is run.
+    expect(JSON.parse(readFileSync(join(cli, 'dist/package.json'), 'utf8'))).toEqual({
+      type: 'commonjs',
+    });
     const entry = readFileSync(join(cli, 'dist/solo5-hvt.js'), 'utf8');
-    expect(entry).not.toMatch(/from ["']@hvtjs\//);
-    expect(entry).toContain('import("./chunks/solo5-hvt-linux-kvm.js")');
+    expect(entry).not.toMatch(/^(?:(?:const|let|var) \w+ = )?require\("@hvtjs\//m);
+    expect(entry).toContain('require("./chunks/solo5-hvt-linux-kvm.js")');
   });
 
   it('runs solo5 --version, solo5-hvt --version and solo5 info', async () => {

@@ -18,7 +18,7 @@
 // `import('@hvtjs/<platform>')` would. The CLI depends on the exact version of
 // each platform package (workspace:* on publish), so bundled code and addon match.
 
-import { readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
@@ -70,8 +70,10 @@ function platformLocation() {
   };
 }
 
-// Chunk names carry a hash: clear the last build's so none is left behind.
-await rm(join(DIST, 'chunks'), { recursive: true, force: true });
+// Only what this run writes may be published: clear all but tsc's output.
+for (const entry of await readdir(DIST)) {
+  if (entry !== 'lib') await rm(join(DIST, entry), { recursive: true, force: true });
+}
 /**
  * A chunk's file name: the workspace package its modules come from (core, a
  * platform) or, for the CLI's own lazy commands, the command's name.
@@ -97,7 +99,11 @@ for (const bin of BINS) {
       target: 'node20',
       rollupOptions: {
         output: {
-          format: 'es',
+          // CommonJS: Node runs a CommonJS entry without starting its ESM
+          // loader, whose own code is a large part of loading in the VM
+          // (profile: README, start-up). Lazy chunks are require()d.
+          format: 'cjs',
+          dynamicImportInCjs: false,
           entryFileNames: '[name].js',
           chunkFileNames: (chunk) => `chunks/${bin}-${chunkLabel(chunk)}.js`,
         },
@@ -106,6 +112,9 @@ for (const bin of BINS) {
     ssr: { noExternal: true, target: 'node' },
   });
 }
-// tsc's declaration-less output is an input only: it stays for the workspace's
-// own tools (bench/), and the package's `files` leaves it out.
+// The package is ESM ("type": "module"); the bundle's folder says CommonJS
+// for its files, and tsc's output below it (an input only, kept for the
+// workspace's own tools in bench/, not published) says ESM again.
+await writeFile(join(DIST, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
+await writeFile(join(LIB, 'package.json'), `${JSON.stringify({ type: 'module' })}\n`);
 await rm(join(DIST, '.vite'), { recursive: true, force: true });

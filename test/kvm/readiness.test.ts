@@ -132,7 +132,7 @@ function verifier(count: number, timeoutS: number) {
 
 /**
  * When the tender opened the tap, in ms after `since`: a tap's carrier is up
- * while a process has it open. Polled every 5 ms; undefined if never.
+ * while a process has it open. Polled every 20 ms (more often steals the emulated CPUs from the tender it times); undefined if never.
  */
 function watchCarrier(name: string, since: number): { stop: () => number | undefined } {
   let openedAt: number | undefined;
@@ -145,7 +145,7 @@ function watchCarrier(name: string, since: number): { stop: () => number | undef
     } catch {
       // EINVAL while the device is down: not open yet.
     }
-  }, 5);
+  }, 20);
   return {
     stop: () => {
       clearInterval(timer);

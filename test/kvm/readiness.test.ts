@@ -204,11 +204,11 @@ describe.skipIf(!canTap)('readiness', () => {
           `verifier: ${JSON.stringify(verified)}; tender exit ${run.status ?? run.signal} after ${run.ms} ms`,
       );
       // The flood never starts early; a late start (a loaded machine delays the
-    // timer) would make the test easier, so the tap must also have been open
-    // when it began, as it must be at one second for Solo5's tests.
-    expect(floodStartMs).toBeGreaterThanOrEqual(FLOOD_AFTER_MS);
-    expect(tapOpenedMs).toBeDefined();
-    expect(tapOpenedMs!).toBeLessThanOrEqual(floodStartMs);
+      // timer) would make the test easier, so the tap must also have been open
+      // when it began, as it must be at one second for Solo5's tests.
+      expect(floodStartMs).toBeGreaterThanOrEqual(FLOOD_AFTER_MS);
+      expect(tapOpenedMs).toBeDefined();
+      expect(tapOpenedMs!).toBeLessThanOrEqual(floodStartMs);
       expect(result).toMatchObject({ transmitted: FLOOD, received: FLOOD, loss: '0%' });
       // ping -f does not compare reply data: the verifier did, reply by reply.
       expect(verified).toMatchObject({

@@ -31,13 +31,7 @@ import { parseArgs } from 'node:util';
 import { BENCH_DIR, buildBench } from './build.mjs';
 import { runMicro } from './lib/micro.mjs';
 import { renderMarkdown, renderSvg } from './lib/report.mjs';
-import {
-  CLI,
-  CLI_UNBUNDLED,
-  loadArgv,
-  loadedAsExpected,
-  STARTUP_GOALS,
-} from './lib/startup.mjs';
+import { CLI, CLI_UNBUNDLED, loadArgv, loadedAsExpected, STARTUP_GOALS } from './lib/startup.mjs';
 import { median, summarize } from './lib/stats.mjs';
 
 const NATIVE_LOOP_TENDER = join(BENCH_DIR, 'native-loop', 'tender.mjs');

@@ -6,8 +6,6 @@
 //   baseline-tender    our minimal C hvt tender, the floor (baseline/tender.c, -O2)
 //   measure            fork/exec/wait4 wrapper: start-to-exit time and peak RSS (tools/measure.c)
 //   native-loop.node   bench-only N-API addon serving cheap hypercalls in C (native-loop/loop.c)
-//   bundle/            hvt.js with each package bundled into one file (vite, a root
-//       devDependency): measures what the number of modules costs at start-up
 //
 //   node bench/build.mjs      build what changed, print "<name> <path>"
 //
@@ -17,9 +15,8 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { basename, dirname, join, relative } from 'node:path';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { manifestNoteAsm, validateManifest } from '../test/guests/build.mjs';
 
@@ -265,110 +262,7 @@ async function doBuild() {
       ),
   );
   out['native-loop'] = addon;
-  out['bundle'] = await buildBundle(self);
   return out;
-}
-
-/**
- * hvt.js as a publish step could ship it: each of the CLI, core and the
- * platform package bundled into one ESM file (from their dist/), laid out as
- * installed packages under bench/out/bundle/ so that they find each other by
- * name, the addon and node-gyp-build linked from the checkout. Start-up then
- * loads 3 modules instead of a few dozen.
- * @param {string} self
- */
-async function buildBundle(self) {
-  const root = join(BENCH_DIR, '..');
-  const dir = join(OUT_DIR, 'bundle');
-  const packages = [
-    {
-      name: 'core',
-      entry: 'index.js',
-      out: join(dir, 'node_modules', '@hvtjs', 'core', 'dist', 'index.mjs'),
-      external: [],
-    },
-    {
-      name: 'linux-kvm',
-      entry: 'index.js',
-      out: join(dir, 'node_modules', '@hvtjs', 'linux-kvm', 'dist', 'index.mjs'),
-      external: ['@hvtjs/core', 'node-gyp-build'],
-    },
-    {
-      name: 'cli',
-      entry: 'solo5-hvt.js',
-      out: join(dir, 'dist', 'solo5-hvt.mjs'),
-      external: ['@hvtjs/core', '@hvtjs/linux-kvm'],
-    },
-  ];
-  for (const pkg of packages) {
-    const dist = join(root, 'packages', pkg.name, 'dist');
-    const files = (await readdir(dist, { recursive: true }))
-      .filter((f) => f.endsWith('.js'))
-      .sort();
-    const hash = await hashOf(
-      files.map((f) => join(dist, f)),
-      [self],
-    );
-    await mkdir(dirname(pkg.out), { recursive: true });
-    await buildIfStale(pkg.out, hash, async (tmp) => {
-      const { build } = await import('vite');
-      const work = `${tmp}.d`;
-      try {
-        await build({
-          configFile: false,
-          logLevel: 'warn',
-          root,
-          build: {
-            ssr: join(dist, pkg.entry),
-            outDir: work,
-            emptyOutDir: true,
-            minify: false,
-            target: 'node20',
-            rollupOptions: {
-              external: pkg.external,
-              output: { format: 'es', entryFileNames: 'bundle.mjs', codeSplitting: false },
-            },
-          },
-          ssr: { noExternal: true, target: 'node' },
-        });
-        await rename(join(work, 'bundle.mjs'), tmp);
-      } finally {
-        await rm(work, { recursive: true, force: true });
-      }
-    });
-    const source = JSON.parse(
-      await readFile(join(root, 'packages', pkg.name, 'package.json'), 'utf8'),
-    );
-    const manifest = {
-      name: source.name,
-      version: source.version,
-      private: true,
-      type: 'module',
-      exports: `./${pkg.name === 'cli' ? 'dist/solo5-hvt.mjs' : 'dist/index.mjs'}`,
-    };
-    const at = pkg.name === 'cli' ? dir : dirname(dirname(pkg.out));
-    await writeFile(join(at, 'package.json'), `${JSON.stringify(manifest)}\n`);
-  }
-  // What the platform package finds beside itself when installed: its addon
-  // (build/ or prebuilds/) and node-gyp-build, which it requires at run time.
-  const kvmDir = join(root, 'packages', 'linux-kvm');
-  const links = [
-    [join(dir, 'node_modules', '@hvtjs', 'linux-kvm', 'build'), join(kvmDir, 'build')],
-    [join(dir, 'node_modules', '@hvtjs', 'linux-kvm', 'prebuilds'), join(kvmDir, 'prebuilds')],
-    [
-      join(dir, 'node_modules', 'node-gyp-build'),
-      dirname(createRequire(join(kvmDir, 'package.json')).resolve('node-gyp-build/package.json')),
-    ],
-  ];
-  for (const [link, target] of links) {
-    if (!existsSync(/** @type {string} */ (target))) continue;
-    await rm(/** @type {string} */ (link), { force: true });
-    await symlink(
-      relative(dirname(/** @type {string} */ (link)), /** @type {string} */ (target)),
-      /** @type {string} */ (link),
-    );
-  }
-  return join(dir, 'dist', 'solo5-hvt.mjs');
 }
 
 const invokedAs = process.argv[1];

@@ -46,7 +46,7 @@ if (process.argv.some((a) => a.startsWith('--net:'))) {
   process.exit(1);
 }
 const { runUnikernel } = await import(
-  pathToFileURL(join(root, 'packages', 'cli', 'dist', 'run.js')).href
+  pathToFileURL(join(root, 'packages', 'cli', 'dist', 'lib', 'run.js')).href
 );
 process.exitCode = await runUnikernel(process.argv.slice(2), {
   prog: 'solo5-hvt',

@@ -195,8 +195,32 @@ describe('installing the packed packages with npm, without build tools', () => {
     expect(platform.stdout.trim()).toBe('linux-kvm');
   });
 
-  it('runs solo5 --version and solo5 info', async () => {
+  it('installs the CLI as bundled bins: one file each, chunks, no unbundled modules', () => {
+    const cli = join(app, 'node_modules/@hvtjs/cli');
+    const manifest = JSON.parse(readFileSync(join(cli, 'package.json'), 'utf8'));
+    expect(manifest.bin).toEqual({ solo5: './dist/solo5.js', 'solo5-hvt': './dist/solo5-hvt.js' });
+    expect(readdirSync(join(cli, 'dist')).sort()).toEqual([
+      'chunks',
+      'package.json',
+      'solo5-hvt.js',
+      'solo5.js',
+    ]);
+    // CommonJS, and what solo5-hvt loads at start-up is that one file: never a
+    // package by name; its platform chunk only when a unikernel is run.
+    expect(JSON.parse(readFileSync(join(cli, 'dist/package.json'), 'utf8'))).toEqual({
+      type: 'commonjs',
+    });
+    const entry = readFileSync(join(cli, 'dist/solo5-hvt.js'), 'utf8');
+    expect(entry).not.toMatch(/^(?:(?:const|let|var) \w+ = )?require\("@hvtjs\//m);
+    expect(entry).toContain('require("./chunks/solo5-hvt-linux-kvm.js")');
+  });
+
+  it('runs solo5 --version, solo5-hvt --version and solo5 info', async () => {
     hello = (await buildGuests()).hello!;
+    const hvt = mustRun(join(app, 'node_modules/.bin/solo5-hvt'), ['--version'], {
+      env: cleanEnv(),
+    });
+    expect(hvt.stderr).toMatch(/^solo5-hvt tender, version 0\.1\.0$/m);
     const solo5 = join(app, 'node_modules/.bin/solo5');
     const version = mustRun(solo5, ['--version'], { env: cleanEnv() });
     console.log(version.stdout.trim());
@@ -267,16 +291,20 @@ describe('installing the packed packages with npm, without build tools', () => {
     );
   });
 
-  it('runs the hello unikernel with the installed solo5 inside the nested VM', () => {
+  it('runs the hello unikernel with the installed solo5 and solo5-hvt inside the nested VM', () => {
     const solo5 = join(app, 'node_modules/.bin/solo5');
+    const solo5Hvt = join(app, 'node_modules/.bin/solo5-hvt');
+    // One boot for both bins: each prints its own command line.
+    const script = '"$0" run --mem=32 "$2" via-solo5 && "$1" --mem=32 "$2" via-solo5-hvt';
     const r = run(
       process.execPath,
-      [join(checkout, 'test/vm/run-in-vm.mjs'), '--', solo5, 'run', '--mem=32', hello, 'installed'],
+      [join(checkout, 'test/vm/run-in-vm.mjs'), '--', 'sh', '-c', script, solo5, solo5Hvt, hello],
       { cwd: app, timeout: 300_000 },
     );
-    console.log(`solo5 run in the nested VM (exit ${r.status}):\n${r.output.trim()}`);
-    expect(r.stdout).toContain('Hello, World');
-    expect(r.stdout).toContain('cmdline: installed');
+    console.log(`solo5 and solo5-hvt in the nested VM (exit ${r.status}):\n${r.output.trim()}`);
+    expect(r.stdout.match(/Hello, World/g)).toHaveLength(2);
+    expect(r.stdout).toContain('cmdline: via-solo5\n');
+    expect(r.stdout).toContain('cmdline: via-solo5-hvt');
     expect(r.status).toBe(0);
   }, 300_000);
 });

@@ -9,15 +9,20 @@ import { HvtError, type Platform } from '@hvtjs/core';
 /** Where hvt.js can run unikernels today. */
 export const SUPPORTED = 'x86_64 Linux (KVM), FreeBSD (vmm) and OpenBSD (vmm)';
 
-const PACKAGES: Record<string, string> = {
-  linux: '@hvtjs/linux-kvm',
-  freebsd: '@hvtjs/freebsd-vmm',
-  openbsd: '@hvtjs/openbsd-vmm',
+/**
+ * Each platform package by host OS, with its loader. The specifiers are
+ * literal so that the bundle (scripts/bundle.mjs) makes each package a chunk
+ * of its own, loaded by this host only: the others are never read.
+ */
+const PLATFORMS: Record<string, { name: string; load: () => Promise<unknown> }> = {
+  linux: { name: '@hvtjs/linux-kvm', load: () => import('@hvtjs/linux-kvm') },
+  freebsd: { name: '@hvtjs/freebsd-vmm', load: () => import('@hvtjs/freebsd-vmm') },
+  openbsd: { name: '@hvtjs/openbsd-vmm', load: () => import('@hvtjs/openbsd-vmm') },
 };
 
 /** The platform package's name for this host, or undefined where there is none. */
 export function platformPackage(os: string = process.platform): string | undefined {
-  return PACKAGES[os];
+  return PLATFORMS[os]?.name;
 }
 
 function isPlatform(value: unknown): value is Platform {
@@ -53,14 +58,14 @@ export async function loadPlatform(
   os: string = process.platform,
   arch: string = process.arch,
 ): Promise<Platform> {
-  const name = platformPackage(os);
-  if (name === undefined || arch !== 'x64') {
+  const entry = PLATFORMS[os];
+  if (entry === undefined || arch !== 'x64') {
     throw new HvtError(`unikernels can be run on ${SUPPORTED} only; this host is ${os} on ${arch}`);
   }
+  const { name } = entry;
   let loaded: Record<string, unknown>;
   try {
-    // A variable specifier: the CLI type-checks and installs without it.
-    loaded = (await import(name)) as Record<string, unknown>;
+    loaded = (await entry.load()) as Record<string, unknown>;
   } catch (error) {
     const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
     const failure = isMissingPackage(error, name)

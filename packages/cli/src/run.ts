@@ -1,13 +1,31 @@
-import { writeSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { existsSync, readFileSync, writeSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createModules, firstPass, runTender, usageText, versionText } from '@hvtjs/core';
 import { type CommandIo, report } from './main.js';
 import { loadPlatform } from './platform.js';
 
-/** The version `--version` reports: hvt.js's own. */
-export const TENDER_VERSION: string = (
-  createRequire(import.meta.url)('../package.json') as { version: string }
-).version;
+/**
+ * The version `--version` reports: hvt.js's own, read when asked for only,
+ * from the first package.json above this module that is the CLI's: the
+ * bundle puts this code in a chunk one level deeper than tsc's output, and a
+ * folder's own package.json in between only sets its module type.
+ */
+export function tenderVersion(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const file = join(dir, 'package.json');
+    if (existsSync(file)) {
+      const manifest = JSON.parse(readFileSync(file, 'utf8')) as {
+        name?: string;
+        version?: string;
+      };
+      if (manifest.name === '@hvtjs/cli' && manifest.version !== undefined) return manifest.version;
+    }
+    if (dirname(dir) === dir) throw new Error('the package.json of @hvtjs/cli is missing');
+    dir = dirname(dir);
+  }
+}
 
 /**
  * Writes all of `text` to `fd` synchronously. Never process.stdout/stderr:
@@ -70,7 +88,7 @@ async function runTenderCommand(
       return 1;
     }
     if (parsed.action === 'version') {
-      io.err(versionText(names.prog, TENDER_VERSION));
+      io.err(versionText(names.prog, tenderVersion()));
       return 0;
     }
     const platform = await loadPlatform();

@@ -9,7 +9,9 @@ import { runUnikernel } from './run.js';
  */
 const invokedAs = basename(process.argv[1] ?? 'solo5-hvt').replace(/\.[cm]?js$/, '');
 
-process.exitCode = await runUnikernel(process.argv.slice(2), {
-  prog: invokedAs,
-  usageProg: invokedAs,
-});
+// No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
+void runUnikernel(process.argv.slice(2), { prog: invokedAs, usageProg: invokedAs }).then(
+  (status) => {
+    process.exitCode = status;
+  },
+);

@@ -43,4 +43,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-process.exitCode = await main(process.argv.slice(2));
+// No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
+void main(process.argv.slice(2)).then((status) => {
+  process.exitCode = status;
+});

@@ -30,7 +30,7 @@ const tarballs = join(work, 'tarballs');
 const app = join(work, 'app');
 const bin = join(work, 'bin');
 const kvmPackage = join(checkout, 'packages/linux-kvm');
-const PACKAGES = ['core', 'cli', 'linux-kvm', 'freebsd-vmm', 'openbsd-vmm'];
+const PACKAGES = ['core', 'cli', 'linux-kvm', 'posix-kit', 'freebsd-vmm', 'openbsd-vmm'];
 const PREBUILD = '@hvtjs+linux-kvm.glibc.node';
 const NOT_INSTALLED = '@hvtjs/linux-kvm, the platform package for linux on x64, is not installed';
 /** What a build from source would need; none of it may be on the install's PATH. */

@@ -209,7 +209,7 @@ const workloads = [
     goal: ROUND_TRIP,
     variants: false,
   },
-  // The same frames through the network ring (hvt-abi.md 10), no exit per
+  // The same frames through the network ring (docs/guest-abi.md 10), no exit per
   // frame. The C baseline offers no ring: its guest sends by hypercall.
   {
     id: 'netwrite-ring',

@@ -11,6 +11,10 @@ const turbo = (args) =>
 
 rmSync(reportsDir, { recursive: true, force: true });
 if (turbo(['build', 'lint']) !== 0) process.exit(1);
+// Citations in code and docs point at sections of docs/ that exist.
+if (spawnSync('node', [join(root, 'scripts/check-doc-links.mjs')], { stdio: 'inherit' }).status !== 0) {
+  process.exit(1);
+}
 const status = turbo(['test', '--concurrency=1', '--continue']);
 
 let passed = 0;

@@ -1,7 +1,7 @@
 /*
  * baseline-tender: a minimal hvt tender in C, the floor hvt.js is measured
  * against. It runs the benchmark guests (and other simple hvt unikernels) on
- * Linux KVM x86_64 with the guest layout and vCPU state of hvt-abi.md 5.2 and
+ * Linux KVM x86_64 with the guest layout and vCPU state of docs/guest-abi.md 5.2 and
  * 6.1, and serves WALLTIME, PUTS, POLL, BLOCK_READ/WRITE, NET_WRITE/READ and
  * HALT with the reference's checks: struct and buffer bounds against guest
  * memory, handle and offset checks, pread/pwrite/write straight between the
@@ -38,7 +38,7 @@
 #define LARGE_PAGE (2 * MiB)
 #define PAGE 0x1000ULL
 
-/* hvt-abi.md 5.2 */
+/* docs/guest-abi.md 5.2 */
 #define GPA_GDT 0x1000ULL
 #define GPA_PML4 0x2000ULL
 #define GPA_PDPT 0x3000ULL
@@ -48,7 +48,7 @@
 #define GPA_KERNEL_BASE 0x100000ULL
 #define CMDLINE_MAX 8192
 
-/* hvt-abi.md 4.3, 4.4, 7 */
+/* docs/guest-abi.md 4.3, 4.4, 7 */
 #define NOTE_ABI1 0x31494241U
 #define NOTE_MFT1 0x3154464dU
 #define MFT_MAX_ENTRIES 64
@@ -118,7 +118,7 @@ __attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
   exit(1);
 }
 
-/* The range check of hvt-abi.md 7.3, strict at the top like the reference's. */
+/* The range check of docs/guest-abi.md 7.3, strict at the top like the reference's. */
 static inline void *guest_range(uint64_t gpa, uint64_t len, const char *what)
 {
   if (gpa >= mem_size || len > UINT64_MAX - gpa || gpa + len >= mem_size)
@@ -164,7 +164,7 @@ static const Elf64_Ehdr *elf_header(const char *path)
   return eh;
 }
 
-/* The first Solo5 note of `type` (hvt-abi.md 4.1); its descriptor after `align` padding. */
+/* The first Solo5 note of `type` (docs/guest-abi.md 4.1); its descriptor after `align` padding. */
 static const uint8_t *find_note(const char *path, uint32_t type, size_t align, size_t max,
                                 size_t *len)
 {
@@ -223,13 +223,13 @@ static void read_notes(const char *path)
   }
 }
 
-/* hvt-abi.md 3.4: the segment's permissions, with X given as R (KVM must read the code). */
+/* docs/guest-abi.md 3.4: the segment's permissions, with X given as R (KVM must read the code). */
 static int host_prot(uint32_t flags)
 {
   return ((flags & (PF_R | PF_X)) ? PROT_READ : 0) | ((flags & PF_W) ? PROT_WRITE : 0);
 }
 
-/* Copies every PT_LOAD in, as hvt-abi.md 3.3; returns the entry point. */
+/* Copies every PT_LOAD in, as docs/guest-abi.md 3.3; returns the entry point. */
 static uint64_t load_elf(const char *path, uint64_t alloc_size, uint64_t *kernel_end)
 {
   const Elf64_Ehdr *eh = elf_header(path);
@@ -316,7 +316,7 @@ static void attach_net(const char *name, const char *iface)
   have_net = true;
 }
 
-/* The handle check of hvt-abi.md 8.4: truncated to 32 bits, like the reference. */
+/* The handle check of docs/guest-abi.md 8.4: truncated to 32 bits, like the reference. */
 static struct mft_entry *handle_entry(uint64_t handle, uint32_t type)
 {
   uint32_t h = (uint32_t)handle;
@@ -659,7 +659,7 @@ int main(int argc, char **argv)
       die("Device '%s' declared but not attached", mft->e[k].name);
   }
 
-  /* No net ring here, so the guest sees all it was given (hvt-abi.md 5.1 without the ring). */
+  /* No net ring here, so the guest sees all it was given (docs/guest-abi.md 5.1 without the ring). */
   uint64_t alloc_size = (mem_mib * MiB) & ~(LARGE_PAGE - 1);
   mem_size = alloc_size;
   create_vm(alloc_size);

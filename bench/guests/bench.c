@@ -10,7 +10,7 @@
  * Arguments (key=value, after the runtime's --solo5: words):
  *   run=OP:SIZE:N[:WMAX][,...]   the workloads, in order: OP is walltime,
  *                puts, blkread, blkwrite, netwrite or ringwrite (NET_WRITE
- *                through the network ring, hvt-abi.md 10, where the tender
+ *                through the network ring, docs/guest-abi.md 10, where the tender
  *                offers one, else by hypercall); SIZE the PUTS / block /
  *                frame length (frames at least 60); N the timed iterations;
  *                WMAX, if given and not 0, caps the warm-up iterations

@@ -64,7 +64,7 @@ static double served_count;
     }                                                                                        \
   } while (0)
 
-/* The range check of hvt-abi.md 7.3; false sends the exit to JavaScript, which fails it. */
+/* The range check of docs/guest-abi.md 7.3; false sends the exit to JavaScript, which fails it. */
 static inline int in_guest(uint64_t gpa, uint64_t len)
 {
   return gpa < mem_size && len <= UINT64_MAX - gpa && gpa + len < mem_size;

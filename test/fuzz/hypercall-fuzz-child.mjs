@@ -748,6 +748,8 @@ class Driver {
           1n << 53n,
           BigInt(this.L.visible - 1),
         ]);
+      // The entry's field is a u64: visible - len wraps when len is larger.
+      data = BigInt.asUintN(64, data);
       mem.writeU32(at, op);
       mem.writeU32(at + 4, handle);
       mem.writeU64Big(at + 8, data);

@@ -136,7 +136,7 @@ export function validateManifest(json, source) {
 }
 
 /**
- * Assembler source for the MFT1 note (hvt-abi.md 4.3, 4.4): the note header,
+ * Assembler source for the MFT1 note (docs/guest-abi.md 4.3, 4.4): the note header,
  * 4 bytes of padding (counted in n_descsz), struct mft and one 104-byte entry
  * per device after the reserved entry 0. The section is 4-aligned so that
  * readelf parses it as the 4-byte note format the padding assumes.

@@ -1,6 +1,6 @@
 /*
  * ringecho: answers ARP and ICMP echo on `service0` through the network ring
- * (hvt-abi.md 10.4): reads after POLL and writes go through the ring; it
+ * (docs/guest-abi.md 10.4): reads after POLL and writes go through the ring; it
  * falls back to hypercalls when the tender offers no ring, and says which.
  *   ip=a.b.c.d          address to answer for (default 10.0.0.2)
  *   limit=N             halt with SUCCESS after N echo replies (default: serve forever)

@@ -1,5 +1,5 @@
 /*
- * ringhostile: one hostile use of the network ring (hvt-abi.md 10) per run,
+ * ringhostile: one hostile use of the network ring (docs/guest-abi.md 10) per run,
  * chosen by `mode=`. It writes the ring by hand, not through the runtime's
  * client, so that it can put any index, handle, pointer and length there.
  * The manifest declares `storage` (block) and `service0` (net): a run must

@@ -17,7 +17,7 @@ import {
   tapName,
 } from './tender-harness.js';
 
-// Ring I/O for networking (hvt-abi.md 10) end to end: real KVM, real taps,
+// Ring I/O for networking (docs/guest-abi.md 10) end to end: real KVM, real taps,
 // real frames. The ring's host thread must move frames without corrupting
 // them, and a guest that writes garbage into the ring must end in a clean
 // message and exit status 1, or carry on, never in a crash or a hang.

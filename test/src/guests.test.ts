@@ -1,5 +1,5 @@
 // The project's own hvt test guests: they build, and the ELF files have the
-// shape the hvt ABI requires (hvt-abi.md sections 3 and 4), checked both with
+// shape the hvt ABI requires (docs/guest-abi.md sections 3 and 4), checked both with
 // binutils' readelf and by decoding the bytes here.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
@@ -82,7 +82,7 @@ interface Note {
   desc: Buffer; // n_descsz bytes following the 20-byte header
 }
 
-/** The first note of a PT_NOTE, as the tender reads it (hvt-abi.md 4.1). */
+/** The first note of a PT_NOTE, as the tender reads it (docs/guest-abi.md 4.1). */
 function noteOf(elf: Buffer, ph: Phdr): Note {
   const at = ph.offset;
   const namesz = elf.readUInt32LE(at);
@@ -105,7 +105,7 @@ function solo5Notes(elf: Buffer): Map<number, { ph: Phdr; note: Note }> {
   return notes;
 }
 
-/** Decodes an MFT1 descriptor field by field (hvt-abi.md 4.3, 4.4) back to elftool JSON. */
+/** Decodes an MFT1 descriptor field by field (docs/guest-abi.md 4.3, 4.4) back to elftool JSON. */
 function decodeManifest(desc: Buffer): unknown {
   // 4 bytes of padding bring struct mft to 8-byte alignment within the note.
   expect(desc.readUInt32LE(0)).toBe(0);
@@ -251,7 +251,7 @@ describe('test guests', () => {
       let end = 0;
       for (const p of loads) {
         expect((p.flags & PF_W) !== 0 && (p.flags & PF_X) !== 0).toBe(false);
-        // Ascending and non-overlapping once rounded to pages (hvt-abi.md 3.3).
+        // Ascending and non-overlapping once rounded to pages (docs/guest-abi.md 3.3).
         expect(p.vaddr).toBeGreaterThanOrEqual(end);
         end = Math.ceil((p.vaddr + p.memsz) / PAGE) * PAGE;
       }

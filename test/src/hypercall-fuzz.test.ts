@@ -29,6 +29,8 @@ import { buildGuests } from '../guests/build.mjs';
  * structs placed in read-only and no-access guest pages.
  */
 
+/** The seed CI runs (any seed must pass; this one keeps CI reproducible). */
+const CI_SEED = 668866996;
 const HYPERCALLS = 100_000;
 const RING_ENTRIES = 20_000;
 const SANDBOX_HYPERCALLS = 5_000;
@@ -170,9 +172,13 @@ function printViolations(label: string, violations: string[]): void {
 }
 
 describe('hypercalls and the network ring under a hostile guest', () => {
+  // A developer's run draws a new seed each time; CI replays a fixed one, so
+  // that whether a submission lands never depends on the draw.
   const seed = process.env['HVTJS_FUZZ_SEED']
     ? Number(process.env['HVTJS_FUZZ_SEED']) >>> 0
-    : randomBytes(4).readUInt32LE(0);
+    : process.env['CI']
+      ? CI_SEED
+      : randomBytes(4).readUInt32LE(0);
   let dir = '';
   let base: Record<string, unknown> = {};
   let useTap = false;

@@ -70,7 +70,7 @@ export interface UnikernelExit {
   /**
    * The tender's exit status: the guest's HALT status (0 to 255) when the guest
    * halted, else the tender's own (1 for an error, 255 for a guest abort or
-   * trap: hvt-abi.md section 12); 128 + the signal number when a signal
+   * trap: docs/guest-abi.md section 12); 128 + the signal number when a signal
    * killed the tender.
    */
   readonly status: number;

@@ -4,7 +4,7 @@ import { GuestAddress } from './memory-layout.js';
 import { CMDLINE_SIZE } from './options.js';
 
 /**
- * struct hvt_boot_info (hvt-abi.md 9) at 0x10000, followed by the manifest
+ * struct hvt_boot_info (docs/guest-abi.md 9) at 0x10000, followed by the manifest
  * copy and the command line, in the read-only part of low memory.
  */
 

@@ -6,7 +6,7 @@ import type { X86Registers } from './platform.js';
 
 /**
  * The x86_64 trap frame a guest passes as its HALT cookie on a fatal trap
- * (hvt-abi.md 8.8): the registers at the moment of the fault, which are more
+ * (docs/guest-abi.md 8.8): the registers at the moment of the fault, which are more
  * useful in a core file than the vCPU's registers inside the abort path.
  */
 export interface TrapFrame {
@@ -50,7 +50,7 @@ export interface CoreFileResult {
   /**
    * Failed writes after the file was created. Writing goes on past a failure so
    * that as much as possible survives; a non-zero count means the file may be
-   * incomplete (the caller warns, hvt-abi.md 11.4).
+   * incomplete (the caller warns, docs/guest-abi.md 11.4).
    */
   writeErrors: number;
 }
@@ -259,7 +259,7 @@ function describe(err: unknown): string {
 }
 
 /**
- * Writes an ELF64 core file of the guest (hvt-abi.md 11.4) into the file
+ * Writes an ELF64 core file of the guest (docs/guest-abi.md 11.4) into the file
  * open at `opts.fd` (from createCoreFile, possibly long before): a PT_NOTE
  * with one Linux x86_64 NT_PRSTATUS note and a PT_LOAD image of
  * [0, memSize), page-aligned in the file. Only resident pages are written;

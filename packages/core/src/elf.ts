@@ -2,7 +2,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { ElfError, KernelOpenError, strerror } from './errors.js';
 
 /**
- * ELF64 reading as the reference tender does it (hvt-abi.md 3.1): the same checks,
+ * ELF64 reading as the reference tender does it (docs/guest-abi.md 3.1): the same checks,
  * in the same order, with the same messages. The input is the whole file; reading
  * past its end behaves like the reference's short `pread`s, so a truncated file
  * gets the reference's "does not match the expected size" messages, never a

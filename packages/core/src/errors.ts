@@ -1,6 +1,6 @@
 /**
  * Every failure the tender reports is an HvtError: a message in the reference
- * tender's words (hvt-abi.md Appendix A) and the process exit status. The CLI
+ * tender's words (docs/guest-abi.md Appendix A) and the process exit status. The CLI
  * prints `<prog>: <message>` (or the bare message when `prefixed` is false, as
  * the reference does for its plain fprintf messages) and exits with `exitStatus`.
  * Nothing else may escape to the user as a stack trace.
@@ -91,7 +91,7 @@ export class KernelOpenError extends HvtError {
 }
 
 /**
- * The executable breaks an ELF, note or segment rule of hvt-abi.md section 3/4.1.
+ * The executable breaks an ELF, note or segment rule of docs/guest-abi.md section 3/4.1.
  * `message` is the reference's full text, `<file>: ` included.
  */
 export class ElfError extends HvtError {

@@ -2,7 +2,7 @@ import { HvtError } from './errors.js';
 import { type GuestRam, GuestStruct, HvtHcHalt, type StructPointer } from './guest-abi.js';
 import { Prot } from './platform.js';
 
-/** Hypercall numbers (hvt-abi.md 7.1). */
+/** Hypercall numbers (docs/guest-abi.md 7.1). */
 export const Hypercall = {
   WALLTIME: 1,
   PUTS: 2,

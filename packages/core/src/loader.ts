@@ -17,7 +17,7 @@ import type { GuestMemory } from './guest-memory.js';
 import { Prot } from './platform.js';
 
 /**
- * Loads an hvt unikernel's PT_LOAD segments into guest memory (hvt-abi.md 3.2,
+ * Loads an hvt unikernel's PT_LOAD segments into guest memory (docs/guest-abi.md 3.2,
  * 3.3): every check of the reference, in its order, with its messages. The p_*
  * fields are u64, so all range arithmetic is done in BigInt and only values
  * proven to lie inside guest memory become numbers.

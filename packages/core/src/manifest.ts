@@ -1,7 +1,7 @@
 import { ManifestError } from './errors.js';
 
 /**
- * The Solo5 application manifest (hvt-abi.md 4.4, 4.5): the devices a unikernel
+ * The Solo5 application manifest (docs/guest-abi.md 4.4, 4.5): the devices a unikernel
  * declares, which the tender attaches and then hands to the guest as a binary
  * copy in low memory. The layout is the C `struct mft` of Solo5's mft_abi.h, so
  * offsets here are ABI, not choices.

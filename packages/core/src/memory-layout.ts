@@ -3,7 +3,7 @@ import { HvtRing } from './guest-abi.js';
 import type { Warn } from './modules/module.js';
 
 /**
- * Guest memory sizing (hvt-abi.md 5.1) and the fixed low-memory addresses of
+ * Guest memory sizing (docs/guest-abi.md 5.1) and the fixed low-memory addresses of
  * the x86_64 layout (5.2).
  */
 

@@ -12,7 +12,7 @@ import { AbiError, ElfError, ManifestError } from './errors.js';
 import { type Manifest, parseManifest } from './manifest.js';
 
 /**
- * The two Solo5 ELF notes (hvt-abi.md 4.1-4.3): ABI1 says which target and ABI
+ * The two Solo5 ELF notes (docs/guest-abi.md 4.1-4.3): ABI1 says which target and ABI
  * version the unikernel was built for, MFT1 carries its manifest. Reading a note
  * is separate from requiring hvt, so tools can describe unikernels of any target.
  */

@@ -4,7 +4,7 @@ import { scanDecimal } from './modules/scan.js';
 import { HVT_ABI_VERSION } from './notes.js';
 
 /**
- * The command line of solo5-hvt (hvt-abi.md section 2), parsed in the
+ * The command line of solo5-hvt (docs/guest-abi.md section 2), parsed in the
  * reference's two passes: the first finds KERNEL and the terminal options
  * before anything is read; the second, once the manifest is known, gives the
  * options to `--mem` and to the modules.
@@ -99,7 +99,7 @@ export function secondPass(
   return mem;
 }
 
-/** What the command line says about the sandbox (design.md 4); not in the reference. */
+/** What the command line says about the sandbox (docs/architecture.md 4); not in the reference. */
 export interface SandboxSettings {
   /** --print-policy: print the policy and what it compiles to, then exit without running. */
   printPolicy: boolean;

@@ -30,7 +30,7 @@ export interface X86Segment {
   unusable: number;
 }
 
-/** The complete initial vCPU state, built by core (hvt-abi.md 6.1), applied by the platform. */
+/** The complete initial vCPU state, built by core (docs/guest-abi.md 6.1), applied by the platform. */
 export interface X86VcpuState {
   rip: number;
   rsp: number;
@@ -143,7 +143,7 @@ export interface Vm {
   /** Registers `fd` (an eventfd) to be signalled by a 4-byte OUT to `port` without an exit. */
   addIoEventFd?(port: number, fd: number): void;
   /**
-   * Starts the thread that serves the network ring (hvt-abi.md 10.3) from
+   * Starts the thread that serves the network ring (docs/guest-abi.md 10.3) from
    * now until `stop()`. Call it on the thread that runs the vCPU: a failure
    * of the ring thread ends that thread's `run()` with ExitKind.IO_THREAD.
    */
@@ -152,7 +152,7 @@ export interface Vm {
   residentPages?(gpa: number, len: number): Uint8Array | undefined;
   /** Releases the VM, vCPU and guest memory; idempotent. */
   destroy(): void;
-  /** The VM's own descriptors and what the run loop still does with them (design.md 4). */
+  /** The VM's own descriptors and what the run loop still does with them (docs/architecture.md 4). */
   sandboxNeeds?(): SandboxNeeds;
   /**
    * Step 14, before the sandbox: does now whatever the VM would otherwise do

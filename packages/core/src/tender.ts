@@ -27,7 +27,7 @@ import {
 } from './sandbox-policy.js';
 
 /**
- * The tender's lifecycle (hvt-abi.md section 1, design.md section 2), in the
+ * The tender's lifecycle (docs/guest-abi.md section 1, docs/architecture.md section 2), in the
  * reference's order, because which error a user sees first is observable.
  */
 
@@ -151,7 +151,7 @@ export function runTender(config: TenderConfig): number {
   }
 }
 
-/** The modules' declarations merged into one policy (design.md section 4). */
+/** The modules' declarations merged into one policy (docs/architecture.md section 4). */
 export function sandboxPolicy(modules: readonly Module[]): SandboxPolicy {
   return mergeSandboxNeeds(modules.map((m) => m.sandboxNeeds?.() ?? {}));
 }
@@ -166,7 +166,7 @@ export function declaredSandboxPolicy(modules: readonly Module[], vm?: Vm): Sand
 }
 
 /**
- * Step 14 (design.md 4): the policy is what the tender declares plus what the
+ * Step 14 (docs/architecture.md 4): the policy is what the tender declares plus what the
  * runtime itself needs; then either print it (--print-policy), run without a
  * sandbox (--unsafe-no-sandbox, loudly), or drop privileges. A platform that
  * cannot sandbox is an error, never a silent fallback.

@@ -18,7 +18,7 @@ import {
 
 /**
  * The manifest and ABI notes as a C compiler lays them out: structs written
- * from the ABI tables (hvt-abi.md 4.2-4.4), initialised the way solo5-elftool's
+ * from the ABI tables (docs/guest-abi.md 4.2-4.4), initialised the way solo5-elftool's
  * generated C does, compiled and linked by the system gcc. If our offsets and
  * padding disagree with C's, this is where it shows.
  */

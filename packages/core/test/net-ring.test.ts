@@ -10,7 +10,7 @@ import {
 } from '../src/index.js';
 
 // What the tender says when the network ring's host thread gives up
-// (hvt-abi.md 10.3); the thread itself is tested on real KVM (linux-kvm's
+// (docs/guest-abi.md 10.3); the thread itself is tested on real KVM (linux-kvm's
 // test/kvm/net-ring.test.ts and test/kvm/ring.test.ts).
 
 const failure = (f: Partial<NetRingFailure>): NetRingFailure => ({

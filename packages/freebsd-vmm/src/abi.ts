@@ -1,6 +1,6 @@
 /**
  * FreeBSD vmm(4) on amd64 as data: ioctl numbers, struct layouts and the
- * constants the tender uses, per release line (shared/bsd-vmm-abi.md section 1).
+ * constants the tender uses, per release line (docs/bsd-vmm.md section 1).
  * This is the one place these numbers are written: the native core's
  * src/native/fb_abi_gen.h is generated from it (src/abi-header.ts, `pnpm
  * gen:abi`), and the tests compare it with the document.

@@ -2,7 +2,7 @@ import type { FdRule, IoctlRule, SandboxPolicy } from '@hvtjs/core';
 import { ioc } from './abi.js';
 
 /**
- * The sandbox policy compiled to Capsicum (design.md section 4): per descriptor,
+ * The sandbox policy compiled to Capsicum (docs/architecture.md section 4): per descriptor,
  * the rights for cap_rights_limit, the exact ioctl numbers for cap_ioctls_limit
  * and the fcntl commands for cap_fcntls_limit. The native code only applies this
  * table; it decides nothing.

@@ -16,7 +16,7 @@ const CREATE_STEPS = new Set(['sysctl hw.vmm.create', 'open /dev/vmmctl', 'VMMCT
 
 /**
  * The tender's message for a failed VM set-up step, in the reference's words
- * where it has them (`Cannot create VM '<name>'`, hvt-abi.md 13.4), with the
+ * where it has them (`Cannot create VM '<name>'`, docs/guest-abi.md 13.4), with the
  * addon's error as `cause`. Anything that is not a failed system call passes
  * through unchanged.
  */

@@ -20,7 +20,7 @@ export {
 } from './vm.js';
 
 /**
- * The host functions of the kit over this addon. openNet: hvt-abi.md 11.3,
+ * The host functions of the kit over this addon. openNet: docs/guest-abi.md 11.3,
  * FreeBSD: open /dev/<IFACE> non-blocking; the interface need not be up.
  * createPollSet: ppoll is allowed in capability mode, and every polled fd has
  * CAP_EVENT from the policy.

@@ -59,7 +59,7 @@ const SEGMENTS: readonly {
   { key: 'ldt', reg: VmReg.LDTR },
 ];
 
-/** The vmm calls that set up vCPU 0 from core's state (hvt-abi.md 13.4), in order. */
+/** The vmm calls that set up vCPU 0 from core's state (docs/guest-abi.md 13.4), in order. */
 export type VcpuSetupCall =
   | { call: 'setRegister'; reg: number; value: number }
   | { call: 'setSegment'; reg: number; base: number; limit: number; access: number };
@@ -161,7 +161,7 @@ export function freebsdLineFor(
 const LINES: readonly FreeBsdLine[] = [13, 14, 15];
 
 /**
- * One single-vCPU vmm(4) VM with its guest RAM (hvt-abi.md 13.4).
+ * One single-vCPU vmm(4) VM with its guest RAM (docs/guest-abi.md 13.4).
  *
  * The VM is created by name; a destroyer process forked at creation destroys it
  * when asked (destroy()) or as soon as this process is gone, however it ends,
@@ -296,7 +296,7 @@ export class FreeBsdVm extends PosixVm<NativeVm> implements Vm {
     });
   }
 
-  /** The reference's message for the exit run() last returned as OTHER (hvt-abi.md 13.4). */
+  /** The reference's message for the exit run() last returned as OTHER (docs/guest-abi.md 13.4). */
   describeExit(kind: ExitKind): string | undefined {
     if (kind !== ExitKind.OTHER) return undefined;
     const e = this.exit;

@@ -16,7 +16,7 @@ import {
 } from '../src/abi.js';
 import { freebsdLineFor, vcpuSetupCalls } from '../src/vm.js';
 
-// shared/bsd-vmm-abi.md 1.3, copied as printed there.
+// docs/bsd-vmm.md 1.3, copied as printed there.
 const DOCUMENT_IOCTLS: Record<string, Record<FreeBsdLine, number | undefined>> = {
   VM_RUN: { 13: 0xc0907601, 14: 0x80207601, 15: 0x80207601 },
   VM_SET_CAPABILITY: { 13: 0x80107602, 14: 0x80107602, 15: 0x80107602 },
@@ -109,7 +109,7 @@ describe('release line from kern.osreldate', () => {
   });
 });
 
-// shared/bsd-vmm-abi.md 1.4 (sizes and offsets as printed there).
+// docs/bsd-vmm.md 1.4 (sizes and offsets as printed there).
 describe('FreeBSD struct layouts match the document', () => {
   const layout = (line: FreeBsdLine, struct: string) => FREEBSD_LAYOUTS[line][struct]!;
 
@@ -183,7 +183,7 @@ describe('FreeBSD struct layouts match the document', () => {
   });
 });
 
-describe('vCPU set-up from the long-mode state of hvt-abi.md 6.1', () => {
+describe('vCPU set-up from the long-mode state of docs/guest-abi.md 6.1', () => {
   const state = initialVcpuState(0x100020, 0x2000000 - 0x200000);
 
   it('segment access rights are the document values', () => {

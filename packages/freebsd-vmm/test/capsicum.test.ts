@@ -65,7 +65,7 @@ const byFd = (policy: SandboxPolicy, fd: number) => {
 describe('rights words', () => {
   it('build a version-0 cap_rights_t: CAP_NONE plus each right in its own word', () => {
     expect(rightsWords([])).toEqual([0x0200000000000000n, 0x0400000000000000n]);
-    // bsd-vmm-abi.md 1.6: what Solo5 gives the VM fd.
+    // docs/bsd-vmm.md 1.6: what Solo5 gives the VM fd.
     expect(rightsWords(['MMAP_RW', 'IOCTL'])).toEqual([0x020000000000001fn, 0x0400000000000080n]);
   });
 

@@ -3,7 +3,7 @@ import { isNativeError, type NativeError } from './native.js';
 
 /**
  * The reference tender's names for the ioctls in its `KVM: ioctl (<NAME>) failed`
- * messages (hvt-abi.md 13.1, 13.2): mostly without the KVM_ prefix, but not all.
+ * messages (docs/guest-abi.md 13.1, 13.2): mostly without the KVM_ prefix, but not all.
  */
 const REFERENCE_IOCTL_NAMES: Readonly<Record<string, string>> = {
   KVM_GET_API_VERSION: 'GET_API_VERSION',

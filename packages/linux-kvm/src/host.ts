@@ -5,7 +5,7 @@ import { native } from './native.js';
 export const MAX_POLL_FDS = 53;
 
 /**
- * Attaches to the existing tap interface `ifname` (hvt-abi.md 11.3): the fd is
+ * Attaches to the existing tap interface `ifname` (docs/guest-abi.md 11.3): the fd is
  * non-blocking and close-on-exec, GRO/GSO are switched off. Throws the addon's
  * error, whose `code` is the errno name and `message` the strerror text, for the
  * caller's `Could not attach interface: <IFACE>: <strerror>`: ENAMETOOLONG (16 or

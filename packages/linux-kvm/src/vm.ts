@@ -121,7 +121,7 @@ export class LinuxKvmVm implements Vm {
 
   /**
    * Creates the VM, its vCPU 0 and `memSize` bytes of zeroed guest RAM, in the
-   * reference's order (hvt-abi.md 13.1) so that the first failure reported is the
+   * reference's order (docs/guest-abi.md 13.1) so that the first failure reported is the
    * same. Failures are HvtErrors in the reference's words, with the addon's error
    * as `cause`.
    */

@@ -9,7 +9,7 @@ import {
 } from '@hvtjs/posix-kit';
 
 /**
- * OpenBSD vmm(4) on amd64 as data, per release (shared/bsd-vmm-abi.md section
+ * OpenBSD vmm(4) on amd64 as data, per release (docs/bsd-vmm.md section
  * 2): what changed when, the ioctl numbers, the struct layouts, and the
  * register-state encoding. This is the one place these numbers are written:
  * the native core's src/native/ob_abi_gen.h is generated from it
@@ -381,13 +381,13 @@ export function segmentIndex(abi: ReleaseAbi): Readonly<Record<SegmentKey, numbe
     : { cs: 0, ds: 1, es: 2, fs: 3, gs: 4, ss: 5, ldt: 6, tr: 7 };
 }
 
-/** XCR0 = x87 only, as the reference sets it (hvt-abi.md 6.1). */
+/** XCR0 = x87 only, as the reference sets it (docs/guest-abi.md 6.1). */
 export const XCR0_X87 = 1;
 
 const REG_STATE_SIZE = regState.size;
 
 /**
- * Core's initial vCPU state (hvt-abi.md 6.1) as the struct vcpu_reg_state that
+ * Core's initial vCPU state (docs/guest-abi.md 6.1) as the struct vcpu_reg_state that
  * VMM_IOC_RESETCPU loads in one go, for `abi`'s segment order. Every field core
  * does not name stays zero, as the reference's zeroed struct does.
  */

@@ -28,7 +28,7 @@ export {
 } from './vm.js';
 
 /**
- * The host functions of the kit over this addon. openNet: hvt-abi.md 11.3,
+ * The host functions of the kit over this addon. openNet: docs/guest-abi.md 11.3,
  * OpenBSD: the interface must be up (ENETDOWN otherwise); open /dev/<IFACE>
  * non-blocking. createPollSet: ppoll, within "stdio".
  */

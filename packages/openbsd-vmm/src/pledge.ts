@@ -1,8 +1,8 @@
 import type { SandboxPolicy } from '@hvtjs/core';
 
 /**
- * The sandbox policy compiled to OpenBSD's mechanism (design.md section 4,
- * hvt-abi.md 14.3): a chroot to the _vmd user's home and that user's ids,
+ * The sandbox policy compiled to OpenBSD's mechanism (docs/architecture.md section 4,
+ * docs/guest-abi.md 14.3): a chroot to the _vmd user's home and that user's ids,
  * then one pledge line with the fewest promises the tender and the Node
  * runtime under it need. pledge has no per-descriptor rules, so the policy's
  * fds select promises; what it cannot express exactly is refused.

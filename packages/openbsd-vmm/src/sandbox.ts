@@ -60,7 +60,7 @@ export function describeSandbox(policy: SandboxPolicy, options?: SandboxOptions)
 }
 
 /**
- * Step 14 on OpenBSD (hvt-abi.md 14.3): chroot to the user's home,
+ * Step 14 on OpenBSD (docs/guest-abi.md 14.3): chroot to the user's home,
  * chdir("/"), setgroups/setresgid/setresuid, then pledge. Every descriptor
  * must be open and every VM created before this (VMM_IOC_CREATE needs
  * "proc"). A failed step is an HvtError in the reference's words; a pledge

@@ -55,7 +55,7 @@ export function vmSandboxNeeds(vm: {
   return { fds };
 }
 
-/** The reference's message for an exit run() returned as OTHER (hvt-abi.md 13.5). */
+/** The reference's message for an exit run() returned as OTHER (docs/guest-abi.md 13.5). */
 export function describeOpenBsdExit(reason: number): string {
   if (reason === ExitReason.VMX_TRIPLE_FAULT || reason === ExitReason.SVM_SHUTDOWN)
     return 'Triple Fault';
@@ -84,7 +84,7 @@ export function openbsdAbiFor(
 }
 
 /**
- * One single-vCPU vmm(4) VM with its guest RAM (hvt-abi.md 13.5).
+ * One single-vCPU vmm(4) VM with its guest RAM (docs/guest-abi.md 13.5).
  *
  * A terminator process forked at creation ends the VM (VMM_IOC_TERM) when
  * asked (destroy()) or as soon as this process is gone, however it ends:

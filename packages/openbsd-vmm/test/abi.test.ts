@@ -28,7 +28,7 @@ const abi = (release: string): ReleaseAbi => {
   return found;
 };
 
-// shared/bsd-vmm-abi.md 2.6, copied as printed there (7.9 as 7.8-current).
+// docs/bsd-vmm.md 2.6, copied as printed there (7.9 as 7.8-current).
 const DOCUMENT: Record<string, [number, number, number | undefined]> = {
   //                      7.4-7.5     7.6-7.7     7.8-current
   VMM_IOC_CREATE: [0xc2585601, 0xca605601, 0xca605601],
@@ -121,7 +121,7 @@ describe('OpenBSD releases', () => {
   });
 });
 
-// shared/bsd-vmm-abi.md 2.5 (sizes and offsets as printed there).
+// docs/bsd-vmm.md 2.5 (sizes and offsets as printed there).
 describe('OpenBSD struct layouts match the document', () => {
   it('vm_create_params: 600 bytes before 7.6, then 2656 with vcp_id at 596 and, from 7.8, at 600', () => {
     const vcp = (r: string) => openbsdLayouts(abi(r)).vm_create_params!;
@@ -214,7 +214,7 @@ describe('OpenBSD struct layouts match the document', () => {
   });
 });
 
-describe('the register state VMM_IOC_RESETCPU loads (hvt-abi.md 6.1)', () => {
+describe('the register state VMM_IOC_RESETCPU loads (docs/guest-abi.md 6.1)', () => {
   const state = initialVcpuState(0x100020, 0x2000000 - 0x200000);
   const u64 = (b: Uint8Array, off: number) => new DataView(b.buffer).getBigUint64(off, true);
   const seg = (b: Uint8Array, index: number) => {
@@ -280,7 +280,7 @@ describe('the register state VMM_IOC_RESETCPU loads (hvt-abi.md 6.1)', () => {
   });
 });
 
-describe('exit messages (hvt-abi.md 13.5)', () => {
+describe('exit messages (docs/guest-abi.md 13.5)', () => {
   it('says Triple Fault for VMX triple faults and SVM shutdowns, the reason otherwise', () => {
     expect(describeOpenBsdExit(2)).toBe('Triple Fault');
     expect(describeOpenBsdExit(0x7f)).toBe('Triple Fault');

@@ -1,5 +1,5 @@
 /*
- * The ABI1 note (hvt-abi.md 4.2): owner "Solo5", type "ABI1", a 16-byte
+ * The ABI1 note (docs/guest-abi.md 4.2): owner "Solo5", type "ABI1", a 16-byte
  * descriptor {target 1 = hvt, version 2, two reserved words}. The linker
  * script gives this section a PT_NOTE of its own.
  */

@@ -1,6 +1,6 @@
 /*
  * The hvt guest ABI as seen from the guest: boot info, manifest and hypercall
- * argument structs (hvt-abi.md sections 4.4, 7, 8, 9). Fields the tender
+ * argument structs (docs/guest-abi.md sections 4.4, 7, 8, 9). Fields the tender
  * writes are volatile so the compiler re-reads them after the OUT that
  * performs the hypercall.
  */
@@ -89,7 +89,7 @@ struct hvt_hc_halt {
   int32_t exit_status;
 };
 
-/* Ring I/O for networking (hvt-abi.md 10). */
+/* Ring I/O for networking (docs/guest-abi.md 10). */
 #define HVT_FEATURE_RING_IO 1U
 #define HVT_RING_ENTRIES 1024U
 #define HVT_RING_MASK (HVT_RING_ENTRIES - 1)

@@ -1,5 +1,5 @@
 /*
- * The guest side of ring I/O, as hvt-abi.md 10.4 describes the Solo5
+ * The guest side of ring I/O, as docs/guest-abi.md 10.4 describes the Solo5
  * bindings: writes are fire-and-forget through per-slot buffers, reads wait
  * for their completion, and the guest kicks the host only when the host said
  * it is about to sleep.

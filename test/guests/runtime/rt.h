@@ -70,7 +70,7 @@ __attribute__((noreturn)) void rt_abort_at(const char *file, int line, const cha
   } while (0)
 
 /*
- * Ring I/O (hvt-abi.md 10.4). rt_ring() is the ring the tender offered (both
+ * Ring I/O (docs/guest-abi.md 10.4). rt_ring() is the ring the tender offered (both
  * the feature bit and net_ring set), or NULL. The rt_ring_net_* calls follow
  * the Solo5 bindings: a write copies the frame into its slot's buffer and
  * returns at once (frames over HVT_RING_BUF_SIZE go by hypercall); a read,

@@ -3,7 +3,7 @@ import { GuestAddress, LARGE_PAGE_SIZE } from '../memory-layout.js';
 import type { X86Segment, X86VcpuState } from '../platform.js';
 
 /**
- * The x86_64 guest at its first instruction (hvt-abi.md 5.2, 6.1): long mode,
+ * The x86_64 guest at its first instruction (docs/guest-abi.md 5.2, 6.1): long mode,
  * paging on with an identity map of all guest memory, flat segments from a
  * three-entry GDT. Every x86 backend starts guests exactly like this.
  */

@@ -8,7 +8,7 @@ import type { SandboxNeeds } from '../sandbox-policy.js';
 export type { GuestRam, HaltHook, HypercallHandler };
 
 /**
- * A tender module (hvt-abi.md section 11): one file holds its command-line
+ * A tender module (docs/guest-abi.md section 11): one file holds its command-line
  * options and usage text, its setup, its hypercall handlers and what it needs
  * from the sandbox. The tender knows modules only through this interface.
  */

@@ -1,6 +1,6 @@
 /**
  * The little scanf the reference's module options are parsed with
- * (hvt-abi.md 2.3), so that what is accepted, truncated or refused is the same.
+ * (docs/guest-abi.md 2.3), so that what is accepted, truncated or refused is the same.
  */
 
 /** isspace() in the C locale: what `%s` and numeric conversions skip and stop at. */

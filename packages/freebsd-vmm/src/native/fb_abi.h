@@ -1,6 +1,6 @@
 /*
  * FreeBSD vmm(4)'s structs as the kernel sees them on amd64, written from the
- * tables in shared/bsd-vmm-abi.md (section 1) instead of taken from
+ * tables in docs/bsd-vmm.md (section 1) instead of taken from
  * <machine/vmm_dev.h>: the headers of one release describe only that release,
  * and this addon picks the 13.x, 14.x or 15.x layout at run time from
  * kern.osreldate. The numbers (sizes, offsets, command numbers, constants) are

@@ -1,6 +1,6 @@
 /*
- * FreeBSD vmm(4) core: see fb_vmm.h. Facts come from shared/bsd-vmm-abi.md
- * section 1 and hvt-abi.md 13.4; the layouts are in fb_abi.h.
+ * FreeBSD vmm(4) core: see fb_vmm.h. Facts come from docs/bsd-vmm.md
+ * section 1 and docs/guest-abi.md 13.4; the layouts are in fb_abi.h.
  */
 #include "fb_vmm.h"
 

@@ -1,4 +1,4 @@
-// The network ring's host side (hvt-abi.md 10.3): a thread that moves frames
+// The network ring's host side (docs/guest-abi.md 10.3): a thread that moves frames
 // between struct hvt_ring in guest RAM and the device fds while the vCPU runs,
 // so that the guest needs no exit per frame. It must be native: the JavaScript
 // thread sits inside KVM_RUN while the guest works.
@@ -78,7 +78,7 @@ static_assert(offsetof(Ring, entries) == 128, "ring entries");
 static_assert(offsetof(Ring, commits) == 32896, "ring commits");
 static_assert(sizeof(Ring) == 49280, "struct hvt_ring");
 
-// Why the thread stopped serving. Mirrors RingFailureKind in net-ring.ts.
+// Why the thread stopped serving. Mirrors NetRingFailureKind in packages/core/src/platform.ts.
 enum FailureKind : int {
   kNoFailure = 0,
   kDataRange = 1,   // an entry's (data, len) is not inside guest-visible memory

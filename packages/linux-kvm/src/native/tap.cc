@@ -1,4 +1,4 @@
-// Attaching to an existing tap interface (hvt-abi.md 11.3).
+// Attaching to an existing tap interface (docs/guest-abi.md 11.3).
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <linux/ethtool.h>

@@ -18,7 +18,7 @@ import {
 import { jitEnabled, openFds, runtimeNeeds, threadIds } from './runtime.js';
 
 /**
- * Applying the Linux sandbox (design.md 4), in an order where each step still
+ * Applying the Linux sandbox (docs/architecture.md 4), in an order where each step still
  * has the system calls it needs: close what the policy does not name, set the
  * rlimits, give up the uid, then no_new_privs, Landlock, and last the seccomp
  * filter on every thread. Any step that fails is fatal and says which it was.

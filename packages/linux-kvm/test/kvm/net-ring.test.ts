@@ -19,7 +19,7 @@ const TAP = 'hvtjs-ring0';
 const FRAME_GPA = 0x180000;
 const KICK_PORT = 0x600;
 
-// struct hvt_ring (hvt-abi.md 10.1)
+// struct hvt_ring (docs/guest-abi.md 10.1)
 const ENT_TAIL = 0;
 const COM_HEAD = 4;
 const ENT_HEAD = 64;

@@ -105,7 +105,7 @@ describe('vCPU runs', () => {
     expect(vm.exit[ExitField.SIZE]).toBe(1);
   });
 
-  // hvt-abi.md 3.4 expects KVM_RUN to fail with EFAULT here (TRANSLATION_FAULT).
+  // docs/guest-abi.md 3.4 expects KVM_RUN to fail with EFAULT here (TRANSLATION_FAULT).
   // Some kernels instead map the page read-only and emulate the write as MMIO
   // (seen on 6.18 with shadow paging): the exit then names the address. Either
   // way the run stops at the write and guest RAM keeps its bytes.

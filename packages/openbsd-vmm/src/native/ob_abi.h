@@ -1,6 +1,6 @@
 /*
  * OpenBSD vmm(4)'s structs as the kernel sees them on amd64, per release,
- * written from shared/bsd-vmm-abi.md section 2 instead of taken from
+ * written from docs/bsd-vmm.md section 2 instead of taken from
  * <dev/vmm/vmm.h> and <machine/vmmvar.h>: OpenBSD keeps no binary
  * compatibility for these ioctls, and this addon picks the release's layout at
  * run time. The numbers (sizes, offsets, command numbers, what changed when)

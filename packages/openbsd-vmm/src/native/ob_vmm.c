@@ -1,6 +1,6 @@
 /*
- * OpenBSD vmm(4) core: see ob_vmm.h. Facts come from shared/bsd-vmm-abi.md
- * section 2 and hvt-abi.md 13.5 and 14.3; the layouts are in ob_abi.h.
+ * OpenBSD vmm(4) core: see ob_vmm.h. Facts come from docs/bsd-vmm.md
+ * section 2 and docs/guest-abi.md 13.5 and 14.3; the layouts are in ob_abi.h.
  */
 #include "ob_vmm.h"
 
@@ -506,7 +506,7 @@ int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
     close(sock);
     return err;
   }
-  /* The reference requires the interface to be up on OpenBSD (hvt-abi.md 11.3). */
+  /* The reference requires the interface to be up on OpenBSD (docs/guest-abi.md 11.3). */
   if ((ifr.u.flags & OB_IFF_UP) == 0) {
     close(sock);
     if (step != OB_NULL) *step = "SIOCGIFFLAGS";
@@ -532,7 +532,7 @@ int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
   return 0;
 }
 
-/* ---- privilege drop (hvt-abi.md 14.3) ---- */
+/* ---- privilege drop (docs/guest-abi.md 14.3) ---- */
 
 int ob_drop_privileges(const char *dir, hvt_u32 uid, hvt_u32 gid, const char *promises,
                        const char **step) {

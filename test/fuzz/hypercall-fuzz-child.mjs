@@ -24,7 +24,6 @@
 // broken rule, and a final {"summary": ...}. Exit 0 when done (violations
 // are the parent's to judge), other statuses only for a crash of the driver.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { getSystemErrorName } from 'node:util';
 import {
   CHUNK_SIZE,
   ExitField,
@@ -40,7 +39,7 @@ import {
   RING_KICK_PORT,
   runTender,
 } from '@hvtjs/core';
-import { linuxKvmPlatform, startNetRing } from '../../packages/linux-kvm/dist/index.js';
+import { linuxKvmPlatform, mappingIo, startNetRing } from '../../packages/linux-kvm/dist/index.js';
 import { native } from '../../packages/linux-kvm/dist/native.js';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -168,14 +167,7 @@ class FuzzVm {
     });
     this.memory = new GuestMemory(chunks);
     // Block and net I/O by guest-physical address, as LinuxKvmVm does it (Vm.io).
-    const m = this.mapping;
-    this.io = {
-      pread: (fd, gpa, len, position) => m.pread(fd, gpa, len, position),
-      pwrite: (fd, gpa, len, position) => m.pwrite(fd, gpa, len, position),
-      read: (fd, gpa, len) => m.read(fd, gpa, len),
-      write: (fd, gpa, len) => m.write(fd, gpa, len),
-      errnoName: (errno) => getSystemErrorName(-errno),
-    };
+    this.io = mappingIo(this.mapping);
     if (this.memory.size !== size)
       throw new Error(`guest views cover ${this.memory.size}, not ${size}`);
     this.exit = new Float64Array(8);

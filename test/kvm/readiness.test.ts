@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FloodTarget, flood, verifier } from './flood.js';
 import {
   type Guests,
   guestPaths,
@@ -36,10 +36,11 @@ const FLOOD_AFTER_MS = 1000;
 const FLOOD = Number(process.env['HVTJS_READINESS_FLOOD'] ?? 1000);
 const PATTERN = '5aa5f00f3cc36996feedface76543210';
 const PAYLOAD = 120;
+/** The flood's target, once beforeAll made the tap. */
+const target = (): FloodTarget => ({ tap, guestIp, pattern: PATTERN, payload: PAYLOAD });
 /** Allowance per flood packet, as in ring.test.ts: the nested VM emulates everything. */
 const PACKET_MS = process.env['HVTJS_IN_VM'] ? 100 : HOST_IS_PVM ? 15 : 20;
 const DEADLINE_S = Math.ceil((FLOOD * PACKET_MS) / 1000) + 30;
-const VERIFY = fileURLToPath(new URL('./echo-verify.py', import.meta.url));
 
 let g: Guests;
 let tap: string;
@@ -53,87 +54,6 @@ beforeAll(async () => {
   }
 });
 afterAll(() => taps.removeAll());
-
-interface FloodResult {
-  transmitted: number;
-  received: number;
-  loss: string;
-  output: string;
-}
-
-/**
- * `ping -f -A -c count` with a payload pattern, paced by the replies so that
- * the nested VM's slow guest is never sent more than it can answer; stopped
- * with SIGINT (which still prints the statistics) at `deadlineS`.
- */
-function flood(count: number, deadlineS: number): Promise<FloodResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      'ping',
-      ['-n', '-q', '-f', '-A', '-c', String(count), '-p', PATTERN, '-s', String(PAYLOAD)].concat([
-        '-I',
-        tap,
-        guestIp,
-      ]),
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const timer = setTimeout(() => child.kill('SIGINT'), deadlineS * 1000);
-    let output = '';
-    child.stdout.on('data', (c) => {
-      output += c;
-    });
-    child.stderr.on('data', (c) => {
-      output += c;
-    });
-    child.on('error', reject);
-    child.on('close', () => {
-      clearTimeout(timer);
-      const m = /(\d+) packets transmitted, (\d+) received.*?(\d+(?:\.\d+)?)% packet loss/.exec(
-        output,
-      );
-      resolve({
-        transmitted: m ? Number(m[1]) : 0,
-        received: m ? Number(m[2]) : 0,
-        loss: m ? `${m[3]}%` : '?',
-        output,
-      });
-    });
-  });
-}
-
-interface Verified {
-  requests: number;
-  replies: number;
-  intact: number;
-  corrupt: number;
-  unmatched: number;
-}
-
-/** echo-verify.py on the tap: every reply checked against its request. */
-function verifier(count: number, timeoutS: number) {
-  const child = spawn('python3', [VERIFY, tap, guestIp, PATTERN, String(count), String(timeoutS)], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  let output = '';
-  let onReady: () => void;
-  const ready = new Promise<void>((resolve) => {
-    onReady = resolve;
-  });
-  child.stdout.setEncoding('utf8');
-  child.stdout.on('data', (c: string) => {
-    output += c;
-    if (output.includes('ready\n')) onReady();
-  });
-  const result = new Promise<Verified>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', () => {
-      const line = output.split('\n').find((l) => l.startsWith('{'));
-      if (line === undefined) reject(new Error(`echo-verify.py printed: ${output}`));
-      else resolve(JSON.parse(line) as Verified);
-    });
-  });
-  return { ready, result, stop: () => child.stdin.end() };
-}
 
 /**
  * When the tender opened the tap, in ms after `since`: a tap's carrier is up
@@ -182,7 +102,7 @@ describe.skipIf(!canTap)('readiness', () => {
       );
       expect(warm.status, warm.stderr).toBe(0);
 
-      const check = verifier(FLOOD, DEADLINE_S + 30);
+      const check = verifier(target(), FLOOD, DEADLINE_S + 30);
       await check.ready;
       let tender: ChildProcess | undefined;
       const started = Date.now();
@@ -208,7 +128,7 @@ describe.skipIf(!canTap)('readiness', () => {
         }
       }
       const floodStartMs = Date.now() - started;
-      const result = await flood(FLOOD, DEADLINE_S);
+      const result = await flood(target(), FLOOD, DEADLINE_S);
       // A guest that missed requests waits for them forever: end it once the
       // flood is over and it has had time to answer the last one.
       const stopper = setTimeout(() => tender?.kill('SIGTERM'), 30_000);

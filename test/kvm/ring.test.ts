@@ -1,10 +1,10 @@
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FloodResult, type FloodTarget, flood, verifier } from './flood.js';
 import {
   type Guests,
   guestPaths,
@@ -39,6 +39,8 @@ const guestIp = `10.${octet}.9.2`;
 const FLOOD = Number(process.env['HVTJS_RING_FLOOD'] ?? 10_000);
 const PATTERN = 'a55a0ff0c33c9669deadbeef01234567';
 const PAYLOAD = 120;
+/** The flood's target, once beforeAll made the tap. */
+const target = (): FloodTarget => ({ tap, guestIp, pattern: PATTERN, payload: PAYLOAD });
 /**
  * Allowance per flood packet: PVM emulates every guest instruction (~5 ms a
  * packet measured); the nested VM emulates the whole machine (~20 ms). A
@@ -46,7 +48,6 @@ const PAYLOAD = 120;
  */
 const PACKET_MS = process.env['HVTJS_IN_VM'] ? 100 : HOST_IS_PVM ? 15 : 20;
 const FLOOD_DEADLINE_S = Math.ceil((FLOOD * PACKET_MS) / 1000) + 30;
-const VERIFY = fileURLToPath(new URL('./echo-verify.py', import.meta.url));
 
 let g: Guests;
 let scratch: string;
@@ -94,106 +95,6 @@ function bootInfo(run: TenderRun): { features: number; ring: number; mem: number
 function expectExited(run: TenderRun): void {
   expect(run.signal).toBeNull();
   expect(run.status).not.toBeNull();
-}
-
-interface FloodResult {
-  transmitted: number;
-  received: number;
-  loss: string;
-  output: string;
-}
-
-/**
- * `ping -f -A` with the payload pattern: a flood paced by the replies (-A),
- * so that a slow guest (the nested VM) is never sent more than it can answer,
- * and exactly `count` requests (no -w: with one, ping keeps sending until it
- * has `count` replies). Stopped with SIGINT, which still prints the
- * statistics, at `deadlineS` or when `signal` aborts.
- */
-function flood(count: number, deadlineS: number, signal?: AbortSignal): Promise<FloodResult> {
-  return new Promise((resolve, reject) => {
-    const stop = new AbortController();
-    const timer = setTimeout(() => stop.abort(), deadlineS * 1000);
-    signal?.addEventListener('abort', () => stop.abort());
-    const child = spawn(
-      'ping',
-      [
-        '-n',
-        '-q',
-        '-f',
-        '-A',
-        '-c',
-        String(count),
-        '-p',
-        PATTERN,
-        '-s',
-        String(PAYLOAD),
-        '-I',
-        tap,
-        guestIp,
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'], signal: stop.signal, killSignal: 'SIGINT' },
-    );
-    child.on('exit', () => clearTimeout(timer));
-    let output = '';
-    child.stdout.on('data', (c) => {
-      output += c;
-    });
-    child.stderr.on('data', (c) => {
-      output += c;
-    });
-    child.on('error', (error) => {
-      if (error.name !== 'AbortError') reject(error);
-    });
-    child.on('close', () => {
-      const m = /(\d+) packets transmitted, (\d+) received.*?(\d+(?:\.\d+)?)% packet loss/.exec(
-        output,
-      );
-      resolve({
-        transmitted: m ? Number(m[1]) : 0,
-        received: m ? Number(m[2]) : 0,
-        loss: m ? `${m[3]}%` : '?',
-        output,
-      });
-    });
-  });
-}
-
-interface Verified {
-  requests: number;
-  replies: number;
-  intact: number;
-  corrupt: number;
-  unmatched: number;
-  examples: string[];
-}
-
-/** Starts echo-verify.py on the tap; resolves `ready` once it captures. */
-function verifier(count: number, timeoutS: number) {
-  const child: ChildProcess = spawn(
-    'python3',
-    [VERIFY, tap, guestIp, PATTERN, String(count), String(timeoutS)],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
-  );
-  let output = '';
-  let onReady: () => void;
-  const ready = new Promise<void>((resolve) => {
-    onReady = resolve;
-  });
-  child.stdout!.setEncoding('utf8');
-  child.stdout!.on('data', (c: string) => {
-    output += c;
-    if (output.includes('ready\n')) onReady();
-  });
-  const result = new Promise<Verified>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', () => {
-      const line = output.split('\n').find((l) => l.startsWith('{'));
-      if (line === undefined) reject(new Error(`echo-verify.py printed: ${output}`));
-      else resolve(JSON.parse(line) as Verified);
-    });
-  });
-  return { ready, result, stop: () => child.stdin!.end() };
 }
 
 describe('ring offer', () => {
@@ -245,7 +146,7 @@ describe.skipIf(!canTap)('ring I/O', () => {
       const deadlineS = FLOOD_DEADLINE_S;
       // One ping first, so that the flood does not lose its first packet to ARP.
       const replies = FLOOD + 1;
-      const check = verifier(replies, deadlineS + 30);
+      const check = verifier(target(), replies, deadlineS + 30);
       await check.ready;
       const started = Date.now();
       const { run, result } = await serve(
@@ -258,7 +159,8 @@ describe.skipIf(!canTap)('ring I/O', () => {
           `limit=${replies}`,
           `path=${path}`,
         ],
-        async () => [await flood(1, 10), await flood(FLOOD, deadlineS)] as const,
+        async () =>
+          [await flood(target(), 1, 10), await flood(target(), FLOOD, deadlineS)] as const,
         (deadlineS + 60) * 1000,
       );
       check.stop();
@@ -308,7 +210,7 @@ describe.skipIf(!canTap)('ring I/O', () => {
       {
         onStdout: (out, child) => {
           if (traffic !== undefined || !out.includes('serving')) return;
-          traffic = flood(100_000, 60, stopFlood.signal);
+          traffic = flood(target(), 100_000, 60, stopFlood.signal);
           // Mid-flood: the ring thread and the guest are both busy.
           setTimeout(() => child.kill('SIGTERM'), 2000);
         },

@@ -69,6 +69,7 @@ export {
   LinuxKvmVm,
   type MappedGuestRam,
   mapGuestRam,
+  mappingIo,
   PAGE_SIZE,
 } from './vm.js';
 

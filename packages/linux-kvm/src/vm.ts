@@ -51,12 +51,13 @@ function checkRange(what: string, gpa: number, len: number, size: number): void 
 }
 
 /** Descriptor I/O into a guest mapping by guest-physical address (Vm.io). */
-function mappingIo(mapping: NativeGuestMapping): GuestIo {
+export function mappingIo(mapping: NativeGuestMapping): GuestIo {
   return {
-    pread: (fd, gpa, len, position) => mapping.pread(fd, gpa, len, position),
-    pwrite: (fd, gpa, len, position) => mapping.pwrite(fd, gpa, len, position),
-    read: (fd, gpa, len) => mapping.read(fd, gpa, len),
-    write: (fd, gpa, len) => mapping.write(fd, gpa, len),
+    // The addon's methods themselves: no wrapper call on the exit path.
+    pread: mapping.pread.bind(mapping),
+    pwrite: mapping.pwrite.bind(mapping),
+    read: mapping.read.bind(mapping),
+    write: mapping.write.bind(mapping),
     // Linux's errno numbers are the ones Node names.
     errnoName: (errno) => getSystemErrorName(-errno),
   };

@@ -9,12 +9,14 @@
         "src/native/vcpu.cc",
         "src/native/memory.cc",
         "src/native/tap.cc",
-        "src/native/poll.cc",
         "src/native/eventfd.cc",
         "src/native/clock.cc",
         "src/native/signals.cc",
         "src/native/netring.cc",
         "src/native/sandbox.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('@hvtjs/posix-kit/native').include_dir\")"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

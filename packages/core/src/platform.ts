@@ -153,7 +153,7 @@ export interface Vm {
   /** Releases the VM, vCPU and guest memory; idempotent. */
   destroy(): void;
   /** The VM's own descriptors and what the run loop still does with them (docs/architecture.md 4). */
-  sandboxNeeds?(): SandboxNeeds;
+  sandboxNeeds(): SandboxNeeds;
   /**
    * Step 14, before the sandbox: does now whatever the VM would otherwise do
    * lazily on its first run and the sandbox would forbid then (start threads).
@@ -266,9 +266,9 @@ export interface Platform {
    * reference does (`Exiting on signal <n>`). Replaces Node's own handlers for
    * these two signals. Call once, before the first run, from the running thread.
    */
-  catchTerminationSignals?(): void;
+  catchTerminationSignals(): void;
   /** The last SIGINT/SIGTERM caught since catchTerminationSignals(), or 0. */
-  pendingSignal?(): number;
+  pendingSignal(): number;
   /** A new eventfd (close-on-exec, blocking) for `Vm.addIoEventFd`; the caller closes it. */
   createEventFd?(): number;
   /**
@@ -277,20 +277,20 @@ export interface Platform {
    * the guest runs (its event loops' descriptors, its threads, its clocks).
    * `declared` is everything else's share: those fds are not the runtime's.
    */
-  prepareSandbox?(declared: SandboxPolicy): SandboxNeeds;
+  prepareSandbox(declared: SandboxPolicy): SandboxNeeds;
   /**
    * Step 14: confines the process to `policy` for the rest of its life. Throws
    * HvtError saying which part failed: a sandbox that cannot be applied in full
    * is fatal. Afterwards leave only through `exit()`.
    */
-  dropPrivileges?(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
+  dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
   /** What dropPrivileges would apply for `policy`, as JSON-ready data; applies nothing. */
-  describeSandbox?(policy: SandboxPolicy, options?: SandboxOptions): unknown;
+  describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
   /**
    * Ends the process now with `status`. A sandboxed process must leave this
    * way: the runtime's own teardown makes system calls the sandbox forbids.
    */
-  exit?(status: number): never;
+  exit(status: number): never;
   /**
    * Before the sandbox: arranges for the file `name` in the directory open at
    * `dirFd` (the file open at `fileFd`, which the caller created) to be

@@ -77,7 +77,7 @@ export function runTender(config: TenderConfig): number {
     const requested = secondPass(config.args, modules, { manifest, platform, warn }, settings);
     // Step 6: from here on SIGINT and SIGTERM end the run with "Exiting on
     // signal" (vm.run() reports them) instead of killing the process.
-    platform.catchTerminationSignals?.();
+    platform.catchTerminationSignals();
 
     // Steps 7-10: memory, the VM, the kernel image, the ring area.
     const netAttached = manifest.entries.some((e) => e.attached && e.type === MftType.NET_BASIC);
@@ -161,15 +161,15 @@ export function declaredSandboxPolicy(modules: readonly Module[], vm?: Vm): Sand
   return mergeSandboxNeeds([
     TENDER_SANDBOX_NEEDS,
     ...modules.map((m) => m.sandboxNeeds?.() ?? {}),
-    vm?.sandboxNeeds?.() ?? {},
+    vm?.sandboxNeeds() ?? {},
   ]);
 }
 
 /**
  * Step 14 (docs/architecture.md 4): the policy is what the tender declares plus what the
  * runtime itself needs; then either print it (--print-policy), run without a
- * sandbox (--unsafe-no-sandbox, loudly), or drop privileges. A platform that
- * cannot sandbox is an error, never a silent fallback.
+ * sandbox (--unsafe-no-sandbox, loudly), or drop privileges. Every platform
+ * has a sandbox (the contract requires it): there is no silent fallback.
  */
 export function enterSandbox(
   config: TenderConfig,
@@ -185,7 +185,7 @@ export function enterSandbox(
   }
   vm.prepareSandbox?.();
   const declared = declaredSandboxPolicy(modules, vm);
-  const policy = mergeSandboxNeeds([declared, platform.prepareSandbox?.(declared) ?? {}]);
+  const policy = mergeSandboxNeeds([declared, platform.prepareSandbox(declared)]);
   const options = {
     ...(settings.user !== undefined ? { user: settings.user } : {}),
     ...(settings.group !== undefined ? { group: settings.group } : {}),
@@ -194,15 +194,10 @@ export function enterSandbox(
     const printed = {
       platform: platform.name,
       policy: policyToJson(policy),
-      ...(platform.describeSandbox ? { compiled: platform.describeSandbox(policy, options) } : {}),
+      compiled: platform.describeSandbox(policy, options),
     };
     (config.out ?? ((text: string) => warn(text)))(`${JSON.stringify(printed, null, 2)}\n`);
     return 'printed';
-  }
-  if (platform.dropPrivileges === undefined || platform.exit === undefined) {
-    throw new HvtError(
-      `the ${platform.name} platform cannot sandbox the tender; --unsafe-no-sandbox runs it without`,
-    );
   }
   config.onSandbox?.();
   const report = platform.dropPrivileges(policy, options);

@@ -23,7 +23,27 @@ function scene(platformParts: Partial<Platform>, settings: Partial<SandboxSettin
       fds: [{ fd: 7, kind: 'vcpu', owner: 'platform', what: 'vCPU 0', ops: ['ioctl'] }],
     }),
   } as unknown as Vm;
-  const platform = { name: 'test', ...platformParts } as Platform;
+  // Every platform has the sandbox hooks (the contract requires them); these
+  // record that they ran unless the case brings its own.
+  const platform = {
+    name: 'test',
+    prepareSandbox: () => {
+      calls.push('platform.prepareSandbox');
+      return {};
+    },
+    describeSandbox: () => {
+      calls.push('describeSandbox');
+      return {};
+    },
+    dropPrivileges: () => {
+      calls.push('dropPrivileges');
+      return { applied: [], unavailable: [] };
+    },
+    exit: () => {
+      throw new Error('must not exit');
+    },
+    ...platformParts,
+  } as Platform;
   const config: TenderConfig = {
     platform,
     args: [],
@@ -50,7 +70,6 @@ describe('entering the sandbox (step 14)', () => {
         dropped = policy;
         return { applied: [], unavailable: [] };
       },
-      exit: (() => undefined) as unknown as Platform['exit'],
     });
     expect(s.run()).toBe('sandboxed');
     expect(s.calls).toEqual([
@@ -66,12 +85,7 @@ describe('entering the sandbox (step 14)', () => {
     ]);
   });
 
-  it('refuses a platform that cannot sandbox, unless --unsafe-no-sandbox (which warns)', () => {
-    const s = scene({});
-    expect(() => s.run()).toThrow(HvtError);
-    expect(() => s.run()).toThrow(
-      'the test platform cannot sandbox the tender; --unsafe-no-sandbox runs it without',
-    );
+  it('with --unsafe-no-sandbox warns and calls none of the sandbox hooks', () => {
     const unsafe = scene({}, { unsafeNoSandbox: true });
     expect(unsafe.run()).toBe('unsandboxed');
     expect(unsafe.warned).toEqual([
@@ -79,6 +93,15 @@ describe('entering the sandbox (step 14)', () => {
       'WARNING: A guest that compromises the tender can do anything this user can.',
     ]);
     expect(unsafe.calls).toEqual([]);
+    // Without it, the same scene sandboxes.
+    const safe = scene({});
+    expect(safe.run()).toBe('sandboxed');
+    expect(safe.calls).toEqual([
+      'vm.prepareSandbox',
+      'platform.prepareSandbox',
+      'onSandbox',
+      'dropPrivileges',
+    ]);
   });
 
   it('--print-policy prints the policy and its compilation as JSON and drops nothing', () => {

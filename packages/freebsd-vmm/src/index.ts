@@ -1,4 +1,5 @@
-import { type PosixPlatform, posixHost } from '@hvtjs/posix-kit';
+import type { Platform } from '@hvtjs/core';
+import { posixHost } from '@hvtjs/posix-kit';
 import { native } from './native.js';
 import { describeSandbox, dropPrivileges, exit, prepareSandbox } from './sandbox.js';
 import { type CreateVmOptions, FreeBsdVm } from './vm.js';
@@ -33,14 +34,8 @@ export function createEventFd(nonBlocking = false): number {
   return native().eventfd(nonBlocking);
 }
 
-/** The Platform contract, with the optional parts this platform always has. */
-export interface FreeBsdPlatform extends PosixPlatform {
-  createVm(memSize: number, options?: CreateVmOptions): FreeBsdVm;
-  createEventFd(): number;
-}
-
 /** FreeBSD vmm(4) as the tender's platform, sandboxed with Capsicum. */
-export const freebsdVmmPlatform: FreeBsdPlatform = {
+export const freebsdVmmPlatform = {
   name: 'freebsd-vmm',
   arch: 'x86_64',
   createVm: (memSize: number, options?: CreateVmOptions): FreeBsdVm =>
@@ -51,6 +46,6 @@ export const freebsdVmmPlatform: FreeBsdPlatform = {
   dropPrivileges,
   describeSandbox,
   exit,
-};
+} satisfies Platform;
 
 export default freebsdVmmPlatform;

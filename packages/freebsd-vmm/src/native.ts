@@ -1,4 +1,4 @@
-import { type HostAddon, lazyAddon } from '@hvtjs/posix-kit';
+import { type CoreHostAddon, lazyAddon } from '@hvtjs/posix-kit';
 
 export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
 
@@ -33,7 +33,7 @@ export interface NativeVm {
 }
 
 /** The kit's host functions (hvt/posix_addon.h) and FreeBSD's own. */
-export interface NativeAddon extends HostAddon {
+export interface NativeAddon extends CoreHostAddon {
   /** new Vm(osreldate, name, memSize) */
   Vm: new (
     osreldate: number,
@@ -53,7 +53,6 @@ export interface NativeAddon extends HostAddon {
   ): void;
   capEnter(): void;
   capMode(): boolean;
-  exitFields: number;
 }
 
 /** The addon, loaded on first use (see lazyAddon). */

@@ -1,23 +1,5 @@
-import type {
-  Arch,
-  FileRemoval,
-  Platform,
-  RealtimeClock,
-  SandboxNeeds,
-  SandboxOptions,
-  SandboxPolicy,
-  SandboxReport,
-} from '@hvtjs/core';
-import {
-  catchTerminationSignals,
-  createEventFd,
-  createPollSet,
-  openNet,
-  pendingSignal,
-  realtimeClock,
-  setNonBlocking,
-  walltimeNs,
-} from './host.js';
+import type { Arch, Platform } from '@hvtjs/core';
+import { createEventFd, host, realtimeClock, setNonBlocking } from './host.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
 import { removeFileAtExit } from './sandbox/remover.js';
 import { LinuxKvmVm } from './vm.js';
@@ -77,39 +59,20 @@ function hostArch(): Arch {
   return process.arch === 'arm64' ? 'aarch64' : 'x86_64';
 }
 
-/** The Platform contract, with the optional parts this platform always has. */
-export interface LinuxKvmPlatform extends Platform {
-  createVm(memSize: number): LinuxKvmVm;
-  catchTerminationSignals(): void;
-  pendingSignal(): number;
-  createEventFd(): number;
-  setNonBlocking(fd: number): void;
-  realtimeClock(): RealtimeClock;
-  prepareSandbox(declared: SandboxPolicy): SandboxNeeds;
-  dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
-  describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
-  exit(status: number): never;
-  removeFileAtExit(dirFd: number, name: string, fileFd: number): FileRemoval;
-}
-
 /** Linux KVM as the tender's platform. */
-export const linuxKvmPlatform: LinuxKvmPlatform = {
+export const linuxKvmPlatform = {
   name: 'linux-kvm',
   arch: hostArch(),
   createVm: (memSize: number): LinuxKvmVm => LinuxKvmVm.create(memSize),
-  openNet,
+  ...host,
   setNonBlocking,
-  createPollSet,
-  walltimeNs,
   realtimeClock,
-  catchTerminationSignals,
-  pendingSignal,
   createEventFd: (): number => createEventFd(),
   prepareSandbox,
   dropPrivileges,
   describeSandbox,
   exit: exitProcess,
   removeFileAtExit,
-};
+} satisfies Platform;
 
 export default linuxKvmPlatform;

@@ -1,26 +1,13 @@
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import type { NetRingFailure } from '@hvtjs/core';
+import { type HostAddon, lazyAddon } from '@hvtjs/posix-kit';
+
+export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
 
 /**
  * The addon's surface (src/native/*.cc): one class per kind of KVM fd, plus the
- * host facilities the tender needs. Every failing system call throws a
+ * host facilities the tender needs (the kit's, hvt/posix_addon.h, and Linux's own). Every failing system call throws a
  * `NativeError`; argument mistakes throw TypeError or RangeError.
  */
-
-/** A failed system call, shaped like Node's system errors. */
-export interface NativeError extends Error {
-  /** errno name, e.g. 'EACCES' */
-  code: string;
-  /** positive errno number */
-  errno: number;
-  /** the failing call: 'open', 'ioctl', 'mmap', ... */
-  syscall: string;
-  /** for ioctls, the request name, e.g. 'KVM_CREATE_VM' */
-  request?: string;
-  /** for open, the path */
-  path?: string;
-}
 
 export interface NativeSegment {
   base: number | bigint;
@@ -164,7 +151,7 @@ export interface NativeGuestMapping {
   write(fd: number, gpa: number, len: number): number;
 }
 
-export interface NativeAddon {
+export interface NativeAddon extends HostAddon {
   Kvm: new (path: string) => NativeKvm;
   /** Takes ownership of fd. */
   VmFd: new (
@@ -181,18 +168,13 @@ export interface NativeAddon {
   ioeventfdFlagPio: number;
   exitKind: Record<string, number>;
   exitField: Record<string, number>;
-  openTap(name: string): { fd: number; mtu: number };
   setNonBlocking(fd: number): void;
-  pollWait(fds: Int32Array, timeoutNs: number): number;
   eventfd(initval?: number, flags?: number): number;
   eventfdFlags: { CLOEXEC: number; NONBLOCK: number };
-  walltimeNs(): bigint;
   /** 8 bytes: CLOCK_REALTIME's ns as [low, high] u32 halves, filled by readRealtime(). */
   realtimeBuffer: ArrayBuffer;
   /** Reads the clock into realtimeBuffer; 0, or minus the errno. */
   readRealtime(): number;
-  catchTerminationSignals(): void;
-  pendingSignal(): number;
   /** The network ring's I/O thread (netring.cc); started by the constructor. */
   NetRing: new (
     mapping: NativeGuestMapping,
@@ -235,8 +217,6 @@ export interface NativeAddon {
   readImpliesExec: number;
   /** Starts libuv's thread pool now. */
   warmThreadPool(): void;
-  /** exit_group(status), without Node's teardown. */
-  exitNow(status: number): never;
   /**
    * Starts the process that removes `name` in `dirFd` (the file open at
    * `fileFd`) once the returned channel (a pipe's write end, close-on-exec)
@@ -258,21 +238,13 @@ export interface NativeSeccompRule {
   readonly errno?: number;
 }
 
-const require = createRequire(import.meta.url);
-const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
-
-/** The package root: the parent of src/ (tests) and of dist/ (built). */
-const packageRoot = fileURLToPath(new URL('..', import.meta.url));
-
-/** The addon, loaded once by node-gyp-build: build/Release/ (a source build), else prebuilds/. */
-export const native = nodeGypBuild(packageRoot) as NativeAddon;
-
-/** True for errors thrown by the addon for a failed system call. */
-export function isNativeError(e: unknown): e is NativeError {
-  return (
-    e instanceof Error &&
-    typeof (e as Partial<NativeError>).code === 'string' &&
-    typeof (e as Partial<NativeError>).errno === 'number' &&
-    typeof (e as Partial<NativeError>).syscall === 'string'
-  );
-}
+/**
+ * The addon, loaded at once (the package is Linux-only; its pure parts are
+ * not used elsewhere): build/Release/ (a source build), else prebuilds/.
+ */
+export const native: NativeAddon = lazyAddon<NativeAddon>({
+  platform: 'linux',
+  packageName: '@hvtjs/linux-kvm',
+  system: 'Linux',
+  from: import.meta.url,
+})();

@@ -14,6 +14,7 @@ import {
   type X86Registers,
   type X86VcpuState,
 } from '@hvtjs/core';
+import { checkMemSize, checkRange } from '@hvtjs/posix-kit';
 import { kvmError, type MmapSite } from './errors.js';
 import {
   isNativeError,
@@ -27,8 +28,7 @@ import { startNetRing } from './net-ring.js';
 
 /** The KVM API version every KVM since Linux 2.6.22 reports. */
 const KVM_API_VERSION = 12;
-/** The granule of protect() and residentPages(). */
-export const PAGE_SIZE = 4096;
+export { PAGE_SIZE } from '@hvtjs/posix-kit';
 
 export interface CreateVmOptions {
   /** The KVM device; tests point it elsewhere to provoke open() errors. */
@@ -37,18 +37,6 @@ export interface CreateVmOptions {
 
 /** How many elements `Vm.exit` has (ExitField's indices are 0..7). */
 const EXIT_FIELDS = 8;
-
-function checkRange(what: string, gpa: number, len: number, size: number): void {
-  if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) {
-    throw new RangeError(`${what}: gpa and length must be non-negative integers`);
-  }
-  if (gpa % PAGE_SIZE !== 0) {
-    throw new RangeError(`${what}: gpa 0x${gpa.toString(16)} is not page-aligned`);
-  }
-  if (gpa + len > size) {
-    throw new RangeError(`${what}: [0x${gpa.toString(16)}, +${len}) lies outside guest memory`);
-  }
-}
 
 /** Descriptor I/O into a guest mapping by guest-physical address (Vm.io). */
 export function mappingIo(mapping: NativeGuestMapping): GuestIo {
@@ -127,11 +115,7 @@ export class LinuxKvmVm implements Vm {
    * as `cause`.
    */
   static create(memSize: number, options: CreateVmOptions = {}): LinuxKvmVm {
-    if (!Number.isSafeInteger(memSize) || memSize <= 0 || memSize % PAGE_SIZE !== 0) {
-      throw new RangeError(
-        `guest memory size ${memSize} is not a positive multiple of ${PAGE_SIZE}`,
-      );
-    }
+    checkMemSize(memSize);
     const undo: (() => void)[] = [];
     let mmapSite: MmapSite = 'guest-memory';
     try {

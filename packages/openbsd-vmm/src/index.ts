@@ -1,4 +1,5 @@
-import { type PosixPlatform, posixHost } from '@hvtjs/posix-kit';
+import type { Platform } from '@hvtjs/core';
+import { posixHost } from '@hvtjs/posix-kit';
 import { OPENBSD_RELEASES, openbsdRelease } from './abi.js';
 import { native } from './native.js';
 import { describeSandbox, dropPrivileges, exit, prepareSandbox } from './sandbox.js';
@@ -45,17 +46,12 @@ export function vmExists(id: number, osrelease?: string): boolean {
   return native().vmExists(OPENBSD_RELEASES.indexOf(abi), id);
 }
 
-/** The Platform contract, with the optional parts this platform always has. */
-export interface OpenBsdPlatform extends PosixPlatform {
-  createVm(memSize: number, options?: CreateVmOptions): OpenBsdVm;
-}
-
 /**
  * OpenBSD vmm(4) as the tender's platform, sandboxed with chroot, setresuid
  * and pledge. No eventfd on OpenBSD, so no createEventFd: the net ring is not
  * offered and the guest uses the NET_* hypercalls.
  */
-export const openbsdVmmPlatform: OpenBsdPlatform = {
+export const openbsdVmmPlatform = {
   name: 'openbsd-vmm',
   arch: 'x86_64',
   createVm: (memSize: number, options?: CreateVmOptions): OpenBsdVm =>
@@ -65,6 +61,6 @@ export const openbsdVmmPlatform: OpenBsdPlatform = {
   dropPrivileges,
   describeSandbox,
   exit,
-};
+} satisfies Platform;
 
 export default openbsdVmmPlatform;

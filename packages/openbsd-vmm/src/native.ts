@@ -1,4 +1,4 @@
-import { type HostAddon, lazyAddon } from '@hvtjs/posix-kit';
+import { type CoreHostAddon, lazyAddon } from '@hvtjs/posix-kit';
 
 export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
 
@@ -28,7 +28,7 @@ export interface NativeVm {
 }
 
 /** The kit's host functions (hvt/posix_addon.h) and OpenBSD's own. */
-export interface NativeAddon extends HostAddon {
+export interface NativeAddon extends CoreHostAddon {
   /** new Vm(releaseIndex, name, memSize) */
   Vm: new (
     release: number,
@@ -44,7 +44,6 @@ export interface NativeAddon extends HostAddon {
   /** getgrnam: the group's gid, or null. */
   lookupGroup(name: string): number | null;
   dropPrivileges(dir: string, uid: number, gid: number, promises: string): void;
-  exitFields: number;
 }
 
 /** The addon, loaded on first use (see lazyAddon). */

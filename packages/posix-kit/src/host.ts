@@ -1,26 +1,24 @@
-import type {
-  NetDevice,
-  Platform,
-  PollSet,
-  SandboxNeeds,
-  SandboxOptions,
-  SandboxPolicy,
-  SandboxReport,
-} from '@hvtjs/core';
+import type { NetDevice, PollSet } from '@hvtjs/core';
 
 /** How many fds one poll set may hold: its result is a bit set in a number. */
 export const MAX_POLL_FDS = 53;
 
-/** What every kit addon exports for the host side (hvt/posix_addon.h, ExportHost). */
+/** What every kit addon exports for the host side (hvt/posix_addon.h, ExportPosixHost). */
 export interface HostAddon {
   openTap(name: string): { fd: number; mtu: number };
   pollWait(fds: Int32Array, timeoutNs: number): number;
   walltimeNs(): bigint;
   catchTerminationSignals(): void;
   pendingSignal(): number;
-  tsc(): { hz: number; invariant: boolean };
   /** _exit(status): no runtime teardown. */
   exitNow(status: number): never;
+}
+
+/** ... and an addon whose VM object is a VmBase over a C core (ExportHost). */
+export interface CoreHostAddon extends HostAddon {
+  tsc(): { hz: number; invariant: boolean };
+  /** How many elements the VM's exit array has. */
+  exitFields: number;
 }
 
 /** The Platform functions that are the same over every kit addon. */
@@ -48,6 +46,11 @@ export interface PosixHost {
   pendingSignal(): number;
 }
 
+/** Throws a RangeError unless `fd` can be a descriptor. */
+export function checkFd(fd: number): void {
+  if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) throw new RangeError(`bad fd ${fd}`);
+}
+
 /** The host functions over `addon` (a lazy loader: nothing loads until first use). */
 export function posixHost(addon: () => HostAddon): PosixHost {
   return {
@@ -60,11 +63,7 @@ export function posixHost(addon: () => HostAddon): PosixHost {
       if (fds.length > MAX_POLL_FDS) {
         throw new RangeError(`at most ${MAX_POLL_FDS} fds per poll set`);
       }
-      for (const fd of fds) {
-        if (!Number.isInteger(fd) || fd < 0 || fd > 0x7fffffff) {
-          throw new RangeError(`bad fd ${fd}`);
-        }
-      }
+      for (const fd of fds) checkFd(fd);
       const set = Int32Array.from(fds);
       let closed = false;
       return {
@@ -99,14 +98,4 @@ export function warmRuntimeForSandbox(): { clocks: ('realtime' | 'monotonic')[] 
   new Date().toString();
   Intl.DateTimeFormat().resolvedOptions();
   return { clocks: ['realtime', 'monotonic'] };
-}
-
-/** The Platform contract with the optional parts every kit platform has. */
-export interface PosixPlatform extends Platform {
-  catchTerminationSignals(): void;
-  pendingSignal(): number;
-  prepareSandbox(): SandboxNeeds;
-  dropPrivileges(policy: SandboxPolicy, options?: SandboxOptions): SandboxReport;
-  describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
-  exit(status: number): never;
 }

@@ -8,10 +8,11 @@
 export { type AddonSpec, lazyAddon } from './addon.js';
 export { type CStruct, cHex, generatedHeader, layoutAsserts } from './c-header.js';
 export {
+  type CoreHostAddon,
+  checkFd,
   type HostAddon,
   MAX_POLL_FDS,
   type PosixHost,
-  type PosixPlatform,
   posixHost,
   warmRuntimeForSandbox,
 } from './host.js';

@@ -8,6 +8,8 @@ export interface NativeError extends Error {
   syscall: string;
   /** the ioctl, sysctl or step that failed, e.g. 'VMM_IOC_CREATE', 'sysctl hw.vmm.create' */
   request?: string;
+  /** the file that open() failed on */
+  path?: string;
 }
 
 /** True for errors thrown by an addon for a failed system call. */

@@ -12,9 +12,9 @@
 
 namespace {
 
-using hvt::ArgI32;
+using hvt::ArgInt32;
 using hvt::ArgString;
-using hvt::ArgU64;
+using hvt::ArgUint64;
 using hvt::ThrowErrno;
 
 // The FreeBSD core as the kit's Host (hvt/posix_addon.h).
@@ -66,8 +66,8 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
   // resident(offset, len): one byte per 4 KiB page, 1 where the host holds it.
   Napi::Value Resident(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    uint64_t offset = ArgU64(info, 0, "offset");
-    uint64_t len = ArgU64(info, 1, "len");
+    uint64_t offset = ArgUint64(info, 0, "offset");
+    uint64_t len = ArgUint64(info, 1, "len");
     uint8_t* addr = hvt::MappingRange(env, mapping_, offset, len, "mincore");
     Napi::Uint8Array out = Napi::Uint8Array::New(env, (len + 4095) / 4096);
     int r = fb_resident(addr, len, out.Data());
@@ -77,8 +77,8 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
 
   Napi::Value SetRegister(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    int regnum = ArgI32(info, 0, "regnum");
-    uint64_t value = ArgU64(info, 1, "value");
+    int regnum = ArgInt32(info, 0, "regnum");
+    uint64_t value = ArgUint64(info, 1, "value");
     int r = fb_vm_set_register(Live(env), regnum, value);
     if (r < 0) ThrowErrno(env, -r, "ioctl", "VM_SET_REGISTER");
     return env.Undefined();
@@ -86,7 +86,7 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
 
   Napi::Value GetRegister(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    int regnum = ArgI32(info, 0, "regnum");
+    int regnum = ArgInt32(info, 0, "regnum");
     uint64_t value = 0;
     int r = fb_vm_get_register(Live(env), regnum, &value);
     if (r < 0) ThrowErrno(env, -r, "ioctl", "VM_GET_REGISTER");
@@ -95,10 +95,10 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
 
   Napi::Value SetSegment(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    int regnum = ArgI32(info, 0, "regnum");
-    uint64_t base = ArgU64(info, 1, "base");
-    uint64_t limit = ArgU64(info, 2, "limit");
-    uint64_t access = ArgU64(info, 3, "access");
+    int regnum = ArgInt32(info, 0, "regnum");
+    uint64_t base = ArgUint64(info, 1, "base");
+    uint64_t limit = ArgUint64(info, 2, "limit");
+    uint64_t access = ArgUint64(info, 3, "access");
     if (limit > 0xffffffffu || access > 0xffffffffu) {
       throw Napi::RangeError::New(env, "limit and access are 32-bit");
     }
@@ -110,7 +110,7 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
 
   Napi::Value GetSegment(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    int regnum = ArgI32(info, 0, "regnum");
+    int regnum = ArgInt32(info, 0, "regnum");
     uint64_t base = 0;
     uint32_t limit = 0;
     uint32_t access = 0;
@@ -132,8 +132,8 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
 
   Napi::Value AddKick(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    int port = ArgI32(info, 0, "port");
-    int fd = ArgI32(info, 1, "fd");
+    int port = ArgInt32(info, 0, "port");
+    int fd = ArgInt32(info, 1, "fd");
     int r = fb_vm_add_kick(Live(env), port, fd);
     if (r < 0) ThrowErrno(env, -r, "addKick");
     return env.Undefined();
@@ -152,7 +152,7 @@ Napi::Value Osreldate(const Napi::CallbackInfo& info) {
 // ioctlTable(line): [{ name, request }] as fb_abi.h defines them for that line.
 Napi::Value IoctlTable(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int line = ArgI32(info, 0, "line");
+  int line = ArgInt32(info, 0, "line");
   Napi::Array out = Napi::Array::New(env);
   for (int i = 0; i < fb_ioctl_count(); i++) {
     Napi::Object row = Napi::Object::New(env);
@@ -176,9 +176,9 @@ Napi::Value EventFd(const Napi::CallbackInfo& info) {
 // cap_fcntls_limit (when fcntls >= 0).
 Napi::Value CapLimit(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int fd = ArgI32(info, 0, "fd");
-  uint64_t r0 = ArgU64(info, 1, "rights0");
-  uint64_t r1 = ArgU64(info, 2, "rights1");
+  int fd = ArgInt32(info, 0, "fd");
+  uint64_t r0 = ArgUint64(info, 1, "rights0");
+  uint64_t r1 = ArgUint64(info, 2, "rights1");
   std::vector<uint32_t> ioctls;
   long nioctls = -1;
   if (info.Length() > 3 && info[3].IsArray()) {
@@ -194,7 +194,7 @@ Napi::Value CapLimit(const Napi::CallbackInfo& info) {
     }
     nioctls = static_cast<long>(ioctls.size());
   }
-  long fcntls = info.Length() > 4 ? ArgI32(info, 4, "fcntls") : -1;
+  long fcntls = info.Length() > 4 ? ArgInt32(info, 4, "fcntls") : -1;
   const char* step = nullptr;
   int r = fb_cap_limit(fd, r0, r1, ioctls.data(), nioctls, fcntls, &step);
   if (r < 0) ThrowErrno(env, -r, step != nullptr ? step : "cap_rights_limit");

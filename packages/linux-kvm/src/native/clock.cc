@@ -1,4 +1,4 @@
-// Host clocks.
+// The allocation-free wall clock (walltimeNs is the kit's).
 #include <cerrno>
 #include <ctime>
 
@@ -7,14 +7,6 @@
 namespace hvt {
 
 namespace {
-
-// walltimeNs(): CLOCK_REALTIME in nanoseconds since the epoch, as a bigint.
-Napi::Value WalltimeNs(const Napi::CallbackInfo& info) {
-  struct timespec ts;
-  if (::clock_gettime(CLOCK_REALTIME, &ts) != 0) ThrowErrno(info.Env(), errno, "clock_gettime");
-  uint64_t ns = static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
-  return Napi::BigInt::New(info.Env(), ns);
-}
 
 // The allocation-free clock: realtimeBuffer() is one 8-byte ArrayBuffer per
 // addon instance; readRealtime() stores CLOCK_REALTIME's nanoseconds there as
@@ -37,7 +29,6 @@ Napi::Value ReadRealtime(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitClock(Napi::Env env, Napi::Object exports) {
-  exports.Set("walltimeNs", Napi::Function::New<WalltimeNs>(env));
   // Lives as long as the buffer that aliases it (the addon's exports keep it).
   auto* data = new ClockData();
   Napi::ArrayBuffer buffer = Napi::ArrayBuffer::New(

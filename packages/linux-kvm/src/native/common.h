@@ -1,34 +1,24 @@
-// Shared helpers of the addon: errno errors shaped like Node's, fd ownership,
-// argument reading. Everything here is mechanism: no user-facing wording.
+// Shared helpers of the addon: the kit's N-API glue (errno errors shaped like
+// Node's, argument reading, signals, poll, clocks), this addon as the kit's
+// Host, fd ownership. Everything here is mechanism: no user-facing wording.
 #pragma once
 
-#include <napi.h>
+#include <hvt/posix_addon.h>
 
 #include <cstdint>
 
 namespace hvt {
 
-// Builds an Error whose message is strerror(err) and which carries `code`
-// (errno name), `errno` (positive number) and `syscall`, like Node's system
-// errors; `request` names the ioctl when syscall is "ioctl", `path` the file
-// for open(). The TypeScript layer turns these into the reference's messages.
-Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall,
-                       const char* request = nullptr, const char* path = nullptr);
-
-// Throws ErrnoError as a JavaScript exception (C++ exceptions are enabled, so
-// this unwinds to node-addon-api's callback wrapper).
-[[noreturn]] void ThrowErrno(Napi::Env env, int err, const char* syscall,
-                             const char* request = nullptr, const char* path = nullptr);
-
-// The errno name ("EACCES"), or "E<n>" for numbers outside the table.
-const char* ErrnoName(int err);
-
-// Argument readers that throw a TypeError/RangeError naming the argument.
-int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name);
-uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name);
-double ArgNumber(const Napi::CallbackInfo& info, size_t i, const char* name);
-// A property of an object as an unsigned 64-bit integer (number or bigint).
-uint64_t PropUint64(const Napi::Object& obj, const char* name);
+// This addon as hvt/posix_addon.h's Host (signals.cc, tap.cc): a caught signal
+// also ends a running KVM_RUN, and the ring's I/O thread has a signal of its own.
+struct LinuxHost {
+  static void SignalArrived(int sig);
+  static int PendingSignal();
+  static int IoThreadSignal();
+  static bool IoThreadFailed();
+  static int TapOpen(const char* name, int* fd, int* mtu, const char** step);
+  static constexpr const char* kIoctlPrefixes[] = {"TUN", "SIOC"};
+};
 
 // An fd owned by a wrapper object: closed once, on close() or destruction.
 class OwnedFd {
@@ -71,10 +61,8 @@ void InitVm(Napi::Env env, Napi::Object exports);
 void InitVcpu(Napi::Env env, Napi::Object exports);
 void InitMemory(Napi::Env env, Napi::Object exports);
 void InitTap(Napi::Env env, Napi::Object exports);
-void InitPoll(Napi::Env env, Napi::Object exports);
 void InitEventFd(Napi::Env env, Napi::Object exports);
 void InitClock(Napi::Env env, Napi::Object exports);
-void InitSignals(Napi::Env env, Napi::Object exports);
 void InitNetRing(Napi::Env env, Napi::Object exports);
 void InitSandbox(Napi::Env env, Napi::Object exports);
 

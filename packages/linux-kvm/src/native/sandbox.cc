@@ -376,15 +376,6 @@ Napi::Value WarmThreadPool(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// exitNow(status): ends the process at once (exit_group). A sandboxed tender
-// must not run Node's own teardown, which restores terminal modes, resets
-// signal handlers and joins threads with system calls the filter forbids.
-Napi::Value ExitNow(const Napi::CallbackInfo& info) {
-  int status = ArgInt32(info, 0, "status");
-  ::_exit(status & 0xff);
-}
-
-
 // The remover process (removeFileAtExit). It holds only the read end of a
 // pipe from the tender (as fd 0) and the directory (as fd 1), outside any
 // sandbox, and waits: a byte from the tender means "keep the file"; end of
@@ -505,7 +496,6 @@ void InitSandbox(Napi::Env env, Napi::Object exports) {
   exports.Set("libuvIoUring", Napi::Function::New<LibuvIoUring>(env));
   exports.Set("personality", Napi::Function::New<Personality>(env));
   exports.Set("warmThreadPool", Napi::Function::New<WarmThreadPool>(env));
-  exports.Set("exitNow", Napi::Function::New<ExitNow>(env));
   exports.Set("removeFileAtExit", Napi::Function::New<RemoveFileAtExit>(env));
   Napi::Object rlimits = Napi::Object::New(env);
   rlimits.Set("NOFILE", Napi::Number::New(env, RLIMIT_NOFILE));

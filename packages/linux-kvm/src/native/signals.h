@@ -1,5 +1,6 @@
-// SIGINT/SIGTERM, caught by the addon on request so that KVM_RUN and poll
-// waits return to JavaScript instead of the process dying or hanging.
+// SIGINT/SIGTERM, caught by the kit's handler on request (LinuxHost), so that
+// KVM_RUN and poll waits return to JavaScript instead of the process dying or
+// hanging; and the signal a failing I/O thread ends them with.
 #pragma once
 
 #include <linux/kvm.h>
@@ -11,8 +12,6 @@ namespace hvt {
 
 // The number of the last termination signal caught, 0 if none.
 int PendingSignal();
-// Whether catchTerminationSignals() installed the handlers.
-bool TerminationSignalsCaught();
 // The signals whose handlers mark kvm_run and that end KVM_RUN and poll waits
 // early: SIGINT, SIGTERM and the I/O thread signal.
 void TerminationSignalSet(sigset_t* set);

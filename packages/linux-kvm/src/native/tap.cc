@@ -10,7 +10,6 @@
 
 #include <cerrno>
 #include <cstring>
-#include <string>
 
 #include "common.h"
 
@@ -48,47 +47,46 @@ void DisableOffloads(int sock, const char* name) {
   }
 }
 
-// openTap(name): { fd, mtu } of the existing, up tap `name`, opened
-// non-blocking. Errors: ENAMETOOLONG (name of 16 or more bytes), ENOENT (no
-// such interface), ENETDOWN (neither up nor running), EINVAL (the kernel
-// attached a different name, e.g. for a "%d" template), else the failing call's.
-Napi::Value OpenTap(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) {
-    throw Napi::TypeError::New(env, "name must be a string");
-  }
-  std::string name = info[0].As<Napi::String>().Utf8Value();
-  if (name.size() >= IFNAMSIZ || name.find('\0') != std::string::npos) {
-    ThrowErrno(env, name.size() >= IFNAMSIZ ? ENAMETOOLONG : EINVAL, "ioctl", "TUNSETIFF");
-  }
-  unsigned flags = 0;
-  int r = InterfaceFlags(name.c_str(), &flags);
-  if (r < 0) ThrowErrno(env, -r, "getifaddrs");
-  if ((flags & (IFF_UP | IFF_RUNNING)) == 0) ThrowErrno(env, ENETDOWN, "getifaddrs");
+}  // namespace
 
+// The kit's openTap(name): the existing, up tap `name`, opened non-blocking,
+// and its MTU. Errors (minus the errno, `step` the failed call):
+// ENAMETOOLONG (name of 16 or more bytes), ENOENT (no such interface),
+// ENETDOWN (neither up nor running), EINVAL (the kernel attached a different
+// name, e.g. for a "%d" template), else the failing call's.
+int LinuxHost::TapOpen(const char* name, int* fd, int* mtu, const char** step) {
+  *step = "TUNSETIFF";
+  if (std::strlen(name) >= IFNAMSIZ) return -ENAMETOOLONG;
+  unsigned flags = 0;
+  *step = "getifaddrs";
+  int r = InterfaceFlags(name, &flags);
+  if (r < 0) return r;
+  if ((flags & (IFF_UP | IFF_RUNNING)) == 0) return -ENETDOWN;
+
+  *step = "open";
   OwnedFd tap(::open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC));
-  if (!tap.valid()) ThrowErrno(env, errno, "open", nullptr, "/dev/net/tun");
+  if (!tap.valid()) return -errno;
   struct ifreq ifr = {};
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
-  std::strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (::ioctl(tap.get(), TUNSETIFF, &ifr) < 0) ThrowErrno(env, errno, "ioctl", "TUNSETIFF");
-  if (std::strncmp(ifr.ifr_name, name.c_str(), IFNAMSIZ) != 0) {
-    ThrowErrno(env, EINVAL, "ioctl", "TUNSETIFF");
-  }
+  std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+  *step = "TUNSETIFF";
+  if (::ioctl(tap.get(), TUNSETIFF, &ifr) < 0) return -errno;
+  if (std::strncmp(ifr.ifr_name, name, IFNAMSIZ) != 0) return -EINVAL;
 
+  *step = "socket";
   OwnedFd sock(::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-  if (!sock.valid()) ThrowErrno(env, errno, "socket");
+  if (!sock.valid()) return -errno;
   struct ifreq mtu_req = {};
-  std::strncpy(mtu_req.ifr_name, name.c_str(), IFNAMSIZ - 1);
-  if (::ioctl(sock.get(), SIOCGIFMTU, &mtu_req) < 0) ThrowErrno(env, errno, "ioctl", "SIOCGIFMTU");
-  DisableOffloads(sock.get(), name.c_str());
-
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("mtu", Napi::Number::New(env, mtu_req.ifr_mtu));
-  // Ownership passes to the caller only once nothing can throw any more.
-  out.Set("fd", Napi::Number::New(env, tap.Release()));
-  return out;
+  std::strncpy(mtu_req.ifr_name, name, IFNAMSIZ - 1);
+  *step = "SIOCGIFMTU";
+  if (::ioctl(sock.get(), SIOCGIFMTU, &mtu_req) < 0) return -errno;
+  DisableOffloads(sock.get(), name);
+  *mtu = mtu_req.ifr_mtu;
+  *fd = tap.Release();
+  return 0;
 }
+
+namespace {
 
 // setNonBlocking(fd): sets O_NONBLOCK on a descriptor the caller was given
 // (`@NN`), as OpenTap opens its own, so that no read or write of it can hold a
@@ -108,7 +106,6 @@ Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void InitTap(Napi::Env env, Napi::Object exports) {
-  exports.Set("openTap", Napi::Function::New<OpenTap>(env));
   exports.Set("setNonBlocking", Napi::Function::New<SetNonBlocking>(env));
 }
 

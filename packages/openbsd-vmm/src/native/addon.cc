@@ -11,9 +11,9 @@
 
 namespace {
 
-using hvt::ArgI32;
+using hvt::ArgInt32;
 using hvt::ArgString;
-using hvt::ArgU64;
+using hvt::ArgUint64;
 using hvt::ThrowErrno;
 
 // The OpenBSD core as the kit's Host (hvt/posix_addon.h).
@@ -115,8 +115,8 @@ Napi::Value ReleaseTable(const Napi::CallbackInfo& info) {
 // vmExists(release, id): whether VM `id` still exists (see ob_vm_probe).
 Napi::Value VmExists(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  int release = ArgI32(info, 0, "release");
-  uint64_t id = ArgU64(info, 1, "id");
+  int release = ArgInt32(info, 0, "release");
+  uint64_t id = ArgUint64(info, 1, "id");
   int r = ob_vm_probe(release, static_cast<uint32_t>(id));
   if (r < 0) ThrowErrno(env, -r, "ioctl", "VMM_IOC_READREGS");
   return Napi::Boolean::New(env, r == 1);
@@ -157,8 +157,8 @@ Napi::Value LookupGroup(const Napi::CallbackInfo& info) {
 Napi::Value DropPrivileges(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string dir = ArgString(info, 0, "dir");
-  uint64_t uid = ArgU64(info, 1, "uid");
-  uint64_t gid = ArgU64(info, 2, "gid");
+  uint64_t uid = ArgUint64(info, 1, "uid");
+  uint64_t gid = ArgUint64(info, 2, "gid");
   std::string promises = ArgString(info, 3, "promises");
   if (uid > 0xffffffffu || gid > 0xffffffffu) throw Napi::RangeError::New(env, "uid/gid are 32-bit");
   const char* step = nullptr;

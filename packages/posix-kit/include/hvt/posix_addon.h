@@ -8,8 +8,10 @@
 // The platform-specific parts come in as a Host type with static members:
 //   static void SignalArrived(int sig);       // async-signal-safe: abort the run
 //   static int PendingSignal();                // the caught signal, or 0
+//   static int IoThreadSignal();               // what a failing I/O thread sends, or 0
+//   static bool IoThreadFailed();              // one did: waits end at once
 //   static int TapOpen(const char* name, int* fd, int* mtu, const char** step);
-//   static int Tsc(uint64_t* hz, int* invariant, const char** step);
+//   static int Tsc(uint64_t* hz, int* invariant, const char** step);  // ExportHost only
 //   static constexpr const char* kIoctlPrefixes[];  // names reported as "ioctl"
 // Core calls return a negative errno and name the failed step in *step.
 #ifndef HVT_POSIX_ADDON_H
@@ -38,6 +40,8 @@
   using Handle = struct p##_vm;                                                              \
   static void SignalArrived(int sig) { p##_signal_arrived(sig); }                            \
   static int PendingSignal() { return p##_pending_signal(); }                                \
+  static int IoThreadSignal() { return 0; }                                                  \
+  static bool IoThreadFailed() { return false; }                                             \
   static int TapOpen(const char* name, int* fd, int* mtu, const char** step) {               \
     return p##_tap_open(name, fd, mtu, step);                                                \
   }                                                                                          \
@@ -63,25 +67,72 @@ struct ErrnoEntry {
   const char* name;
 };
 
-// Names for the errors these calls can report; others read "E<n>".
+// Names for the errors these calls can report; others read "E<n>". A table
+// rather than strerrorname_np(), which needs glibc 2.32 (prebuilt addons also
+// load on older glibc and on musl). Where two names share a number the first
+// wins, as Node names it (ENOTSUP). Those not every system has are guarded.
+#define HVT_ERRNO(name) {name, #name},
 inline const ErrnoEntry kErrnoNames[] = {
-    {EPERM, "EPERM"},   {ENOENT, "ENOENT"},   {ESRCH, "ESRCH"},     {EINTR, "EINTR"},
-    {EIO, "EIO"},       {ENXIO, "ENXIO"},     {EBADF, "EBADF"},     {ECHILD, "ECHILD"},
-    {ENOMEM, "ENOMEM"}, {EACCES, "EACCES"},   {EFAULT, "EFAULT"},   {EBUSY, "EBUSY"},
-    {EEXIST, "EEXIST"}, {ENODEV, "ENODEV"},   {ENOTDIR, "ENOTDIR"}, {EINVAL, "EINVAL"},
-    {ENFILE, "ENFILE"}, {EMFILE, "EMFILE"},   {ENOTTY, "ENOTTY"},   {ENOSPC, "ENOSPC"},
-    {EPIPE, "EPIPE"},   {EAGAIN, "EAGAIN"},   {ENOSYS, "ENOSYS"},   {ENOTSUP, "ENOTSUP"},
-    {ENETDOWN, "ENETDOWN"}, {ENAMETOOLONG, "ENAMETOOLONG"},
-#if EOPNOTSUPP != ENOTSUP
-    {EOPNOTSUPP, "EOPNOTSUPP"},
+    HVT_ERRNO(EPERM) HVT_ERRNO(ENOENT) HVT_ERRNO(ESRCH) HVT_ERRNO(EINTR) HVT_ERRNO(EIO)
+    HVT_ERRNO(ENXIO) HVT_ERRNO(E2BIG) HVT_ERRNO(ENOEXEC) HVT_ERRNO(EBADF) HVT_ERRNO(ECHILD)
+    HVT_ERRNO(EAGAIN) HVT_ERRNO(ENOMEM) HVT_ERRNO(EACCES) HVT_ERRNO(EFAULT) HVT_ERRNO(EBUSY)
+    HVT_ERRNO(EEXIST) HVT_ERRNO(EXDEV) HVT_ERRNO(ENODEV) HVT_ERRNO(ENOTDIR) HVT_ERRNO(EISDIR)
+    HVT_ERRNO(EINVAL) HVT_ERRNO(ENFILE) HVT_ERRNO(EMFILE) HVT_ERRNO(ENOTTY) HVT_ERRNO(ETXTBSY)
+    HVT_ERRNO(EFBIG) HVT_ERRNO(ENOSPC) HVT_ERRNO(ESPIPE) HVT_ERRNO(EROFS) HVT_ERRNO(EMLINK)
+    HVT_ERRNO(EPIPE) HVT_ERRNO(EDOM) HVT_ERRNO(ERANGE) HVT_ERRNO(EDEADLK) HVT_ERRNO(ENAMETOOLONG)
+    HVT_ERRNO(ENOLCK) HVT_ERRNO(ENOSYS) HVT_ERRNO(ENOTEMPTY) HVT_ERRNO(ELOOP) HVT_ERRNO(ENOMSG)
+    HVT_ERRNO(EIDRM) HVT_ERRNO(EOVERFLOW) HVT_ERRNO(EILSEQ) HVT_ERRNO(ENOTSOCK)
+    HVT_ERRNO(EDESTADDRREQ) HVT_ERRNO(EMSGSIZE) HVT_ERRNO(EPROTOTYPE) HVT_ERRNO(ENOPROTOOPT)
+    HVT_ERRNO(EPROTONOSUPPORT) HVT_ERRNO(ENOTSUP) HVT_ERRNO(EOPNOTSUPP) HVT_ERRNO(EAFNOSUPPORT)
+    HVT_ERRNO(EADDRINUSE) HVT_ERRNO(EADDRNOTAVAIL) HVT_ERRNO(ENETDOWN) HVT_ERRNO(ENETUNREACH)
+    HVT_ERRNO(ENETRESET) HVT_ERRNO(ECONNABORTED) HVT_ERRNO(ECONNRESET) HVT_ERRNO(ENOBUFS)
+    HVT_ERRNO(EISCONN) HVT_ERRNO(ENOTCONN) HVT_ERRNO(ETIMEDOUT) HVT_ERRNO(ECONNREFUSED)
+    HVT_ERRNO(EHOSTUNREACH) HVT_ERRNO(EALREADY) HVT_ERRNO(EINPROGRESS) HVT_ERRNO(ESTALE)
+    HVT_ERRNO(EDQUOT) HVT_ERRNO(ECANCELED)
+#ifdef ENOTBLK
+    HVT_ERRNO(ENOTBLK)
+#endif
+#ifdef EUSERS
+    HVT_ERRNO(EUSERS)
+#endif
+#ifdef EHOSTDOWN
+    HVT_ERRNO(EHOSTDOWN)
+#endif
+#ifdef EBADMSG
+    HVT_ERRNO(EBADMSG)
+#endif
+#ifdef EPROTO
+    HVT_ERRNO(EPROTO)
+#endif
+#ifdef ENODATA
+    HVT_ERRNO(ENODATA)
+#endif
+#ifdef ETIME
+    HVT_ERRNO(ETIME)
+#endif
+#ifdef ENOLINK
+    HVT_ERRNO(ENOLINK)
+#endif
+#ifdef EBADFD
+    HVT_ERRNO(EBADFD)
+#endif
+#ifdef EOWNERDEAD
+    HVT_ERRNO(EOWNERDEAD)
+#endif
+#ifdef ENOTRECOVERABLE
+    HVT_ERRNO(ENOTRECOVERABLE)
+#endif
+#ifdef EHWPOISON
+    HVT_ERRNO(EHWPOISON)
 #endif
 #ifdef ECAPMODE
-    {ECAPMODE, "ECAPMODE"},
+    HVT_ERRNO(ECAPMODE)
 #endif
 #ifdef ENOTCAPABLE
-    {ENOTCAPABLE, "ENOTCAPABLE"},
+    HVT_ERRNO(ENOTCAPABLE)
 #endif
 };
+#undef HVT_ERRNO
 
 inline std::string ErrnoName(int err) {
   for (const ErrnoEntry& e : kErrnoNames) {
@@ -91,16 +142,24 @@ inline std::string ErrnoName(int err) {
 }
 
 // An Error like Node's system errors: message strerror(err), `code`, `errno`
-// (positive), `syscall`, and `request` (an ioctl's or step's name) when known.
-[[noreturn]] inline void ThrowErrno(Napi::Env env, int err, const char* syscall,
-                                    const char* request = nullptr) {
+// (positive), `syscall`, `request` (an ioctl's or step's name) and `path` (an
+// opened file) when known. The TypeScript side words them for people.
+inline Napi::Error ErrnoError(Napi::Env env, int err, const char* syscall,
+                              const char* request = nullptr, const char* path = nullptr) {
   Napi::Error error = Napi::Error::New(env, std::strerror(err));
   Napi::Object obj = error.Value();
   obj.Set("code", ErrnoName(err));
   obj.Set("errno", Napi::Number::New(env, err));
   obj.Set("syscall", syscall);
   if (request != nullptr) obj.Set("request", request);
-  throw error;
+  if (path != nullptr) obj.Set("path", path);
+  return error;
+}
+
+// Throws ErrnoError (C++ exceptions unwind to node-addon-api's callback wrapper).
+[[noreturn]] inline void ThrowErrno(Napi::Env env, int err, const char* syscall,
+                                    const char* request = nullptr, const char* path = nullptr) {
+  throw ErrnoError(env, err, syscall, request, path);
 }
 
 // A failed core call: `step` names it ("open", an ioctl, "sysctl kern.x");
@@ -115,36 +174,44 @@ template <class Host>
   ThrowErrno(env, -negative_errno, is_ioctl ? "ioctl" : s, s);
 }
 
-inline uint64_t ArgU64(const Napi::CallbackInfo& info, size_t i, const char* name) {
-  Napi::Env env = info.Env();
-  if (info.Length() <= i) throw Napi::TypeError::New(env, std::string(name) + " is missing");
-  Napi::Value v = info[i];
+// A number or bigint as an unsigned 64-bit integer; `name` for the error.
+inline uint64_t ToUint64(Napi::Env env, Napi::Value v, const char* name) {
   if (v.IsBigInt()) {
     bool lossless = false;
     uint64_t out = v.As<Napi::BigInt>().Uint64Value(&lossless);
-    if (!lossless) throw Napi::RangeError::New(env, std::string(name) + " does not fit 64 bits");
+    if (!lossless) throw Napi::RangeError::New(env, std::string(name) + " must fit in 64 bits");
     return out;
   }
   if (v.IsNumber()) {
     double d = v.As<Napi::Number>().DoubleValue();
     if (!(d >= 0) || d > 9007199254740991.0 || std::floor(d) != d) {
-      throw Napi::RangeError::New(env, std::string(name) + " must be a non-negative integer");
+      throw Napi::RangeError::New(env, std::string(name) + " must be a non-negative safe integer");
     }
     return static_cast<uint64_t>(d);
   }
   throw Napi::TypeError::New(env, std::string(name) + " must be a number or bigint");
 }
 
-inline int32_t ArgI32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+inline uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (info.Length() <= i) throw Napi::TypeError::New(info.Env(), std::string(name) + " is missing");
+  return ToUint64(info.Env(), info[i], name);
+}
+
+// A property of an object as an unsigned 64-bit integer (number or bigint).
+inline uint64_t PropUint64(const Napi::Object& obj, const char* name) {
+  return ToUint64(obj.Env(), obj.Get(name), name);
+}
+
+inline int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
   Napi::Env env = info.Env();
   if (info.Length() <= i || !info[i].IsNumber()) {
     throw Napi::TypeError::New(env, std::string(name) + " must be a number");
   }
   double d = info[i].As<Napi::Number>().DoubleValue();
-  if (std::floor(d) != d || d < -2147483648.0 || d > 4294967295.0) {
+  if (std::floor(d) != d || d < -2147483648.0 || d > 2147483647.0) {
     throw Napi::RangeError::New(env, std::string(name) + " must be a 32-bit integer");
   }
-  return static_cast<int32_t>(static_cast<int64_t>(d));
+  return static_cast<int32_t>(d);
 }
 
 inline std::string ArgString(const Napi::CallbackInfo& info, size_t i, const char* name) {
@@ -164,7 +231,7 @@ inline std::string ArgString(const Napi::CallbackInfo& info, size_t i, const cha
 // ArrayBuffer handed to JavaScript. V8 frees those whenever it likes, possibly
 // long after the VM is gone, so the range stays mapped until the last one is
 // released; `unmap` then gets the range and the platform's `kind` flag.
-struct GuestMapping {
+struct CountedMapping {
   uint8_t* addr = nullptr;
   uint64_t size = 0;
   size_t refs = 0;
@@ -172,7 +239,7 @@ struct GuestMapping {
   void (*unmap)(uint8_t* addr, uint64_t size, int kind) = nullptr;
 };
 
-inline void ReleaseMapping(GuestMapping* m) {
+inline void ReleaseMapping(CountedMapping* m) {
   if (--m->refs == 0) {
     m->unmap(m->addr, m->size, m->kind);
     delete m;
@@ -180,9 +247,9 @@ inline void ReleaseMapping(GuestMapping* m) {
 }
 
 // chunks(chunkSize): external ArrayBuffers over the guest mapping, in order.
-inline Napi::Value MappingChunks(const Napi::CallbackInfo& info, GuestMapping* m) {
+inline Napi::Value MappingChunks(const Napi::CallbackInfo& info, CountedMapping* m) {
   Napi::Env env = info.Env();
-  uint64_t chunk = ArgU64(info, 0, "chunkSize");
+  uint64_t chunk = ArgUint64(info, 0, "chunkSize");
   if (chunk == 0) throw Napi::RangeError::New(env, "chunkSize must be positive");
   if (m == nullptr) ThrowErrno(env, EBADF, "mmap");
   Napi::Array out = Napi::Array::New(env);
@@ -192,14 +259,14 @@ inline Napi::Value MappingChunks(const Napi::CallbackInfo& info, GuestMapping* m
     m->refs++;
     out.Set(i, Napi::ArrayBuffer::New(
                    env, m->addr + off, len,
-                   [](Napi::Env, void*, GuestMapping* s) { ReleaseMapping(s); }, m));
+                   [](Napi::Env, void*, CountedMapping* s) { ReleaseMapping(s); }, m));
   }
   return out;
 }
 
 // The host address of a page-aligned range inside the mapping; EINVAL (as
 // `syscall`) otherwise.
-inline uint8_t* MappingRange(Napi::Env env, GuestMapping* m, uint64_t offset, uint64_t len,
+inline uint8_t* MappingRange(Napi::Env env, CountedMapping* m, uint64_t offset, uint64_t len,
                              const char* syscall) {
   if (m == nullptr || offset > m->size || len > m->size - offset || offset % 4096 != 0) {
     ThrowErrno(env, EINVAL, syscall);
@@ -209,7 +276,7 @@ inline uint8_t* MappingRange(Napi::Env env, GuestMapping* m, uint64_t offset, ui
 
 // protect(offset, len, prot)'s prot: READ 1, WRITE 2, EXEC 4 and nothing else.
 inline int ArgProt(const Napi::CallbackInfo& info, size_t i) {
-  int prot = ArgI32(info, i, "prot");
+  int prot = ArgInt32(info, i, "prot");
   if ((prot & ~(PROT_READ | PROT_WRITE | PROT_EXEC)) != 0) {
     throw Napi::RangeError::New(info.Env(), "prot has unknown bits");
   }
@@ -242,7 +309,7 @@ inline double* BindExitArray(const Napi::CallbackInfo& info, size_t min_fields,
 //   static int Create(Handle*, int selector, const char* name, uint64_t size,
 //                     const char** step);         static void Free(Handle*);
 //   static uint8_t* Memory(Handle*, uint64_t* size);
-//   static int MappingKind(Handle*);              (GuestMapping::kind)
+//   static int MappingKind(Handle*);              (CountedMapping::kind)
 //   static void Unmap(uint8_t* addr, uint64_t size, int kind);
 //   static int Fd(Handle*);                       static int Run(Handle*, double* exit);
 //   static int Destroy(Handle*, const char** step);
@@ -270,9 +337,9 @@ class VmBase {
   // Throws with `request` naming the failed step.
   void Create(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    int selector = ArgI32(info, 0, Host::kSelector);
+    int selector = ArgInt32(info, 0, Host::kSelector);
     std::string name = ArgString(info, 1, "name");
-    uint64_t mem_size = ArgU64(info, 2, "memSize");
+    uint64_t mem_size = ArgUint64(info, 2, "memSize");
     vm_ = Host::New();
     if (vm_ == nullptr) ThrowErrno(env, ENOMEM, "calloc");
     const char* step = nullptr;
@@ -284,7 +351,7 @@ class VmBase {
     }
     uint64_t size = 0;
     uint8_t* addr = Host::Memory(vm_, &size);
-    mapping_ = new GuestMapping{addr, size, 1, Host::MappingKind(vm_), Host::Unmap};
+    mapping_ = new CountedMapping{addr, size, 1, Host::MappingKind(vm_), Host::Unmap};
   }
 
   ~VmBase() {
@@ -311,8 +378,8 @@ class VmBase {
   // EXEC 4). ENOTSUP where the mapping is the kernel's (a nonzero kind).
   Napi::Value Protect(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    uint64_t offset = ArgU64(info, 0, "offset");
-    uint64_t len = ArgU64(info, 1, "len");
+    uint64_t offset = ArgUint64(info, 0, "offset");
+    uint64_t len = ArgUint64(info, 1, "len");
     int prot = ArgProt(info, 2);
     uint8_t* addr = MappingRange(env, mapping_, offset, len, "mprotect");
     if (mapping_->kind != 0) ThrowErrno(env, ENOTSUP, "mprotect");
@@ -349,7 +416,7 @@ class VmBase {
   }
 
   typename Host::Handle* vm_ = nullptr;
-  GuestMapping* mapping_ = nullptr;
+  CountedMapping* mapping_ = nullptr;
   Napi::Reference<Napi::Float64Array> exit_ref_;
   double* exit_ = nullptr;
 };
@@ -357,7 +424,11 @@ class VmBase {
 // ---- signals ----
 
 inline volatile sig_atomic_t g_caught = 0;
+// The thread that runs the vCPU and the poll waits (the JavaScript thread).
 inline pthread_t g_owner;
+
+// Whether the calling thread is the one catchTerminationSignals() was called on.
+inline bool OnOwnerThread() { return pthread_equal(pthread_self(), g_owner) != 0; }
 
 template <class Host>
 void OnTerminationSignal(int sig) {
@@ -365,13 +436,26 @@ void OnTerminationSignal(int sig) {
   Host::SignalArrived(sig);
   // Only a signal pending on the thread inside the run ioctl or ppoll makes it
   // return; the kernel may have picked one of Node's or V8's threads instead.
-  if (!pthread_equal(pthread_self(), g_owner)) pthread_kill(g_owner, sig);
+  if (!OnOwnerThread()) pthread_kill(g_owner, sig);
   errno = saved;
 }
 
+// The signals that end a run or a poll wait early: SIGINT, SIGTERM and the
+// Host's I/O-thread signal, if it has one.
+template <class Host>
+void WakeSignalSet(sigset_t* set) {
+  sigemptyset(set);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGTERM);
+  int io = Host::IoThreadSignal();
+  if (io != 0) sigaddset(set, io);
+}
+
 // catchTerminationSignals(): SIGINT and SIGTERM no longer kill the process;
-// they end a running vCPU or poll wait instead (Host::SignalArrived). No
-// SA_RESTART: blocking calls must return EINTR. Idempotent.
+// they end a running vCPU or poll wait instead (Host::SignalArrived). This
+// replaces Node's handlers, which would kill the process at once and cannot
+// run anyway while this thread is inside the run ioctl. No SA_RESTART:
+// blocking calls must return EINTR. Idempotent.
 template <class Host>
 Napi::Value CatchTerminationSignals(const Napi::CallbackInfo& info) {
   if (g_caught) return info.Env().Undefined();
@@ -398,8 +482,9 @@ Napi::Value PendingSignal(const Napi::CallbackInfo& info) {
 constexpr size_t kMaxPollFds = 53;
 
 // pollWait(fds: Int32Array, timeoutNs): bit i set when fds[i] is readable (or
-// would report an error); 0 on timeout or when a termination signal arrived.
-// A negative timeout waits without limit.
+// would report an error or hang-up on read); 0 on timeout, when a termination
+// signal arrived or an I/O thread failed. A negative timeout waits without
+// limit; 0 only checks.
 template <class Host>
 Napi::Value PollWait(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -427,21 +512,21 @@ Napi::Value PollWait(const Napi::CallbackInfo& info) {
   int err = 0;
   if (g_caught) {
     // Check with the signals blocked, then let ppoll unblock them atomically:
-    // one that arrives in between still interrupts the wait.
-    sigset_t term;
+    // one that arrives in between still interrupts the wait instead of being
+    // noticed only at the timeout.
+    sigset_t wake;
     sigset_t old;
-    sigemptyset(&term);
-    sigaddset(&term, SIGINT);
-    sigaddset(&term, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &term, &old);
-    if (Host::PendingSignal() != 0) {
+    WakeSignalSet<Host>(&wake);
+    pthread_sigmask(SIG_BLOCK, &wake, &old);
+    if (Host::PendingSignal() != 0 || Host::IoThreadFailed()) {
       pthread_sigmask(SIG_SETMASK, &old, nullptr);
       return Napi::Number::New(env, 0);
     }
     sigset_t during = old;
     sigdelset(&during, SIGINT);
     sigdelset(&during, SIGTERM);
-    r = ::ppoll(pfds, n, tsp, &during);
+    if (Host::IoThreadSignal() != 0) sigdelset(&during, Host::IoThreadSignal());
+  r = ::ppoll(pfds, n, tsp, &during);
     err = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
   } else {
@@ -499,22 +584,30 @@ Napi::Value Tsc(const Napi::CallbackInfo& info) {
 }
 
 // exitNow(status): _exit, without the runtime's teardown (whose system calls a
-// sandboxed process may no longer make). The VM goes with its helper process.
+// sandboxed process may no longer make: it restores terminal modes, resets
+// signal handlers and joins threads).
 inline Napi::Value ExitNow(const Napi::CallbackInfo& info) {
-  int status = ArgI32(info, 0, "status");
+  int status = ArgInt32(info, 0, "status");
   ::_exit(status & 0xff);
 }
 
-// The module functions every platform has, under the names the TS kit expects.
+// The module functions every platform addon has, under the names the TS kit
+// expects (posixHost).
 template <class Host>
-void ExportHost(Napi::Env env, Napi::Object exports) {
-  exports.Set("tsc", Napi::Function::New<Tsc<Host>>(env));
+void ExportPosixHost(Napi::Env env, Napi::Object exports) {
   exports.Set("openTap", Napi::Function::New<OpenTap<Host>>(env));
   exports.Set("pollWait", Napi::Function::New<PollWait<Host>>(env));
   exports.Set("walltimeNs", Napi::Function::New<WalltimeNs>(env));
   exports.Set("catchTerminationSignals", Napi::Function::New<CatchTerminationSignals<Host>>(env));
   exports.Set("pendingSignal", Napi::Function::New<PendingSignal<Host>>(env));
   exports.Set("exitNow", Napi::Function::New<ExitNow>(env));
+}
+
+// ... and those of a platform whose VM object is a VmBase over a C core.
+template <class Host>
+void ExportHost(Napi::Env env, Napi::Object exports) {
+  ExportPosixHost<Host>(env, exports);
+  exports.Set("tsc", Napi::Function::New<Tsc<Host>>(env));
   exports.Set("exitFields", Napi::Number::New(env, Host::kExitFields));
 }
 

@@ -12,13 +12,12 @@
 // As a module: `await buildBench()` returns { name: absolute path }. Each
 // output is rebuilt when a hash over its inputs and the compiler changes.
 
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { manifestNoteAsm, validateManifest } from '../test/guests/build.mjs';
+import { manifestNoteAsm, mustRun, run, validateManifest } from '../test/guests/build.mjs';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const OUT_DIR = join(BENCH_DIR, 'out');
@@ -68,40 +67,6 @@ const HOST_CFLAGS = [
 
 /** The manifests the one guest source is linked with. */
 export const GUEST_VARIANTS = ['core', 'block', 'net'];
-
-/**
- * @param {string} cmd
- * @param {string[]} args
- * @returns {Promise<{ code: number, stdout: string, stderr: string }>}
- */
-function run(cmd, args) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-/**
- * @param {string} cmd
- * @param {string[]} args
- * @param {string} what
- */
-async function mustRun(cmd, args, what) {
-  const r = await run(cmd, args);
-  if (r.code !== 0) {
-    throw new Error(`${what} failed (exit ${r.code}):\n${cmd} ${args.join(' ')}\n${r.stderr}`);
-  }
-  if (r.stderr !== '') process.stderr.write(`${what}:\n${r.stderr}`);
-}
 
 /** @returns {Promise<string>} */
 async function compilerIdentity() {

@@ -175,11 +175,12 @@ export function manifestNoteAsm(manifest) {
 // --- build ---------------------------------------------------------------
 
 /**
+ * Runs `cmd` to its end with its output collected (also for bench/build.mjs).
  * @param {string} cmd
  * @param {string[]} args
  * @returns {Promise<{ code: number, stdout: string, stderr: string }>}
  */
-function run(cmd, args) {
+export function run(cmd, args) {
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
@@ -219,11 +220,12 @@ async function checkCompiler() {
 }
 
 /**
+ * Runs `cmd`; a non-zero exit throws with its stderr, warnings are passed on.
  * @param {string} cmd
  * @param {string[]} args
  * @param {string} what
  */
-async function mustRun(cmd, args, what) {
+export async function mustRun(cmd, args, what) {
   const r = await run(cmd, args);
   if (r.code !== 0) {
     throw new Error(`${what} failed (exit ${r.code}):\n${cmd} ${args.join(' ')}\n${r.stderr}`);

@@ -2,7 +2,6 @@ import { describe, expect, it } from 'vitest';
 import {
   defaultSandboxSettings,
   enterSandbox,
-  HvtError,
   type Platform,
   type SandboxPolicy,
   type SandboxSettings,

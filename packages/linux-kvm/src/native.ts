@@ -1,59 +1,34 @@
-import type { NetRingFailure } from '@hvtjs/core';
+import type { NetRingFailure, X86Segment } from '@hvtjs/core';
 import { type HostAddon, lazyAddon } from '@hvtjs/posix-kit';
 
 export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
 
 /**
  * The addon's surface (src/native/*.cc): one class per kind of KVM fd, plus the
- * host facilities the tender needs (the kit's, hvt/posix_addon.h, and Linux's own). Every failing system call throws a
- * `NativeError`; argument mistakes throw TypeError or RangeError.
+ * host facilities the tender needs (the kit's, hvt/posix_addon.h, and Linux's
+ * own). Every failing system call throws a `NativeError`; argument mistakes
+ * throw TypeError or RangeError.
  */
 
-export interface NativeSegment {
-  base: number | bigint;
-  limit: number;
-  selector: number;
-  type: number;
-  present: number;
-  dpl: number;
-  db: number;
-  s: number;
-  l: number;
-  g: number;
-  avl: number;
-  unusable: number;
-}
+/** The segment registers KVM's struct kvm_sregs holds. */
+type SegmentName = 'cs' | 'ds' | 'es' | 'fs' | 'gs' | 'ss' | 'tr' | 'ldt';
 
-export interface NativeSregsIn {
-  cs: NativeSegment;
-  ds: NativeSegment;
-  es: NativeSegment;
-  fs: NativeSegment;
-  gs: NativeSegment;
-  ss: NativeSegment;
-  tr: NativeSegment;
-  ldt: NativeSegment;
+/** core's X86Segment as the addon takes it: the base as a number or a bigint. */
+export type NativeSegment = Omit<X86Segment, 'base'> & { base: number | bigint };
+
+export type NativeSregsIn = Record<SegmentName, NativeSegment> & {
   gdt: { base: number | bigint; limit: number };
   idt?: { base: number | bigint; limit: number };
   cr0: number | bigint;
   cr3: number | bigint;
   cr4: number | bigint;
   efer: number | bigint;
-}
+};
 
-export interface NativeSegmentOut extends Omit<NativeSegment, 'base'> {
-  base: bigint;
-}
+/** ... and as it reads it back. */
+export type NativeSegmentOut = Omit<X86Segment, 'base'> & { base: bigint };
 
-export interface NativeSregsOut {
-  cs: NativeSegmentOut;
-  ds: NativeSegmentOut;
-  es: NativeSegmentOut;
-  fs: NativeSegmentOut;
-  gs: NativeSegmentOut;
-  ss: NativeSegmentOut;
-  tr: NativeSegmentOut;
-  ldt: NativeSegmentOut;
+export type NativeSregsOut = Record<SegmentName, NativeSegmentOut> & {
   gdt: { base: bigint; limit: number };
   idt: { base: bigint; limit: number };
   cr0: bigint;
@@ -63,7 +38,7 @@ export interface NativeSregsOut {
   cr8: bigint;
   efer: bigint;
   apicBase: bigint;
-}
+};
 
 export type GeneralRegisterName =
   | 'rax'

@@ -26,9 +26,10 @@ import {
 } from './native.js';
 import { startNetRing } from './net-ring.js';
 
+export { PAGE_SIZE } from '@hvtjs/posix-kit';
+
 /** The KVM API version every KVM since Linux 2.6.22 reports. */
 const KVM_API_VERSION = 12;
-export { PAGE_SIZE } from '@hvtjs/posix-kit';
 
 export interface CreateVmOptions {
   /** The KVM device; tests point it elsewhere to provoke open() errors. */

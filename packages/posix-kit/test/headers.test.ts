@@ -58,6 +58,34 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 NODE_API_MODULE(example, Init)
 `;
 
+// A Host without a C core, as linux-kvm's: its own tap and signal hooks, an
+// I/O thread signal that also ends poll waits; only the host functions.
+const HOST_ONLY = `
+#include <hvt/posix_addon.h>
+
+namespace {
+volatile sig_atomic_t pending = 0;
+struct Host {
+  static void SignalArrived(int sig) { pending = sig; }
+  static int PendingSignal() { return pending; }
+  static int IoThreadSignal() { return SIGUSR2; }
+  static bool IoThreadFailed() { return false; }
+  static int TapOpen(const char*, int*, int*, const char** step) {
+    *step = "TUNSETIFF";
+    return -ENOENT;
+  }
+  static constexpr const char* kIoctlPrefixes[] = {"TUN"};
+};
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  hvt::ExportPosixHost<Host>(env, exports);
+  return exports;
+}
+}  // namespace
+
+NODE_API_MODULE(example, Init)
+`;
+
 describe('the native headers', () => {
   const includes = addonIncludes();
   it.skipIf(includes === undefined)(
@@ -71,6 +99,25 @@ describe('the native headers', () => {
         writeFileSync(file, ADDON.replace('  static int MappingKind(Handle*) { return 0; }\n', ''));
         expect(() => compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file])).toThrow(
           /MappingKind/,
+        );
+      });
+    },
+    60_000,
+  );
+
+  it.skipIf(includes === undefined)(
+    'hvt/posix_addon.h: a Host without a core (host functions only) compiles, and needs its I/O-thread hooks',
+    () => {
+      withTempDir((dir) => {
+        const file = join(dir, 'addon.cc');
+        writeFileSync(file, HOST_ONLY);
+        compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file]);
+        writeFileSync(
+          file,
+          HOST_ONLY.replace('  static bool IoThreadFailed() { return false; }\n', ''),
+        );
+        expect(() => compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file])).toThrow(
+          /IoThreadFailed/,
         );
       });
     },

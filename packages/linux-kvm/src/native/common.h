@@ -4,7 +4,9 @@
 #pragma once
 
 #include <hvt/posix_addon.h>
+#include <sys/ioctl.h>
 
+#include <cerrno>
 #include <cstdint>
 
 namespace hvt {
@@ -49,6 +51,19 @@ class OwnedFd {
 // The fd an object wraps, or an EBADF error once it was closed: a use after
 // destroy() must fail cleanly instead of acting on a recycled fd number.
 int LiveFd(Napi::Env env, const OwnedFd& fd, const char* syscall, const char* request);
+
+// ioctl(fd, request, arg) on the fd an object wraps: the result, or an error
+// with syscall "ioctl" and `name` as the request (EBADF once closed).
+template <class Arg>
+int CheckedIoctl(Napi::Env env, const OwnedFd& fd, unsigned long request, const char* name,
+                 Arg arg) {
+  int r = ::ioctl(LiveFd(env, fd, "ioctl", name), request, arg);
+  if (r < 0) ThrowErrno(env, errno, "ioctl", name);
+  return r;
+}
+
+// checkExtension(cap): KVM_CHECK_EXTENSION on /dev/kvm or a VM fd.
+Napi::Value CheckExtensionOf(const Napi::CallbackInfo& info, const OwnedFd& fd);
 
 // Per-environment data: constructors needed to recognise wrapped objects.
 struct AddonData {

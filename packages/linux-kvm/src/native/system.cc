@@ -46,34 +46,26 @@ class Kvm : public Napi::ObjectWrap<Kvm> {
   Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_.get()); }
 
   Napi::Value ApiVersion(const Napi::CallbackInfo& info) {
-    int fd = LiveFd(info.Env(), fd_, "ioctl", "KVM_GET_API_VERSION");
-    int r = ::ioctl(fd, KVM_GET_API_VERSION, 0);
-    if (r < 0) ThrowErrno(info.Env(), errno, "ioctl", "KVM_GET_API_VERSION");
-    return Napi::Number::New(info.Env(), r);
+    Napi::Env env = info.Env();
+    return Napi::Number::New(env,
+                             CheckedIoctl(env, fd_, KVM_GET_API_VERSION, "KVM_GET_API_VERSION", 0));
   }
 
   Napi::Value CheckExtension(const Napi::CallbackInfo& info) {
-    int cap = ArgInt32(info, 0, "cap");
-    int fd = LiveFd(info.Env(), fd_, "ioctl", "KVM_CHECK_EXTENSION");
-    int r = ::ioctl(fd, KVM_CHECK_EXTENSION, cap);
-    if (r < 0) ThrowErrno(info.Env(), errno, "ioctl", "KVM_CHECK_EXTENSION");
-    return Napi::Number::New(info.Env(), r);
+    return CheckExtensionOf(info, fd_);
   }
 
   Napi::Value VcpuMmapSize(const Napi::CallbackInfo& info) {
-    int fd = LiveFd(info.Env(), fd_, "ioctl", "KVM_GET_VCPU_MMAP_SIZE");
-    int r = ::ioctl(fd, KVM_GET_VCPU_MMAP_SIZE, 0);
-    if (r < 0) ThrowErrno(info.Env(), errno, "ioctl", "KVM_GET_VCPU_MMAP_SIZE");
-    return Napi::Number::New(info.Env(), r);
+    Napi::Env env = info.Env();
+    return Napi::Number::New(
+        env, CheckedIoctl(env, fd_, KVM_GET_VCPU_MMAP_SIZE, "KVM_GET_VCPU_MMAP_SIZE", 0));
   }
 
   // createVm(type): the new VM fd; the caller owns it (wrap it in VmFd).
   Napi::Value CreateVm(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     int type = info.Length() > 0 ? ArgInt32(info, 0, "type") : 0;
-    int fd = LiveFd(info.Env(), fd_, "ioctl", "KVM_CREATE_VM");
-    int r = ::ioctl(fd, KVM_CREATE_VM, type);
-    if (r < 0) ThrowErrno(info.Env(), errno, "ioctl", "KVM_CREATE_VM");
-    return Napi::Number::New(info.Env(), r);
+    return Napi::Number::New(env, CheckedIoctl(env, fd_, KVM_CREATE_VM, "KVM_CREATE_VM", type));
   }
 
   // supportedCpuid(): struct kvm_cpuid2 as the host reports it, ready for
@@ -108,6 +100,13 @@ class Kvm : public Napi::ObjectWrap<Kvm> {
 
   OwnedFd fd_;
 };
+
+Napi::Value CheckExtensionOf(const Napi::CallbackInfo& info, const OwnedFd& fd) {
+  Napi::Env env = info.Env();
+  int cap = ArgInt32(info, 0, "cap");
+  return Napi::Number::New(env,
+                           CheckedIoctl(env, fd, KVM_CHECK_EXTENSION, "KVM_CHECK_EXTENSION", cap));
+}
 
 void InitSystem(Napi::Env env, Napi::Object exports) {
   Kvm::Init(env, exports);

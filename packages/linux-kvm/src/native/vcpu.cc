@@ -113,18 +113,8 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
   // bindExit(Float64Array): where run() writes exit details from now on. Bound
   // once so that run() needs no arguments and allocates nothing.
   Napi::Value BindExit(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsTypedArray() ||
-        info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float64_array) {
-      throw Napi::TypeError::New(env, "exit must be a Float64Array");
-    }
-    Napi::Float64Array exit = info[0].As<Napi::Float64Array>();
-    if (exit.ElementLength() < kExitFieldCount) {
-      throw Napi::RangeError::New(env, "exit must have at least 8 elements");
-    }
-    exit_ref_ = Napi::Persistent(exit);
-    exit_ = exit.Data();
-    return env.Undefined();
+    exit_ = BindExitArray(info, kExitFieldCount, exit_ref_);
+    return info.Env().Undefined();
   }
 
   // run(): KVM_RUN until an exit the tender must see; returns an ExitKind and

@@ -34,20 +34,14 @@ class VmFd : public Napi::ObjectWrap<VmFd> {
   Napi::Value Fd(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), fd_.get()); }
 
   Napi::Value CheckExtension(const Napi::CallbackInfo& info) {
-    int cap = ArgInt32(info, 0, "cap");
-    int fd = LiveFd(info.Env(), fd_, "ioctl", "KVM_CHECK_EXTENSION");
-    int r = ::ioctl(fd, KVM_CHECK_EXTENSION, cap);
-    if (r < 0) ThrowErrno(info.Env(), errno, "ioctl", "KVM_CHECK_EXTENSION");
-    return Napi::Number::New(info.Env(), r);
+    return CheckExtensionOf(info, fd_);
   }
 
   // createVcpu(id): the new vCPU fd; the caller owns it (wrap it in VcpuFd).
   Napi::Value CreateVcpu(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
     int id = ArgInt32(info, 0, "id");
-    int fd = LiveFd(info.Env(), fd_, "ioctl", "KVM_CREATE_VCPU");
-    int r = ::ioctl(fd, KVM_CREATE_VCPU, id);
-    if (r < 0) ThrowErrno(info.Env(), errno, "ioctl", "KVM_CREATE_VCPU");
-    return Napi::Number::New(info.Env(), r);
+    return Napi::Number::New(env, CheckedIoctl(env, fd_, KVM_CREATE_VCPU, "KVM_CREATE_VCPU", id));
   }
 
   // setUserMemoryRegion(slot, flags, gpa, mapping, offset, size): backs
@@ -65,10 +59,7 @@ class VmFd : public Napi::ObjectWrap<VmFd> {
     uint8_t* host = mapping->HostRange(offset, region.memory_size);
     if (host == nullptr) ThrowErrno(env, EINVAL, "ioctl", "KVM_SET_USER_MEMORY_REGION");
     region.userspace_addr = reinterpret_cast<uint64_t>(host);
-    int fd = LiveFd(env, fd_, "ioctl", "KVM_SET_USER_MEMORY_REGION");
-    if (::ioctl(fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-      ThrowErrno(env, errno, "ioctl", "KVM_SET_USER_MEMORY_REGION");
-    }
+    CheckedIoctl(env, fd_, KVM_SET_USER_MEMORY_REGION, "KVM_SET_USER_MEMORY_REGION", &region);
     return env.Undefined();
   }
 
@@ -81,8 +72,7 @@ class VmFd : public Napi::ObjectWrap<VmFd> {
     ioev.len = static_cast<uint32_t>(ArgInt32(info, 1, "len"));
     ioev.fd = ArgInt32(info, 2, "eventfd");
     ioev.flags = static_cast<uint32_t>(ArgInt32(info, 3, "flags"));
-    int fd = LiveFd(env, fd_, "ioctl", "KVM_IOEVENTFD");
-    if (::ioctl(fd, KVM_IOEVENTFD, &ioev) < 0) ThrowErrno(env, errno, "ioctl", "KVM_IOEVENTFD");
+    CheckedIoctl(env, fd_, KVM_IOEVENTFD, "KVM_IOEVENTFD", &ioev);
     return env.Undefined();
   }
 

@@ -88,39 +88,36 @@ NODE_API_MODULE(example, Init)
 
 describe('the native headers', () => {
   const includes = addonIncludes();
+
+  /** `source` compiles with every warning an error, and not without `member`. */
+  function compilesAndNeeds(source: string, member: string, missing: RegExp): void {
+    withTempDir((dir) => {
+      const file = join(dir, 'addon.cc');
+      writeFileSync(file, source);
+      compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file]);
+      expect(source).toContain(member);
+      writeFileSync(file, source.replace(member, ''));
+      expect(() => compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file])).toThrow(
+        missing,
+      );
+    });
+  }
+
   it.skipIf(includes === undefined)(
     'hvt/posix_addon.h: an addon with a Host as documented compiles with every warning an error',
-    () => {
-      withTempDir((dir) => {
-        const file = join(dir, 'addon.cc');
-        writeFileSync(file, ADDON);
-        compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file]);
-        // And a Host lacking a member does not.
-        writeFileSync(file, ADDON.replace('  static int MappingKind(Handle*) { return 0; }\n', ''));
-        expect(() => compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file])).toThrow(
-          /MappingKind/,
-        );
-      });
-    },
+    () =>
+      compilesAndNeeds(ADDON, '  static int MappingKind(Handle*) { return 0; }\n', /MappingKind/),
     60_000,
   );
 
   it.skipIf(includes === undefined)(
     'hvt/posix_addon.h: a Host without a core (host functions only) compiles, and needs its I/O-thread hooks',
-    () => {
-      withTempDir((dir) => {
-        const file = join(dir, 'addon.cc');
-        writeFileSync(file, HOST_ONLY);
-        compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file]);
-        writeFileSync(
-          file,
-          HOST_ONLY.replace('  static bool IoThreadFailed() { return false; }\n', ''),
-        );
-        expect(() => compile(clangxx(), [...ADDON_FLAGS, ...(includes ?? []), file])).toThrow(
-          /IoThreadFailed/,
-        );
-      });
-    },
+    () =>
+      compilesAndNeeds(
+        HOST_ONLY,
+        '  static bool IoThreadFailed() { return false; }\n',
+        /IoThreadFailed/,
+      ),
     60_000,
   );
 

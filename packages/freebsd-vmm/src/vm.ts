@@ -10,9 +10,9 @@ import {
 } from '@hvtjs/core';
 import {
   checkMemSize,
-  checkRange,
   defaultVmName,
   PosixVm,
+  residentPages,
   stderrWarn,
   vmFdRules,
 } from '@hvtjs/posix-kit';
@@ -31,7 +31,7 @@ import {
   VmSuspendHow,
 } from './abi.js';
 import { vmmError } from './errors.js';
-import { isNativeError, type NativeVm, native } from './native.js';
+import { type NativeVm, native } from './native.js';
 
 export { PAGE_SIZE } from '@hvtjs/posix-kit';
 
@@ -276,13 +276,7 @@ export class FreeBsdVm extends PosixVm<NativeVm> implements Vm {
   }
 
   residentPages(gpa: number, len: number): Uint8Array | undefined {
-    checkRange('residentPages', gpa, len, this.memory.size);
-    try {
-      return this.vm.resident(gpa, len);
-    } catch (e) {
-      if (isNativeError(e)) return undefined;
-      throw e;
-    }
+    return residentPages(gpa, len, this.memory.size, (g, l) => this.vm.resident(g, l));
   }
 
   /** What this VM needs once the sandbox is on (see vmSandboxNeeds). */

@@ -14,7 +14,7 @@ import {
   type X86Registers,
   type X86VcpuState,
 } from '@hvtjs/core';
-import { checkMemSize, checkRange } from '@hvtjs/posix-kit';
+import { checkMemSize, checkRange, residentPages } from '@hvtjs/posix-kit';
 import { kvmError, type MmapSite } from './errors.js';
 import {
   isNativeError,
@@ -248,13 +248,7 @@ export class LinuxKvmVm implements Vm {
   }
 
   residentPages(gpa: number, len: number): Uint8Array | undefined {
-    checkRange('residentPages', gpa, len, this.memory.size);
-    try {
-      return this.mapping.resident(gpa, len);
-    } catch (e) {
-      if (isNativeError(e)) return undefined;
-      throw e;
-    }
+    return residentPages(gpa, len, this.memory.size, (g, l) => this.mapping.resident(g, l));
   }
 
   /**

@@ -23,6 +23,7 @@ export {
   defaultVmName,
   mprotectOrThrow,
   PAGE_SIZE,
+  residentPages,
 } from './memory.js';
 export { isNativeError, type NativeError } from './native-error.js';
 export { type NativeVmBase, PosixVm } from './posix-vm.js';

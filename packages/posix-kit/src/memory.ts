@@ -25,6 +25,25 @@ export function checkRange(what: string, gpa: number, len: number, size: number)
 }
 
 /**
+ * Vm.residentPages over the addon's `resident` (mincore): the range checked
+ * against `size` bytes of guest memory; undefined where the host cannot tell.
+ */
+export function residentPages(
+  gpa: number,
+  len: number,
+  size: number,
+  resident: (gpa: number, len: number) => Uint8Array,
+): Uint8Array | undefined {
+  checkRange('residentPages', gpa, len, size);
+  try {
+    return resident(gpa, len);
+  } catch (e) {
+    if (isNativeError(e)) return undefined;
+    throw e;
+  }
+}
+
+/**
  * Runs the addon's protect: a failed mprotect becomes the reference's
  * `mprotect failed: <strerror>`.
  */

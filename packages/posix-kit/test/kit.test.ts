@@ -13,6 +13,7 @@ import {
   mprotectOrThrow,
   PAGE_SIZE,
   posixHost,
+  residentPages,
   segmentAccess,
   vmFdRules,
 } from '../src/index.js';
@@ -35,6 +36,33 @@ describe('guest ranges', () => {
         `guest memory size ${bad} is not a positive multiple`,
       );
     }
+  });
+
+  it("report resident pages over the addon's mincore, undefined where the host cannot tell", () => {
+    const calls: [number, number][] = [];
+    const resident = (gpa: number, len: number) => {
+      calls.push([gpa, len]);
+      return Uint8Array.of(1, 0);
+    };
+    expect(residentPages(4096, 8192, 16384, resident)).toEqual(Uint8Array.of(1, 0));
+    expect(calls).toEqual([[4096, 8192]]);
+    expect(() => residentPages(4096, 16384, 16384, resident)).toThrow('residentPages: [0x1000');
+    expect(calls).toHaveLength(1);
+    const failed = Object.assign(new Error('Invalid argument'), {
+      code: 'EINVAL',
+      errno: 22,
+      syscall: 'mincore',
+    });
+    expect(
+      residentPages(0, 4096, 16384, () => {
+        throw failed;
+      }),
+    ).toBeUndefined();
+    expect(() =>
+      residentPages(0, 4096, 16384, () => {
+        throw new TypeError('a bug');
+      }),
+    ).toThrow('a bug');
   });
 
   it('name VMs after the process, numbering later ones', () => {

@@ -16,6 +16,9 @@
         "src/native/netring.cc",
         "src/native/sandbox.cc"
       ],
+      "include_dirs": [
+        "<!(node -p \"require('@hvtjs/posix-kit/native').include_dir\")"
+      ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"
       ],

@@ -28,15 +28,9 @@ export {
 const host = posixHost(native);
 export const { openNet, createPollSet, walltimeNs, catchTerminationSignals, pendingSignal } = host;
 
-/** A close-on-exec eventfd (FreeBSD 13+), for Vm.addIoEventFd; the caller closes it. */
-export function createEventFd(nonBlocking = false): number {
-  return native().eventfd(nonBlocking);
-}
-
 /** The Platform contract, with the optional parts this platform always has. */
 export interface FreeBsdPlatform extends PosixPlatform {
   createVm(memSize: number, options?: CreateVmOptions): FreeBsdVm;
-  createEventFd(): number;
 }
 
 /** FreeBSD vmm(4) as the tender's platform, sandboxed with Capsicum. */
@@ -46,7 +40,6 @@ export const freebsdVmmPlatform: FreeBsdPlatform = {
   createVm: (memSize: number, options?: CreateVmOptions): FreeBsdVm =>
     FreeBsdVm.create(memSize, options),
   ...host,
-  createEventFd: (): number => createEventFd(),
   prepareSandbox,
   dropPrivileges,
   describeSandbox,

@@ -10,7 +10,6 @@ import type {
 } from '@hvtjs/core';
 import {
   catchTerminationSignals,
-  createEventFd,
   createPollSet,
   openNet,
   pendingSignal,
@@ -35,7 +34,7 @@ export {
   walltimeNs,
 } from './host.js';
 export { isNativeError, type NativeError } from './native.js';
-export { IO_THREAD_SIGNAL, startNetRing } from './net-ring.js';
+export { eventFdNetRing, IO_THREAD_SIGNAL } from './net-ring.js';
 export {
   describeSandbox,
   dropPrivileges,
@@ -82,7 +81,6 @@ export interface LinuxKvmPlatform extends Platform {
   createVm(memSize: number): LinuxKvmVm;
   catchTerminationSignals(): void;
   pendingSignal(): number;
-  createEventFd(): number;
   setNonBlocking(fd: number): void;
   realtimeClock(): RealtimeClock;
   prepareSandbox(declared: SandboxPolicy): SandboxNeeds;
@@ -104,7 +102,6 @@ export const linuxKvmPlatform: LinuxKvmPlatform = {
   realtimeClock,
   catchTerminationSignals,
   pendingSignal,
-  createEventFd: (): number => createEventFd(),
   prepareSandbox,
   dropPrivileges,
   describeSandbox,

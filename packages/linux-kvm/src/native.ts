@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { NetRingFailure } from '@hvtjs/core';
+import type { NativeNetRingClass } from '@hvtjs/posix-kit';
 
 /**
  * The addon's surface (src/native/*.cc): one class per kind of KVM fd, plus the
@@ -144,12 +144,6 @@ export interface NativeVcpuFd {
   close(): void;
 }
 
-export interface NativeNetRing {
-  /** Stops and joins the thread; idempotent. */
-  stop(): void;
-  failure(): NetRingFailure | undefined;
-}
-
 export interface NativeGuestMapping {
   /** 0 once released */
   readonly size: number;
@@ -193,14 +187,8 @@ export interface NativeAddon {
   readRealtime(): number;
   catchTerminationSignals(): void;
   pendingSignal(): number;
-  /** The network ring's I/O thread (netring.cc); started by the constructor. */
-  NetRing: new (
-    mapping: NativeGuestMapping,
-    ringGpa: number,
-    visibleSize: number,
-    kickFd: number,
-    fds: Int32Array,
-  ) => NativeNetRing;
+  /** The network ring's I/O thread (posix-kit's hvt/net_ring_addon.h); started by the constructor. */
+  NetRing: NativeNetRingClass<NativeGuestMapping>;
   /** The real-time signal a failing I/O thread interrupts the vCPU thread with. */
   ioThreadSignal: number;
   /** Request numbers of the vCPU ioctls the run loop issues (KVM_GET_* on x86_64 only). */

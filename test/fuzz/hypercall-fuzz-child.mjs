@@ -36,10 +36,13 @@ import {
   loadElf,
   Prot,
   planMemory,
-  RING_KICK_PORT,
   runTender,
 } from '@hvtjs/core';
-import { linuxKvmPlatform, mappingIo, startNetRing } from '../../packages/linux-kvm/dist/index.js';
+import {
+  eventFdNetRing,
+  linuxKvmPlatform,
+  mappingIo,
+} from '../../packages/linux-kvm/dist/index.js';
 import { native } from '../../packages/linux-kvm/dist/native.js';
 
 const cfg = JSON.parse(process.argv[2]);
@@ -174,6 +177,17 @@ class FuzzVm {
     this.driver = driver;
     this.kickFd = -1;
     this.ring = undefined;
+    // The real ring capability over this mapping, its eventfd kept for the
+    // driver to signal as KVM would on the guest's OUT to the kick port.
+    const rings = eventFdNetRing(this.mapping, (fd) => {
+      this.kickFd = fd;
+    });
+    this.netRing = {
+      start: (config) => {
+        this.ring = rings.start(config);
+        return this.ring;
+      },
+    };
     driver.attach(this);
   }
   protect(gpa, len, prot) {
@@ -181,14 +195,6 @@ class FuzzVm {
   }
   initVcpuX86() {
     return { tscHz: 1_000_000_000 };
-  }
-  addIoEventFd(port, fd) {
-    if (port !== RING_KICK_PORT) throw new Error(`ioeventfd on port ${port}`);
-    this.kickFd = fd;
-  }
-  startNetRing(config) {
-    this.ring = startNetRing(this.mapping, config);
-    return this.ring;
   }
   run() {
     return this.driver.step();

@@ -79,8 +79,12 @@ describe('bundled bins', () => {
       expect(chunk).toContain(`const name = "@hvtjs/${name}";`);
       expect(chunk).not.toMatch(/new URL\("\.\.", import\.meta\.url\)/);
       // Core is the entry's: one copy, whose error classes the CLI recognises;
-      // the BSD backends share the POSIX kit's chunk, which Linux never loads.
-      const shared = name === 'linux-kvm' ? [] : ['chunks/solo5-hvt-posix-kit.js'];
+      // the three share the POSIX kit's ring part (posix-kit2), the BSD
+      // backends also the rest of the kit, which Linux never loads.
+      const shared =
+        name === 'linux-kvm'
+          ? ['chunks/solo5-hvt-posix-kit2.js']
+          : ['chunks/solo5-hvt-posix-kit.js', 'chunks/solo5-hvt-posix-kit2.js'];
       expect(startupFiles(join(dist, `chunks/solo5-hvt-${name}.js`))).toEqual([
         `chunks/solo5-hvt-${name}.js`,
         ...shared,

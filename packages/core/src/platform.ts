@@ -1,6 +1,6 @@
 import type { GuestIo } from './guest-io.js';
 import type { GuestMemory } from './guest-memory.js';
-import type { SandboxNeeds, SandboxPolicy } from './sandbox-policy.js';
+import type { FdKind, FdOperation, SandboxNeeds, SandboxPolicy } from './sandbox-policy.js';
 
 /**
  * The contract between core and a platform package (linux-kvm, freebsd-vmm,
@@ -140,14 +140,11 @@ export interface Vm {
   /** Runs the vCPU until the next exit that needs the tender. One native call, no allocation. */
   run(): ExitKind;
   getRegistersX86(): X86Registers;
-  /** Registers `fd` (an eventfd) to be signalled by a 4-byte OUT to `port` without an exit. */
-  addIoEventFd?(port: number, fd: number): void;
   /**
-   * Starts the thread that serves the network ring (docs/guest-abi.md 10.3) from
-   * now until `stop()`. Call it on the thread that runs the vCPU: a failure
-   * of the ring thread ends that thread's `run()` with ExitKind.IO_THREAD.
+   * Ring I/O for networking (docs/guest-abi.md 10), where the platform can
+   * serve it; without it the guest uses the NET_* hypercalls.
    */
-  startNetRing?(config: NetRingConfig): NetRing;
+  readonly netRing?: NetRingSupport;
   /** Pages of guest memory resident on the host (for sparse core dumps); undefined if unknown. */
   residentPages?(gpa: number, len: number): Uint8Array | undefined;
   /** Releases the VM, vCPU and guest memory; idempotent. */
@@ -168,16 +165,54 @@ export interface Vm {
   describeExit?(kind: ExitKind): string | undefined;
 }
 
+/**
+ * A VM's ring I/O (Vm.netRing): the kick, which the capability makes and
+ * owns, and the thread that serves the ring.
+ */
+export interface NetRingSupport {
+  /**
+   * Makes the kick (a descriptor that the guest's 4-byte OUT to
+   * `RING_KICK_PORT` signals: an eventfd KVM signals in the kernel, or a pipe
+   * the run loop writes), then starts the thread that serves the ring
+   * (docs/guest-abi.md 10.3) until `stop()`. Call it on the thread that runs
+   * the vCPU: a failure of the ring thread ends that thread's `run()` with
+   * ExitKind.IO_THREAD. When the kick cannot be made it throws a
+   * NetRingKickError, and nothing is left behind: the caller warns and the
+   * guest uses the hypercalls. Other errors are fatal.
+   */
+  start(config: NetRingConfig): NetRing;
+}
+
+/** What NetRingSupport.start throws when it cannot make the kick. */
+export interface NetRingKickError extends Error {
+  /** The step that failed, as the warning names it: `eventfd()`, `KVM_IOEVENTFD`, `pipe()`. */
+  readonly kickStep: string;
+  /** The errno name. */
+  readonly code?: string;
+}
+
+export function isNetRingKickError(error: unknown): error is NetRingKickError {
+  return error instanceof Error && typeof (error as { kickStep?: unknown }).kickStep === 'string';
+}
+
 /** What the network ring's I/O thread serves. */
 export interface NetRingConfig {
   /** GPA of struct hvt_ring (zeroed, at or above `visibleSize`). */
   readonly ringGpa: number;
   /** The guest-visible memory size: every data buffer must lie below it (7.3). */
   readonly visibleSize: number;
-  /** The eventfd the guest's kick signals (Vm.addIoEventFd); the caller closes it after stop(). */
-  readonly kickFd: number;
   /** The NET_BASIC devices by manifest index; every other handle is invalid. */
   readonly devices: readonly { readonly handle: number; readonly fd: number }[];
+}
+
+/** One descriptor of a ring's kick, for the sandbox policy (NetRing.kick). */
+export interface NetRingKickFd {
+  readonly fd: number;
+  readonly kind: FdKind;
+  /** What the ring thread and the run loop still do with it. */
+  readonly ops: readonly FdOperation[];
+  /** Which end, for a kick made of two descriptors (a pipe). */
+  readonly end?: 'read end' | 'write end';
 }
 
 /** Why the ring thread stopped serving (see NetRing.failure()). */
@@ -190,7 +225,7 @@ export const NetRingFailureKind = {
   SHORT_WRITE: 3,
   /** ent_tail was more than a ring's worth away from ent_head. */
   INDICES: 4,
-  /** Reading the kick eventfd failed: `code`. */
+  /** Reading the kick descriptor failed: `code`. */
   KICK_READ: 5,
 } as const;
 export type NetRingFailureKind = (typeof NetRingFailureKind)[keyof typeof NetRingFailureKind];
@@ -213,7 +248,9 @@ export interface NetRingFailure {
 
 /** The running ring thread. */
 export interface NetRing {
-  /** Stops and joins the thread; idempotent. */
+  /** The kick's descriptors, open until stop(). */
+  readonly kick: readonly NetRingKickFd[];
+  /** Stops and joins the thread, then closes the kick; idempotent. */
   stop(): void;
   /** Why the thread gave up, once it has; undefined while it serves or after a clean stop. */
   failure(): NetRingFailure | undefined;
@@ -269,8 +306,6 @@ export interface Platform {
   catchTerminationSignals(): void;
   /** The last SIGINT/SIGTERM caught since catchTerminationSignals(), or 0. */
   pendingSignal(): number;
-  /** A new eventfd (close-on-exec, blocking) for `Vm.addIoEventFd`; the caller closes it. */
-  createEventFd?(): number;
   /**
    * Step 14, first half: starts whatever the runtime would otherwise start
    * lazily (thread pools), then reports what the runtime itself needs while

@@ -49,6 +49,8 @@ export type FdKind =
   | 'file'
   /** our end of a pipe to a helper process outside the sandbox (Platform.removeFileAtExit) */
   | 'channel'
+  /** an end of a pipe within this process (the network ring's kick on the BSDs) */
+  | 'pipe'
   | 'waitset'
   /** an event loop's wait instance of the runtime itself (an epoll fd on Linux) */
   | 'eventpoll';

@@ -49,27 +49,36 @@ export function guestRam(size: number, visible = size): GuestRam {
 
 /**
  * Runs the setups of `modules` as the tender does, minus the VM: block and
- * net (with descriptors attached directly) never touch `vm` or `platform`.
+ * net (with descriptors attached directly) never touch `vm` or `platform`,
+ * unless `ring` gives a ring area and a VM with only `netRing`.
  */
-export function setUp(modules: Module[], manifest: Manifest, guest: GuestRam) {
+export function setUp(
+  modules: Module[],
+  manifest: Manifest,
+  guest: GuestRam,
+  ring: { ringGpa: number; vm: Pick<Vm, 'netRing'> } = { ringGpa: 0, vm: {} },
+) {
   const hypercalls = new Hypercalls(guest);
   const waitSet = new WaitSet();
   const printed = warnings();
+  const offered = { ringIo: false, ioThreadChecks: [] as (() => unknown)[] };
   const ctx: SetupContext = {
     platform: { createPollSet: pollSetUnavailable } as unknown as Platform,
-    vm: undefined as unknown as Vm,
+    vm: ring.vm as Vm,
     guest,
     manifest,
     waitSet,
     warn: printed.warn,
     registerHypercall: (nr, handler) => hypercalls.register(nr, handler),
     registerHaltHook: (hook) => hypercalls.registerHaltHook(hook),
-    ringGpa: 0,
-    offerRingIo: () => {},
-    registerIoThreadCheck: () => {},
+    ringGpa: ring.ringGpa,
+    offerRingIo: () => {
+      offered.ringIo = true;
+    },
+    registerIoThreadCheck: (check) => offered.ioThreadChecks.push(check),
   };
   for (const module of modules) module.setup?.(ctx);
-  return { hypercalls, waitSet, warnings: printed.list };
+  return { hypercalls, waitSet, warnings: printed.list, offered };
 }
 
 /** A scratch directory removed by the returned function. */

@@ -29,9 +29,6 @@ export {
 const host = posixHost(native);
 export const { openNet, createPollSet, walltimeNs, catchTerminationSignals, pendingSignal } = host;
 
-/** A close-on-exec eventfd (FreeBSD 13+), for Vm.addIoEventFd; the caller closes it. */
-export function createEventFd(nonBlocking = false): number {
-  return native().eventfd(nonBlocking);
 }
 
 /** FreeBSD vmm(4) as the tender's platform, sandboxed with Capsicum. */
@@ -41,7 +38,6 @@ export const freebsdVmmPlatform = {
   createVm: (memSize: number, options?: CreateVmOptions): FreeBsdVm =>
     FreeBsdVm.create(memSize, options),
   ...host,
-  createEventFd: (): number => createEventFd(),
   prepareSandbox,
   dropPrivileges,
   describeSandbox,

@@ -1,4 +1,4 @@
-import { type CoreHostAddon, lazyAddon } from '@hvtjs/posix-kit';
+import { type CoreHostAddon, lazyAddon, type RingAddon } from '@hvtjs/posix-kit';
 
 export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
 
@@ -26,6 +26,7 @@ export interface NativeVm {
   setSegment(regnum: number, base: number | bigint, limit: number, access: number): void;
   getSegment(regnum: number): { base: bigint; limit: number; access: number };
   activate(): void;
+  /** A 4-byte OUT to `port` writes a byte to `fd` in the run loop (the ring's kick pipe); -1 undoes it. */
   addKick(port: number, fd: number): void;
   /** VM_RUN until an exit for the tender; returns an ExitKind. */
   run(): number;
@@ -33,7 +34,7 @@ export interface NativeVm {
 }
 
 /** The kit's host functions (hvt/posix_addon.h) and FreeBSD's own. */
-export interface NativeAddon extends CoreHostAddon {
+export interface NativeAddon extends CoreHostAddon, RingAddon<NativeVm> {
   /** new Vm(osreldate, name, memSize) */
   Vm: new (
     osreldate: number,
@@ -43,7 +44,6 @@ export interface NativeAddon extends CoreHostAddon {
   osreldate(): number;
   /** The C table (fb_abi.h) for a line index: what the binary issues. */
   ioctlTable(line: number): { name: string; request: number }[];
-  eventfd(nonBlocking?: boolean): number;
   capLimit(
     fd: number,
     rights0: bigint,

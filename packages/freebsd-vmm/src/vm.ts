@@ -175,7 +175,7 @@ export class FreeBsdVm extends PosixVm<NativeVm> implements Vm {
     readonly line: FreeBsdLine,
     vm: NativeVm,
   ) {
-    super(name, vm, FREEBSD_EXIT_FIELDS);
+    super(name, vm, FREEBSD_EXIT_FIELDS, native);
   }
 
   protected vmmError(e: unknown): unknown {
@@ -263,16 +263,6 @@ export class FreeBsdVm extends PosixVm<NativeVm> implements Vm {
     } catch (e) {
       throw vmmError(e, this.name);
     }
-  }
-
-  /**
-   * Makes a 4-byte guest OUT to `port` write an eventfd increment to `fd` inside
-   * the run loop, without returning to JavaScript (vmm has no ioeventfd).
-   */
-  addIoEventFd(port: number, fd: number): void {
-    if (!Number.isInteger(port) || port < 0 || port > 0xffff)
-      throw new RangeError(`bad port ${port}`);
-    this.vm.addKick(port, fd);
   }
 
   residentPages(gpa: number, len: number): Uint8Array | undefined {

@@ -120,6 +120,23 @@ describe('policy to Capsicum', () => {
     expect(byFd(policyFor(14), 31).rights).toEqual(['READ', 'WRITE']);
   });
 
+  it("gives the ring's kick pipe READ and EVENT on the read end, WRITE on the write end", () => {
+    const kick = (fd: number, end: string, ops: ('read' | 'write' | 'poll')[]) => ({
+      fd,
+      kind: 'pipe' as const,
+      owner: 'net',
+      what: `net ring kick (port 0x600), ${end}`,
+      ops,
+    });
+    const policy = mergeSandboxNeeds([
+      { fds: [kick(40, 'read end', ['read', 'poll']), kick(41, 'write end', ['write'])] },
+      { threads: ['net-ring-io'] },
+    ]);
+    const table = capsicumRightsFor(policy);
+    expect(table.find((e) => e.fd === 40)!.rights).toEqual(['READ', 'EVENT']);
+    expect(table.find((e) => e.fd === 41)!.rights).toEqual(['WRITE']);
+  });
+
   it('gives a core file created before the drop PWRITE and FTRUNCATE only, its channel WRITE only', () => {
     const policy = mergeSandboxNeeds([
       {

@@ -1,5 +1,5 @@
 import type { Arch, Platform } from '@hvtjs/core';
-import { createEventFd, host, realtimeClock, setNonBlocking } from './host.js';
+import { host, realtimeClock, setNonBlocking } from './host.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
 import { removeFileAtExit } from './sandbox/remover.js';
 import { LinuxKvmVm } from './vm.js';
@@ -17,7 +17,7 @@ export {
   walltimeNs,
 } from './host.js';
 export { isNativeError, type NativeError } from './native.js';
-export { IO_THREAD_SIGNAL, startNetRing } from './net-ring.js';
+export { eventFdNetRing, IO_THREAD_SIGNAL } from './net-ring.js';
 export {
   describeSandbox,
   dropPrivileges,
@@ -67,7 +67,6 @@ export const linuxKvmPlatform = {
   ...host,
   setNonBlocking,
   realtimeClock,
-  createEventFd: (): number => createEventFd(),
   prepareSandbox,
   dropPrivileges,
   describeSandbox,

@@ -1,5 +1,5 @@
 import type { NetRingFailure, X86Segment } from '@hvtjs/core';
-import { type HostAddon, lazyAddon } from '@hvtjs/posix-kit';
+import { type HostAddon, lazyAddon, type NativeNetRingClass } from '@hvtjs/posix-kit';
 
 export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
 
@@ -106,12 +106,6 @@ export interface NativeVcpuFd {
   close(): void;
 }
 
-export interface NativeNetRing {
-  /** Stops and joins the thread; idempotent. */
-  stop(): void;
-  failure(): NetRingFailure | undefined;
-}
-
 export interface NativeGuestMapping {
   /** 0 once released */
   readonly size: number;
@@ -150,14 +144,8 @@ export interface NativeAddon extends HostAddon {
   realtimeBuffer: ArrayBuffer;
   /** Reads the clock into realtimeBuffer; 0, or minus the errno. */
   readRealtime(): number;
-  /** The network ring's I/O thread (netring.cc); started by the constructor. */
-  NetRing: new (
-    mapping: NativeGuestMapping,
-    ringGpa: number,
-    visibleSize: number,
-    kickFd: number,
-    fds: Int32Array,
-  ) => NativeNetRing;
+  /** The network ring's I/O thread (posix-kit's hvt/net_ring_addon.h); started by the constructor. */
+  NetRing: NativeNetRingClass<NativeGuestMapping>;
   /** The real-time signal a failing I/O thread interrupts the vCPU thread with. */
   ioThreadSignal: number;
   /** Request numbers of the vCPU ioctls the run loop issues (KVM_GET_* on x86_64 only). */

@@ -1,35 +1,37 @@
-import { HvtError, type NetRing, type NetRingConfig } from '@hvtjs/core';
-import { isNativeError, type NativeGuestMapping, type NativeNetRing, native } from './native.js';
-
-/** Manifest indices are below 64 (MFT_MAX_ENTRIES): the thread's device table. */
-const MAX_HANDLES = 64;
+import type { NetRingSupport } from '@hvtjs/core';
+import { closeQuietly, kickError, ownedKick, startRingThread } from '@hvtjs/posix-kit';
+import { createEventFd } from './host.js';
+import { type NativeGuestMapping, native } from './native.js';
 
 /**
- * Starts the network ring's I/O thread (src/native/netring.cc) over guest RAM
- * `mapping`. The thread holds its own reference to the mapping, so the range
- * stays mapped until it is joined even if the VM is destroyed first.
+ * Ring I/O over guest RAM `mapping` (docs/guest-abi.md 10) with Linux's kick:
+ * a close-on-exec, blocking eventfd that `register` has the guest's kick
+ * signal (on a VM, KVM_IOEVENTFD: the kernel signals it without an exit).
+ * The thread (posix-kit's hvt/net_ring.h) holds its own reference to the
+ * mapping, so the range stays mapped until it is joined even if the VM is
+ * destroyed first; stop() then closes the eventfd.
  */
-export function startNetRing(mapping: NativeGuestMapping, config: NetRingConfig): NetRing {
-  const fds = new Int32Array(MAX_HANDLES).fill(-1);
-  for (const { handle, fd } of config.devices) {
-    if (!Number.isInteger(handle) || handle < 0 || handle >= MAX_HANDLES) {
-      throw new RangeError(`bad device handle ${handle}`);
-    }
-    if (!Number.isInteger(fd) || fd < 0) throw new RangeError(`bad device fd ${fd}`);
-    fds[handle] = fd;
-  }
-  let thread: NativeNetRing;
-  try {
-    thread = new native.NetRing(mapping, config.ringGpa, config.visibleSize, config.kickFd, fds);
-  } catch (e) {
-    if (!isNativeError(e)) throw e;
-    const error = new HvtError(`cannot start the network ring thread: ${e.syscall}: ${e.message}`);
-    error.cause = e;
-    throw error;
-  }
+export function eventFdNetRing(
+  mapping: NativeGuestMapping,
+  register: (eventfd: number) => void,
+): NetRingSupport {
   return {
-    stop: () => thread.stop(),
-    failure: () => thread.failure(),
+    start(config) {
+      let fd: number;
+      try {
+        fd = createEventFd();
+      } catch (e) {
+        throw kickError('eventfd()', e);
+      }
+      try {
+        register(fd);
+      } catch (e) {
+        closeQuietly(fd);
+        throw kickError('KVM_IOEVENTFD', e);
+      }
+      const kick = ownedKick([{ fd, kind: 'eventfd', ops: ['read', 'write'] }], fd, fd);
+      return startRingThread(native.NetRing, mapping, config, kick);
+    },
   };
 }
 

@@ -7,8 +7,8 @@ import {
   GuestMemory,
   HvtError,
   type IoctlRule,
-  type NetRing,
-  type NetRingConfig,
+  type NetRingSupport,
+  RING_KICK_PORT,
   type SandboxNeeds,
   type Vm,
   type X86Registers,
@@ -24,7 +24,7 @@ import {
   type NativeVmFd,
   native,
 } from './native.js';
-import { startNetRing } from './net-ring.js';
+import { eventFdNetRing } from './net-ring.js';
 
 export { PAGE_SIZE } from '@hvtjs/posix-kit';
 
@@ -107,6 +107,7 @@ export class LinuxKvmVm implements Vm {
     const chunks = mapping.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
     this.memory = new GuestMemory(chunks);
     this.io = mappingIo(mapping);
+    this.netRing = eventFdNetRing(mapping, (fd) => this.addIoEventFd(RING_KICK_PORT, fd));
   }
 
   /**
@@ -220,6 +221,14 @@ export class LinuxKvmVm implements Vm {
   }
 
   /**
+   * Ring I/O (docs/guest-abi.md 10): the kick is an eventfd registered with
+   * KVM_IOEVENTFD for RING_KICK_PORT, which the kernel signals on the guest's
+   * 4-byte OUT without an exit; start it on the thread that runs the vCPU (a
+   * failure of the ring thread interrupts that one).
+   */
+  readonly netRing: NetRingSupport;
+
+  /**
    * Makes a 4-byte guest OUT to `port` signal `eventfd` in the kernel, with no
    * exit. Throws the addon's error (`code`, `message` = strerror) so that the
    * caller can warn and fall back: ENOSYS when the host lacks KVM_CAP_IOEVENTFD.
@@ -237,14 +246,6 @@ export class LinuxKvmVm implements Vm {
       });
     }
     this.vmFd.ioeventfd(port, 4, eventfd, native.ioeventfdFlagPio);
-  }
-
-  /**
-   * The network ring's I/O thread over this VM's RAM; call it on the thread
-   * that runs the vCPU (a failure of the ring thread interrupts that one).
-   */
-  startNetRing(config: NetRingConfig): NetRing {
-    return startNetRing(this.mapping, config);
   }
 
   residentPages(gpa: number, len: number): Uint8Array | undefined {

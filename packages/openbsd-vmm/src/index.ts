@@ -48,8 +48,7 @@ export function vmExists(id: number, osrelease?: string): boolean {
 
 /**
  * OpenBSD vmm(4) as the tender's platform, sandboxed with chroot, setresuid
- * and pledge. No eventfd on OpenBSD, so no createEventFd: the net ring is not
- * offered and the guest uses the NET_* hypercalls.
+ * and pledge.
  */
 export const openbsdVmmPlatform = {
   name: 'openbsd-vmm',

@@ -1,4 +1,4 @@
-import { type CoreHostAddon, lazyAddon } from '@hvtjs/posix-kit';
+import { type CoreHostAddon, lazyAddon, type RingAddon } from '@hvtjs/posix-kit';
 
 export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
 
@@ -22,13 +22,15 @@ export interface NativeVm {
   bindExit(exit: Float64Array): void;
   resetCpu(state: Uint8Array): void;
   readRegs(): Uint8Array;
+  /** A 4-byte OUT to `port` writes a byte to `fd` in the run loop (the ring's kick pipe); -1 undoes it. */
+  addKick(port: number, fd: number): void;
   /** VMM_IOC_RUN until an exit for the tender; returns an ExitKind. */
   run(): number;
   destroy(): void;
 }
 
 /** The kit's host functions (hvt/posix_addon.h) and OpenBSD's own. */
-export interface NativeAddon extends CoreHostAddon {
+export interface NativeAddon extends CoreHostAddon, RingAddon<NativeVm> {
   /** new Vm(releaseIndex, name, memSize) */
   Vm: new (
     release: number,

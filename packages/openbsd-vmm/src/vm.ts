@@ -101,7 +101,7 @@ export class OpenBsdVm extends PosixVm<NativeVm> implements Vm {
     readonly abi: ReleaseAbi,
     vm: NativeVm,
   ) {
-    super(name, vm, OPENBSD_EXIT_FIELDS);
+    super(name, vm, OPENBSD_EXIT_FIELDS, native);
     this.vmId = vm.id;
   }
 

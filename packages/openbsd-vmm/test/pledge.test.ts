@@ -63,6 +63,17 @@ describe('policy to pledge promises', () => {
     );
   });
 
+  it("needs nothing more for the ring: its thread's read/write/poll on the kick pipe are stdio", () => {
+    const kick = {
+      fds: [
+        { fd: 40, kind: 'pipe', owner: 'net', what: 'kick, read end', ops: ['read', 'poll'] },
+        { fd: 41, kind: 'pipe', owner: 'net', what: 'kick, write end', ops: ['write'] },
+      ],
+      threads: ['net-ring-io'],
+    } as const;
+    expect(pledgePromisesFor(policy(console_, tap, kick, vm), { jitless: true })).toBe('stdio vmm');
+  });
+
   it('needs no path promise for a core file created before the drop: pwrite and ftruncate are stdio', () => {
     const precreated = {
       fds: [

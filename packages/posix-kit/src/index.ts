@@ -26,6 +26,20 @@ export {
   residentPages,
 } from './memory.js';
 export { isNativeError, type NativeError } from './native-error.js';
+export {
+  closeQuietly,
+  type KickableVm,
+  kickError,
+  type NativeNetRing,
+  type NativeNetRingClass,
+  ownedKick,
+  pipeNetRing,
+  RING_MAX_HANDLES,
+  type RingAddon,
+  type RingKick,
+  ringDeviceTable,
+  startRingThread,
+} from './net-ring.js';
 export { type NativeVmBase, PosixVm } from './posix-vm.js';
 export { chooseRelease, type ReleaseChoice, stderrWarn } from './releases.js';
 export { vmFdRules } from './vm-needs.js';

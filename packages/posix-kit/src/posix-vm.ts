@@ -1,5 +1,6 @@
-import { CHUNK_SIZE, type ExitKind, GuestMemory } from '@hvtjs/core';
+import { CHUNK_SIZE, type ExitKind, GuestMemory, type NetRingSupport } from '@hvtjs/core';
 import { checkRange, mprotectOrThrow } from './memory.js';
+import { pipeNetRing, type RingAddon } from './net-ring.js';
 
 /** The part of an addon's VM object that hvt::VmBase (hvt/posix_addon.h) provides. */
 export interface NativeVmBase {
@@ -9,25 +10,35 @@ export interface NativeVmBase {
   bindExit(exit: Float64Array): void;
   /** The run ioctl until an exit for the tender; returns an ExitKind. */
   run(): number;
+  /** A 4-byte OUT to `port` writes a byte to `fd` in the run loop; -1 undoes it. */
+  addKick(port: number, fd: number): void;
   destroy(): void;
 }
 
 /**
  * What a platform's Vm shares over a kit addon's VM object: guest RAM as
  * external views in CHUNK_SIZE pieces, the exit array the addon writes,
- * protect(), run() and an idempotent destroy(). A subclass adds the vCPU and
- * sandbox parts and says how a failed call reads (`vmmError`).
+ * protect(), run(), ring I/O with a pipe kick and an idempotent destroy(). A
+ * subclass adds the vCPU and sandbox parts and says how a failed call reads
+ * (`vmmError`).
  */
 export abstract class PosixVm<N extends NativeVmBase> {
   readonly memory: GuestMemory;
   readonly exit: Float64Array;
+  /**
+   * Ring I/O (docs/guest-abi.md 10): the run loop turns the guest's kick into
+   * a byte on a pipe the ring thread sleeps on (pipeNetRing).
+   */
+  readonly netRing: NetRingSupport;
   private destroyed = false;
 
   protected constructor(
     readonly name: string,
     protected readonly vm: N,
     exitFields: number,
+    addon: () => RingAddon<N>,
   ) {
+    this.netRing = pipeNetRing(addon, vm);
     this.exit = new Float64Array(exitFields);
     vm.bindExit(this.exit);
     const chunks = vm.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));

@@ -18,7 +18,7 @@ const storeEax = (gpa: number) => [0x89, 0x04, 0x25, ...le32(gpa)];
 
 /**
  * Stores a marker at DATA_GPA, OUTs to 0x505, OUTs to `kickPort` when given
- * (an I/O event fd's port), OUTs to 0x508, then HLT with IF=0.
+ * (the ring's kick), OUTs to 0x508, then HLT with IF=0.
  */
 export function ioProgram(kickPort?: number): readonly number[] {
   return [

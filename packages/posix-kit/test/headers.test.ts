@@ -11,7 +11,8 @@ import {
   withTempDir,
 } from '../src/toolchain.js';
 
-// A Host with the members hvt/posix_addon.h documents, over stand-in C calls.
+// A Host with the members hvt/posix_addon.h documents, over stand-in C calls,
+// and the ring's N-API object over its VM (hvt/net_ring_addon.h).
 const ADDON = `
 #include <hvt/posix_addon.h>
 
@@ -29,6 +30,10 @@ int xx_vm_run(struct xx_vm*, double*);
 int xx_vm_destroy(struct xx_vm*, const char**);
 void xx_vm_free(struct xx_vm*);
 int xx_protect(uint8_t*, uint64_t, int);
+int xx_vm_add_kick(struct xx_vm*, int, int);
+void xx_io_thread_failure(int);
+int xx_io_thread_failed(void);
+void xx_io_thread_interrupt(void);
 }
 
 namespace {
@@ -51,6 +56,7 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, Host> {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Vm", Vm::Define(env));
   hvt::ExportHost<Host>(env, exports);
+  hvt::ExportNetRing<Host, Vm>(env, exports);
   return exports;
 }
 }  // namespace

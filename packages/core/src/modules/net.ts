@@ -5,6 +5,7 @@ import { type GuestIo, ioErrorName, nodeGuestIo } from '../guest-io.js';
 import { Hypercall, Solo5Result } from '../hypercalls.js';
 import { type ManifestEntry, MftType } from '../manifest.js';
 import {
+  isNetRingKickError,
   type NetRing,
   type NetRingFailure,
   NetRingFailureKind,
@@ -132,9 +133,8 @@ export class NetModule implements Module {
   readonly usage = USAGE;
   private devices: (NetAttachment | undefined)[] = [];
   private readonly attached = new Map<string, NetAttachment>();
-  /** The ring's host thread and its kick eventfd, when the ring is offered. */
+  /** The ring's host thread, when the ring is offered. */
   private ring: NetRing | undefined;
-  private kickFd: number | undefined;
   /** Descriptor I/O into guest RAM, from setup on. */
   private io: GuestIo | undefined;
   /** The tender's warnx, from setup on (handlers exist only after setup). */
@@ -248,45 +248,23 @@ export class NetModule implements Module {
   }
 
   /**
-   * Ring I/O (10): offered when memory has a ring area and the platform can
-   * turn the guest's kick into an eventfd signal without an exit; otherwise
-   * the guest uses the hypercalls, which stay registered either way. The
-   * thread stops at HALT, and a failure of it ends the run (IO_THREAD exit,
-   * or at HALT if the guest got there first).
+   * Ring I/O (10): offered when memory has a ring area and the VM can serve
+   * it (Vm.netRing), which makes the kick the guest signals without an exit;
+   * otherwise the guest uses the hypercalls, which stay registered either
+   * way. The thread stops at HALT, and a failure of it ends the run
+   * (IO_THREAD exit, or at HALT if the guest got there first).
    */
   private startRing(ctx: SetupContext): void {
-    const { platform, vm } = ctx;
-    if (
-      ctx.ringGpa === 0 ||
-      vm.startNetRing === undefined ||
-      vm.addIoEventFd === undefined ||
-      platform.createEventFd === undefined
-    ) {
-      return;
-    }
-    const reason = (error: unknown) => strerror((error as NodeJS.ErrnoException).code);
-    let kickFd: number;
-    try {
-      kickFd = platform.createEventFd();
-    } catch (error) {
-      ctx.warn(`eventfd() failed, falling back to hypercalls: ${reason(error)}`);
-      return;
-    }
-    this.kickFd = kickFd;
-    try {
-      vm.addIoEventFd(RING_KICK_PORT, kickFd);
-    } catch (error) {
-      ctx.warn(`KVM_IOEVENTFD failed, falling back to hypercalls: ${reason(error)}`);
-      this.closeKick();
-      return;
-    }
+    const { vm } = ctx;
+    if (ctx.ringGpa === 0 || vm.netRing === undefined) return;
     const devices = this.devices.flatMap((d, handle) => (d ? [{ handle, fd: d.fd }] : []));
-    this.ring = vm.startNetRing({
-      ringGpa: ctx.ringGpa,
-      visibleSize: ctx.guest.size,
-      kickFd,
-      devices,
-    });
+    try {
+      this.ring = vm.netRing.start({ ringGpa: ctx.ringGpa, visibleSize: ctx.guest.size, devices });
+    } catch (error) {
+      if (!isNetRingKickError(error)) throw error;
+      ctx.warn(`${error.kickStep} failed, falling back to hypercalls: ${strerror(error.code)}`);
+      return;
+    }
     ctx.offerRingIo();
     ctx.registerIoThreadCheck(() => this.ringError());
     ctx.registerHaltHook(() => {
@@ -300,16 +278,6 @@ export class NetModule implements Module {
   private ringError(): HvtError | undefined {
     const failure = this.ring?.failure();
     return failure === undefined ? undefined : ringFailureError(failure);
-  }
-
-  private closeKick(): void {
-    if (this.kickFd === undefined) return;
-    try {
-      closeSync(this.kickFd);
-    } catch {
-      // Already closed: nothing left to release.
-    }
-    this.kickFd = undefined;
   }
 
   /** The device behind a handle; the reference truncates the u64 handle to 32 bits. */
@@ -392,8 +360,9 @@ export class NetModule implements Module {
 
   /**
    * Taps: read and written by NET_* and by the ring thread, polled by POLL.
-   * With the ring: its thread, which reads the kick eventfd (the tender
-   * writes it once, to stop the thread at HALT).
+   * With the ring: its thread and its kick (read by the thread; written by
+   * the tender once, to stop the thread at HALT, and on the BSDs by the run
+   * loop at each kick).
    */
   sandboxNeeds(): SandboxNeeds {
     const fds: FdRule[] = this.attachedDevices().map((d) => ({
@@ -403,22 +372,24 @@ export class NetModule implements Module {
       what: `net '${d.entry.name}': ${d.iface}`,
       ops: ['read', 'write', 'poll'],
     }));
-    if (this.ring === undefined || this.kickFd === undefined) return { fds };
-    fds.push({
-      fd: this.kickFd,
-      kind: 'eventfd',
-      owner: 'net',
-      what: `net ring kick (port 0x${RING_KICK_PORT.toString(16)})`,
-      ops: ['read', 'write'],
-    });
+    if (this.ring === undefined) return { fds };
+    const kick = `net ring kick (port 0x${RING_KICK_PORT.toString(16)})`;
+    for (const k of this.ring.kick) {
+      fds.push({
+        fd: k.fd,
+        kind: k.kind,
+        owner: 'net',
+        what: k.end === undefined ? kick : `${kick}, ${k.end}`,
+        ops: k.ops,
+      });
+    }
     return { fds, threads: ['net-ring-io'] };
   }
 
   close(): void {
-    // The thread uses the devices and the kick eventfd until it is joined.
+    // The thread uses the devices until it is joined; stop() closes the kick.
     this.ring?.stop();
     this.ring = undefined;
-    this.closeKick();
     for (const device of this.attached.values()) release(device);
     this.attached.clear();
     this.devices = [];

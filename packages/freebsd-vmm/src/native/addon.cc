@@ -1,10 +1,9 @@
 // The node-addon-api glue of the FreeBSD addon: the VM object over fb_vmm.c,
-// the ioctl table check, eventfd and the Capsicum calls. What every POSIX
-// addon shares (errors, argument checks, guest-memory views, signals, ppoll,
-// clocks, taps) is @hvtjs/posix-kit's hvt/posix_addon.h. Everything about
+// the ioctl table check and the Capsicum calls. What every POSIX addon
+// shares (errors, argument checks, guest-memory views, signals, ppoll,
+// clocks, taps, the network ring) is @hvtjs/posix-kit's hvt/posix_addon.h. Everything about
 // vmm(4) and Capsicum is in fb_vmm.c.
 #include <hvt/posix_addon.h>
-#include <sys/eventfd.h>
 
 #include <vector>
 
@@ -45,7 +44,6 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
                                   InstanceMethod<&Vm::SetSegment>("setSegment"),
                                   InstanceMethod<&Vm::GetSegment>("getSegment"),
                                   InstanceMethod<&Vm::Activate>("activate"),
-                                  InstanceMethod<&Vm::AddKick>("addKick"),
                               });
     return DefineClass(env, "Vm", props);
   }
@@ -129,15 +127,6 @@ class Vm : public Napi::ObjectWrap<Vm>, public hvt::VmBase<Vm, FreeBsdHost> {
     if (r < 0) ThrowErrno(env, -r, "ioctl", "VM_ACTIVATE_CPU");
     return env.Undefined();
   }
-
-  Napi::Value AddKick(const Napi::CallbackInfo& info) {
-    Napi::Env env = info.Env();
-    int port = ArgInt32(info, 0, "port");
-    int fd = ArgInt32(info, 1, "fd");
-    int r = fb_vm_add_kick(Live(env), port, fd);
-    if (r < 0) ThrowErrno(env, -r, "addKick");
-    return env.Undefined();
-  }
 };
 
 // ---- module functions ----
@@ -161,14 +150,6 @@ Napi::Value IoctlTable(const Napi::CallbackInfo& info) {
     out.Set(static_cast<uint32_t>(i), row);
   }
   return out;
-}
-
-// eventfd(nonBlocking): a close-on-exec eventfd (FreeBSD 13 and later).
-Napi::Value EventFd(const Napi::CallbackInfo& info) {
-  bool non_blocking = info.Length() > 0 && info[0].ToBoolean().Value();
-  int fd = ::eventfd(0, EFD_CLOEXEC | (non_blocking ? EFD_NONBLOCK : 0));
-  if (fd < 0) ThrowErrno(info.Env(), errno, "eventfd");
-  return Napi::Number::New(info.Env(), fd);
 }
 
 // capLimit(fd, rights0: bigint, rights1: bigint, ioctls: number[] | null, fcntls: number):
@@ -218,7 +199,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("osreldate", Napi::Function::New<Osreldate>(env));
   exports.Set("ioctlTable", Napi::Function::New<IoctlTable>(env));
   hvt::ExportHost<FreeBsdHost>(env, exports);
-  exports.Set("eventfd", Napi::Function::New<EventFd>(env));
+  hvt::ExportNetRing<FreeBsdHost, Vm>(env, exports);
   exports.Set("capLimit", Napi::Function::New<CapLimit>(env));
   exports.Set("capEnter", Napi::Function::New<CapEnter>(env));
   exports.Set("capMode", Napi::Function::New<CapMode>(env));

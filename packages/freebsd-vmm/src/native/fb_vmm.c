@@ -6,15 +6,11 @@
 
 #include "fb_abi.h"
 #include "fb_libc.h"
+#include "hvt/bsd_ring.h"
 
 #if !defined(__FreeBSD__)
 #error "fb_vmm.c is FreeBSD's vmm(4) core; it builds only for a FreeBSD target"
 #endif
-
-struct fb_kick {
-  int port;
-  int fd;
-};
 
 struct fb_vm {
   int line;
@@ -33,8 +29,7 @@ struct fb_vm {
     struct fb_vm_run_14 r14;
   } run;
   struct fb_vm_exit exit14;
-  struct fb_kick kicks[FB_MAX_KICKS];
-  int nkicks;
+  struct hvt_kicks kicks;
 };
 
 /* ---- small helpers (no libc string functions: nothing beyond the calls in fb_libc.h) ---- */
@@ -425,18 +420,9 @@ int fb_vm_activate(struct fb_vm *vm) {
 }
 
 int fb_vm_add_kick(struct fb_vm *vm, int port, int fd) {
-  if (port < 0 || port > 0xffff || fd < 0) return -FB_EINVAL;
-  for (int i = 0; i < vm->nkicks; i++) {
-    if (vm->kicks[i].port == port) {
-      vm->kicks[i].fd = fd;
-      return 0;
-    }
-  }
-  if (vm->nkicks >= FB_MAX_KICKS) return -FB_ENOMEM;
-  vm->kicks[vm->nkicks].port = port;
-  vm->kicks[vm->nkicks].fd = fd;
-  vm->nkicks++;
-  return 0;
+  int r = hvt_kicks_set(&vm->kicks, port, fd);
+  if (r == HVT_KICK_TABLE_FULL) return -FB_ENOMEM;
+  return r == 0 ? 0 : -FB_EINVAL;
 }
 
 /* ---- signals ---- */
@@ -454,6 +440,17 @@ void fb_signal_arrived(int sig) {
 }
 
 int fb_pending_signal(void) { return fb_signal_number; }
+
+static int fb_io_failures;
+
+void fb_io_thread_failure(int delta) { hvt_io_failures_add(&fb_io_failures, delta); }
+
+int fb_io_thread_failed(void) { return hvt_io_failures_pending(&fb_io_failures); }
+
+void fb_io_thread_interrupt(void) {
+  hvt_i32 *volatile cpuid = fb_armed_cpuid;
+  if (cpuid != FB_NULL) *(volatile hvt_i32 *)cpuid = -1;
+}
 
 /* ---- the run loop ---- */
 
@@ -476,10 +473,15 @@ int fb_vm_run(struct fb_vm *vm, double *exit) {
       kind = FB_EXIT_SIGNAL;
       break;
     }
+    if (fb_io_thread_failed()) {
+      exit[FB_FIELD_REASON] = 0;
+      kind = FB_EXIT_IO_THREAD;
+      break;
+    }
     if (ioctl(vm->vmfd, vm->run_request, &vm->run) != 0) {
       int err = fb_errno;
-      /* EINVAL after a signal is the poisoned vCPU id: the check above reports it. */
-      if (err == FB_EINTR || fb_signal_number != 0) continue;
+      /* EINVAL after a signal is the poisoned vCPU id: the checks above report it. */
+      if (err == FB_EINTR || fb_signal_number != 0 || fb_io_thread_failed()) continue;
       kind = -err;
       break;
     }
@@ -492,19 +494,13 @@ int fb_vm_run(struct fb_vm *vm, double *exit) {
         hvt_u32 bytes = FB_INOUT_BYTES(flags);
         int out = !FB_INOUT_IN(flags);
         hvt_u16 port = ve->u.inout.port;
-        if (out && bytes == 4) {
-          int handled = 0;
-          for (int i = 0; i < vm->nkicks; i++) {
-            if (vm->kicks[i].port == port) {
-              /* An eventfd takes an 8-byte increment; a full one (EAGAIN) is already readable. */
-              hvt_u64 one = 1;
-              write(vm->kicks[i].fd, &one, sizeof(one));
-              handled = 1;
-              break;
-            }
-          }
-          /* The kernel already moved RIP past the OUT: just run again. */
-          if (handled) continue;
+        int kick = out && bytes == 4 ? hvt_kicks_fd(&vm->kicks, port) : -1;
+        if (kick >= 0) {
+          /* One byte wakes the ring thread; a full pipe (EAGAIN) is already
+             readable. The kernel already moved RIP past the OUT: run again. */
+          static const char one = 1;
+          write(kick, &one, 1);
+          continue;
         }
         hvt_u32 value = ve->u.inout.eax;
         if (bytes == 1) value &= 0xffu;

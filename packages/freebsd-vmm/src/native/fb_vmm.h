@@ -23,6 +23,7 @@ extern "C" {
 #define FB_EXIT_SIGNAL 3
 #define FB_EXIT_TRANSLATION_FAULT 4
 #define FB_EXIT_OTHER 7
+#define FB_EXIT_IO_THREAD 8
 
 /* Indices into the exit array: core's ExitField, then FreeBSD details. */
 #define FB_FIELD_REASON 0
@@ -44,9 +45,6 @@ extern "C" {
 #define FB_FIELD_SVM_INFO2_LO 16
 #define FB_FIELD_SVM_INFO2_HI 17
 #define FB_EXIT_FIELDS 18
-
-/* How many ports may signal an fd without a VM exit reaching JavaScript. */
-#define FB_MAX_KICKS 4
 
 struct fb_vm;
 
@@ -83,7 +81,10 @@ int fb_vm_set_segment(struct fb_vm *vm, int regnum, hvt_u64 base, hvt_u32 limit,
 int fb_vm_get_segment(struct fb_vm *vm, int regnum, hvt_u64 *base, hvt_u32 *limit,
                       hvt_u32 *access);
 int fb_vm_activate(struct fb_vm *vm);
-/* A 4-byte OUT to `port` writes an eventfd increment to `fd` and resumes the guest. */
+/*
+ * A 4-byte OUT to `port` writes a byte to `fd` (the ring's kick pipe) and
+ * resumes the guest; fd -1 undoes it. At most HVT_MAX_KICKS ports.
+ */
 int fb_vm_add_kick(struct fb_vm *vm, int port, int fd);
 
 /*
@@ -132,6 +133,17 @@ int fb_cap_mode(void);
  */
 void fb_signal_arrived(int sig);
 int fb_pending_signal(void);
+
+/*
+ * The network ring's thread, when it fails (docs/guest-abi.md 10.3):
+ * fb_io_thread_failure(1) before it interrupts the vCPU thread, (-1) once it
+ * has been joined; while one is pending fb_vm_run returns FB_EXIT_IO_THREAD.
+ * fb_io_thread_interrupt is the interrupting signal's handler (async-signal-
+ * safe): as fb_signal_arrived, it makes a VM_RUN about to start fail at once.
+ */
+void fb_io_thread_failure(int delta);
+int fb_io_thread_failed(void);
+void fb_io_thread_interrupt(void);
 
 #ifdef __cplusplus
 }

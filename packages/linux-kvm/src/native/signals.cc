@@ -49,9 +49,8 @@ bool LinuxHost::IoThreadFailed() { return hvt::IoThreadFailed(); }
 
 void TerminationSignalSet(sigset_t* set) { WakeSignalSet<LinuxHost>(set); }
 
-// A real-time signal: neither Node, V8 nor libuv use these, and glibc keeps its
-// own below SIGRTMIN.
-int IoThreadSignal() { return SIGRTMIN + 4; }
+// The kit's: a real-time signal, which neither Node, V8 nor libuv use.
+int IoThreadSignal() { return RingFailureSignal(); }
 
 int InstallIoThreadSignalHandler() {
   if (g_io_thread_handler.load()) return 0;

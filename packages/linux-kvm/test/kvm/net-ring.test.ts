@@ -2,10 +2,11 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { ExitKind, type NetRing, NetRingFailureKind } from '@hvtjs/core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createEventFd, type LinuxKvmVm, linuxKvmPlatform, openNet } from '../../src/index.js';
+import { type LinuxKvmVm, linuxKvmPlatform, openNet } from '../../src/index.js';
 import { bootGuest } from '../fixtures/long-mode.mjs';
 
-// The ring's I/O thread (src/native/netring.cc) on a real VM and a real tap.
+// The ring's I/O thread (posix-kit's hvt/net_ring.h, with Linux's eventfd kick
+// from src/net-ring.ts) on a real VM and a real tap.
 // The tests play the guest from JavaScript (the ring lies in guest RAM) and,
 // where the point is the vCPU, with a few hand-assembled instructions.
 
@@ -94,22 +95,20 @@ let live: Setup | undefined;
 
 function start(code: number[] = [HLT]): Setup {
   const { vm } = bootGuest(linuxKvmPlatform, MEM, code);
-  const kickFd = createEventFd();
-  vm.addIoEventFd(KICK_PORT, kickFd);
   const tapFd = openNet(TAP).fd;
-  const ring = vm.startNetRing({
+  const ring = vm.netRing.start({
     ringGpa: RING,
     visibleSize: VISIBLE,
-    kickFd,
     devices: [{ handle: NET_HANDLE, fd: tapFd }],
   });
-  live = { vm, ring, kickFd, tapFd };
+  // The capability's kick: one eventfd, which the thread reads and KVM signals.
+  expect(ring.kick).toEqual([{ fd: expect.any(Number), kind: 'eventfd', ops: ['read', 'write'] }]);
+  live = { vm, ring, kickFd: ring.kick[0]!.fd, tapFd };
   return live;
 }
 
 function stop(s: Setup): void {
   s.ring.stop();
-  closeSync(s.kickFd);
   closeSync(s.tapFd);
   s.vm.destroy();
   live = undefined;
@@ -291,19 +290,27 @@ describe.skipIf(!canRun)('network ring thread', () => {
     expect(s.ring.failure()).toBeUndefined();
   });
 
-  it('refuses a ring that is not above the visible memory', () => {
-    const { vm } = bootGuest(linuxKvmPlatform, MEM, [HLT]);
-    const kickFd = createEventFd();
-    try {
-      expect(() =>
-        vm.startNetRing({ ringGpa: RING, visibleSize: RING + 4096, kickFd, devices: [] }),
-      ).toThrow(RangeError);
-      expect(() =>
-        vm.startNetRing({ ringGpa: MEM - 4096, visibleSize: RING, kickFd, devices: [] }),
-      ).toThrow(RangeError);
-    } finally {
-      closeSync(kickFd);
-      vm.destroy();
+  it('refuses a ring that is not above the visible memory, leaving no kick behind', () => {
+    for (const [ringGpa, visibleSize] of [
+      [RING, RING + 4096],
+      [MEM - 4096, RING],
+    ] as const) {
+      const { vm } = bootGuest(linuxKvmPlatform, MEM, [HLT]);
+      const fds = readdirSync('/proc/self/fd').length;
+      try {
+        expect(() => vm.netRing.start({ ringGpa, visibleSize, devices: [] })).toThrow(RangeError);
+        expect(readdirSync('/proc/self/fd').length).toBe(fds);
+      } finally {
+        vm.destroy();
+      }
     }
+  });
+
+  it('closes its kick at stop()', () => {
+    const s = start();
+    const kick = s.kickFd;
+    expect(readdirSync('/proc/self/fd')).toContain(String(kick));
+    stop(s);
+    expect(readdirSync('/proc/self/fd')).not.toContain(String(kick));
   });
 });

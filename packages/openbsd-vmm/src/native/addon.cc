@@ -1,8 +1,9 @@
 // The node-addon-api glue of the OpenBSD addon: the VM object over ob_vmm.c,
 // the release tables, the passwd lookups and the privilege drop. What every
 // POSIX addon shares (errors, argument checks, guest-memory views, signals,
-// ppoll, clocks, taps) is @hvtjs/posix-kit's hvt/posix_addon.h. Everything
-// about vmm(4), the privilege drop and pledge is in ob_vmm.c.
+// ppoll, clocks, taps, the network ring) is @hvtjs/posix-kit's
+// hvt/posix_addon.h. Everything about vmm(4), the privilege drop and pledge
+// is in ob_vmm.c.
 #include <grp.h>
 #include <hvt/posix_addon.h>
 #include <pwd.h>
@@ -173,6 +174,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("osrelease", Napi::Function::New<Osrelease>(env));
   exports.Set("releaseTable", Napi::Function::New<ReleaseTable>(env));
   hvt::ExportHost<OpenBsdHost>(env, exports);
+  hvt::ExportNetRing<OpenBsdHost, Vm>(env, exports);
   exports.Set("vmExists", Napi::Function::New<VmExists>(env));
   exports.Set("lookupUser", Napi::Function::New<LookupUser>(env));
   exports.Set("lookupGroup", Napi::Function::New<LookupGroup>(env));

@@ -4,6 +4,7 @@
  */
 #include "ob_vmm.h"
 
+#include "hvt/bsd_ring.h"
 #include "ob_abi.h"
 #include "ob_libc.h"
 
@@ -32,6 +33,7 @@ struct ob_vm {
   struct ob_vm_exit exit;
   /* The last exit was port I/O: on 7.5+ RIP must move past the instruction. */
   int pending_rip_advance;
+  struct hvt_kicks kicks;
 };
 
 /* ---- small helpers ---- */
@@ -379,6 +381,23 @@ void ob_signal_arrived(int sig) {
 
 int ob_pending_signal(void) { return ob_signal_number; }
 
+static int ob_io_failures;
+
+void ob_io_thread_failure(int delta) { hvt_io_failures_add(&ob_io_failures, delta); }
+
+int ob_io_thread_failed(void) { return hvt_io_failures_pending(&ob_io_failures); }
+
+void ob_io_thread_interrupt(void) {
+  hvt_u32 *volatile id = ob_armed_vcpu_id;
+  if (id != OB_NULL) *(volatile hvt_u32 *)id = 0xffffffffu;
+}
+
+int ob_vm_add_kick(struct ob_vm *vm, int port, int fd) {
+  int r = hvt_kicks_set(&vm->kicks, port, fd);
+  if (r == HVT_KICK_TABLE_FULL) return -OB_ENOMEM;
+  return r == 0 ? 0 : -OB_EINVAL;
+}
+
 /* ---- the run loop ---- */
 
 int ob_vm_run(struct ob_vm *vm, double *exit) {
@@ -395,6 +414,11 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
       kind = OB_EXIT_SIGNAL;
       break;
     }
+    if (ob_io_thread_failed()) {
+      exit[OB_FIELD_REASON] = 0;
+      kind = OB_EXIT_IO_THREAD;
+      break;
+    }
     if (vm->pending_rip_advance) {
       /* 7.5+: the kernel takes RIP from the exit buffer it copies in. */
       vm->exit.vrs.gprs[OB_REG_RIP] += vm->exit.u.vei.insn_len;
@@ -402,8 +426,8 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
     }
     if (ioctl(vm->vmmfd, vm->abi->request[OB_VMM_IOC_RUN], &vm->vrp) != 0) {
       int err = ob_errno;
-      /* ENOENT after a signal is the poisoned vCPU id: the check above reports it. */
-      if (err == OB_EINTR || ob_signal_number != 0) continue;
+      /* ENOENT after a signal is the poisoned vCPU id: the checks above report it. */
+      if (err == OB_EINTR || ob_signal_number != 0 || ob_io_thread_failed()) continue;
       kind = -err;
       break;
     }
@@ -426,6 +450,15 @@ int ob_vm_run(struct ob_vm *vm, double *exit) {
       case OB_REASON_SVM_IOIO: {
         struct ob_exit_inout *vei = &vm->exit.u.vei;
         int out = vei->dir == OB_VEI_DIR_OUT;
+        int kick = out && vei->size == 4 ? hvt_kicks_fd(&vm->kicks, vei->port) : -1;
+        if (kick >= 0) {
+          /* One byte wakes the ring thread; a full pipe (EAGAIN) is already
+             readable. Then past the OUT (7.5+: by us, at the top) and on. */
+          static const char one = 1;
+          write(kick, &one, 1);
+          vm->pending_rip_advance = vm->abi->userland_rip_advance;
+          continue;
+        }
         hvt_u32 value = vei->data;
         if (vei->size == 1) value &= 0xffu;
         if (vei->size == 2) value &= 0xffffu;

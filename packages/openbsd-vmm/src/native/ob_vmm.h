@@ -23,6 +23,7 @@ extern "C" {
 #define OB_EXIT_SIGNAL 3
 #define OB_EXIT_TRANSLATION_FAULT 4
 #define OB_EXIT_OTHER 7
+#define OB_EXIT_IO_THREAD 8
 
 /* Indices into the exit array: core's ExitField, then OpenBSD details. */
 #define OB_FIELD_REASON 0
@@ -104,6 +105,18 @@ int ob_drop_privileges(const char *dir, hvt_u32 uid, hvt_u32 gid, const char *pr
 /* Async-signal-safe: records `sig` and makes a VMM_IOC_RUN about to start fail at once. */
 void ob_signal_arrived(int sig);
 int ob_pending_signal(void);
+
+/* A 4-byte OUT to `port` writes a byte to `fd` (the ring's kick pipe); fd -1 undoes it. */
+int ob_vm_add_kick(struct ob_vm *vm, int port, int fd);
+/*
+ * A failed ring thread (hvt/bsd_ring.h): +1 before it interrupts the vCPU
+ * thread, -1 once joined; ob_vm_run returns OB_EXIT_IO_THREAD while one is
+ * pending. ob_io_thread_interrupt is the interrupting signal's handler
+ * (async-signal-safe, as ob_signal_arrived).
+ */
+void ob_io_thread_failure(int delta);
+int ob_io_thread_failed(void);
+void ob_io_thread_interrupt(void);
 
 #ifdef __cplusplus
 }

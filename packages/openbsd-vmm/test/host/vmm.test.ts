@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { ExitField, ExitKind, HvtError } from '@hvtjs/core';
 import {
+  describeRingOnHost,
   describeVmNeverOutlivesTender,
   expectMarkerOut,
   waitUntil,
@@ -77,6 +78,8 @@ describe('vmm(4) VM lifecycle', () => {
     expect(() => openNet('../null')).toThrow(expect.objectContaining({ code: 'EINVAL' }));
   });
 });
+
+describeRingOnHost(() => create());
 
 describeVmNeverOutlivesTender({
   fixtures,

@@ -9,14 +9,19 @@
 //   static void SignalArrived(int sig);       // async-signal-safe: abort the run
 //   static int PendingSignal();                // the caught signal, or 0
 //   static int IoThreadSignal();               // what a failing I/O thread sends, or 0
-//   static bool IoThreadFailed();              // one did: waits end at once
+//   static bool IoThreadFailed();              // one did: runs and waits end at once
 //   static int TapOpen(const char* name, int* fd, int* mtu, const char** step);
 //   static int Tsc(uint64_t* hz, int* invariant, const char** step);  // ExportHost only
 //   static constexpr const char* kIoctlPrefixes[];  // names reported as "ioctl"
+// and, for the BSD cores' VM object and ring (HVT_CORE_CALLS gives them):
+//   static int AddKick(Handle*, int port, int fd);    // the ring's kick (hvt/bsd_ring.h)
+//   static void IoThreadFailure(int delta);           // a failed ring thread, +1 / -1
+//   static void IoThreadInterrupt();                  // async-signal-safe: abort the run
 // Core calls return a negative errno and name the failed step in *step.
 #ifndef HVT_POSIX_ADDON_H
 #define HVT_POSIX_ADDON_H
 
+#include <fcntl.h>
 #include <napi.h>
 #include <poll.h>
 #include <pthread.h>
@@ -32,6 +37,8 @@
 #include <string>
 #include <vector>
 
+#include "hvt/net_ring_addon.h"
+
 // The Host members that forward to a core following the naming convention of
 // the BSD cores (<p>_vm_new, <p>_vm_create, ..., <p>_signal_arrived): used
 // inside the Host struct, which adds kIoctlPrefixes, kSelector, kRunRequest,
@@ -40,8 +47,11 @@
   using Handle = struct p##_vm;                                                              \
   static void SignalArrived(int sig) { p##_signal_arrived(sig); }                            \
   static int PendingSignal() { return p##_pending_signal(); }                                \
-  static int IoThreadSignal() { return 0; }                                                  \
-  static bool IoThreadFailed() { return false; }                                             \
+  static int IoThreadSignal() { return hvt::RingFailureSignal(); }                           \
+  static bool IoThreadFailed() { return p##_io_thread_failed() != 0; }                       \
+  static void IoThreadFailure(int delta) { p##_io_thread_failure(delta); }                   \
+  static void IoThreadInterrupt() { p##_io_thread_interrupt(); }                             \
+  static int AddKick(Handle* vm, int port, int fd) { return p##_vm_add_kick(vm, port, fd); } \
   static int TapOpen(const char* name, int* fd, int* mtu, const char** step) {               \
     return p##_tap_open(name, fd, mtu, step);                                                \
   }                                                                                          \
@@ -320,7 +330,7 @@ class VmBase {
  public:
   using Wrap = Napi::ObjectWrap<Derived>;
 
-  // fd, chunks, protect, bindExit, run and destroy.
+  // fd, chunks, protect, bindExit, run, addKick and destroy.
   static std::vector<Napi::ClassPropertyDescriptor<Derived>> CommonProperties() {
     return {
         Wrap::InstanceAccessor("fd", &Derived::Fd, nullptr),
@@ -328,9 +338,18 @@ class VmBase {
         Wrap::InstanceMethod("protect", &Derived::Protect),
         Wrap::InstanceMethod("bindExit", &Derived::BindExit),
         Wrap::InstanceMethod("run", &Derived::Run),
+        Wrap::InstanceMethod("addKick", &Derived::AddKick),
         Wrap::InstanceMethod("destroy", &Derived::Destroy),
     };
   }
+
+  // The VM object `v` holds (for the ring thread, which keeps its guest RAM),
+  // or nullptr when v is no VM object of this addon.
+  static Derived* FromValue(Napi::Value v) {
+    if (!v.IsObject() || !v.As<Napi::Object>().CheckTypeTag(&kTag)) return nullptr;
+    return Wrap::Unwrap(v.As<Napi::Object>());
+  }
+  CountedMapping* mapping() const { return mapping_; }
 
  protected:
   // new Vm(selector, name, memSize): creates the VM and the guest mapping.
@@ -352,7 +371,10 @@ class VmBase {
     uint64_t size = 0;
     uint8_t* addr = Host::Memory(vm_, &size);
     mapping_ = new CountedMapping{addr, size, 1, Host::MappingKind(vm_), Host::Unmap};
+    info.This().As<Napi::Object>().TypeTag(&kTag);
   }
+
+  static constexpr napi_type_tag kTag = {0x6876742e766d6261ULL, 0x736520766d206f62ULL};
 
   ~VmBase() {
     if (vm_ != nullptr) {
@@ -401,6 +423,17 @@ class VmBase {
     int kind = Host::Run(Live(env), exit_);
     if (kind < 0) ThrowErrno(env, -kind, "ioctl", Host::kRunRequest);
     return Napi::Number::New(env, kind);
+  }
+
+  // addKick(port, fd): a 4-byte OUT to `port` writes a byte to `fd` inside
+  // the run loop and resumes the guest (the ring's kick pipe); fd -1 undoes it.
+  Napi::Value AddKick(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int port = ArgInt32(info, 0, "port");
+    int fd = ArgInt32(info, 1, "fd");
+    int r = Host::AddKick(Live(env), port, fd);
+    if (r < 0) ThrowErrno(env, -r, "addKick");
+    return env.Undefined();
   }
 
   // destroy(): the VM goes now (idempotent); the memory views stay valid.
@@ -477,6 +510,24 @@ Napi::Value PendingSignal(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), Host::PendingSignal());
 }
 
+// The signal a failing ring thread interrupts the vCPU thread with: a
+// real-time one where there are (Linux, FreeBSD; Node, V8 and libuv use none),
+// else SIGUSR2 (OpenBSD; Node uses it only when asked to, for reports).
+inline int RingFailureSignal() {
+#ifdef SIGRTMIN
+  return SIGRTMIN + 4;
+#else
+  return SIGUSR2;
+#endif
+}
+
+template <class Host>
+void OnIoThreadSignal(int) {
+  int saved = errno;
+  Host::IoThreadInterrupt();
+  errno = saved;
+}
+
 // ---- host facilities ----
 
 constexpr size_t kMaxPollFds = 53;
@@ -513,7 +564,8 @@ Napi::Value PollWait(const Napi::CallbackInfo& info) {
   if (g_caught) {
     // Check with the signals blocked, then let ppoll unblock them atomically:
     // one that arrives in between still interrupts the wait instead of being
-    // noticed only at the timeout.
+    // noticed only at the timeout. A failed ring thread's signal ends the
+    // wait too (the next run reports it).
     sigset_t wake;
     sigset_t old;
     WakeSignalSet<Host>(&wake);
@@ -526,10 +578,11 @@ Napi::Value PollWait(const Napi::CallbackInfo& info) {
     sigdelset(&during, SIGINT);
     sigdelset(&during, SIGTERM);
     if (Host::IoThreadSignal() != 0) sigdelset(&during, Host::IoThreadSignal());
-  r = ::ppoll(pfds, n, tsp, &during);
+    r = ::ppoll(pfds, n, tsp, &during);
     err = errno;
     pthread_sigmask(SIG_SETMASK, &old, nullptr);
   } else {
+    if (Host::IoThreadFailed()) return Napi::Number::New(env, 0);
     r = ::ppoll(pfds, n, tsp, nullptr);
     err = errno;
   }
@@ -609,6 +662,91 @@ void ExportHost(Napi::Env env, Napi::Object exports) {
   ExportPosixHost<Host>(env, exports);
   exports.Set("tsc", Napi::Function::New<Tsc<Host>>(env));
   exports.Set("exitFields", Napi::Number::New(env, Host::kExitFields));
+}
+
+// ---- the network ring ----
+
+// The BSDs' part of the ring's N-API object (hvt/net_ring_addon.h): guest RAM
+// is the VM object's mapping, held until the thread is joined; a failing
+// thread marks the failure in the core and interrupts the vCPU thread with
+// RingFailureSignal(), whose handler makes a run about to start fail at once
+// (one already in the kernel returns for the pending signal), so that the
+// run loop returns IO_THREAD and a POLL wait ends. The kick is a pipe the run
+// loop writes at the kick port's exit (AddKick, hvt/bsd_ring.h).
+template <class Host, class VmClass>
+struct VmRingHost {
+  using Memory = CountedMapping*;
+  using Target = pthread_t;
+
+  static Memory Acquire(Napi::Env env, Napi::Value owner, uint8_t** base, uint64_t* size) {
+    VmClass* vm = VmClass::FromValue(owner);
+    if (vm == nullptr) throw Napi::TypeError::New(env, "expected a Vm");
+    CountedMapping* m = vm->mapping();
+    if (m == nullptr) ThrowErrno(env, EBADF, "mmap");
+    m->refs++;
+    *base = m->addr;
+    *size = m->size;
+    return m;
+  }
+  static void Release(Memory m) { ReleaseMapping(m); }
+
+  static Target PrepareInterrupt(Napi::Env env) {
+    static bool installed = false;
+    if (!installed) {
+      struct sigaction sa;
+      std::memset(&sa, 0, sizeof(sa));
+      sa.sa_handler = OnIoThreadSignal<Host>;
+      sigfillset(&sa.sa_mask);
+      // No SA_RESTART: an interrupted run ioctl or ppoll must return EINTR.
+      sa.sa_flags = 0;
+      if (sigaction(RingFailureSignal(), &sa, nullptr) != 0) ThrowErrno(env, errno, "sigaction");
+      installed = true;
+    }
+    return pthread_self();
+  }
+  static void Interrupt(const Target& vcpu) {
+    Host::IoThreadFailure(1);
+    pthread_kill(vcpu, RingFailureSignal());
+  }
+  static void FailureJoined() { Host::IoThreadFailure(-1); }
+
+  static int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+    return hvt::ArgInt32(info, i, name);
+  }
+  static uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+    return hvt::ArgUint64(info, i, name);
+  }
+  [[noreturn]] static void ThrowErrno(Napi::Env env, int err, const char* syscall) {
+    hvt::ThrowErrno(env, err, syscall);
+  }
+  static std::string ErrnoName(int err) { return hvt::ErrnoName(err); }
+};
+
+// kickPipe(): [readFd, writeFd] of a new close-on-exec pipe, the write end
+// non-blocking (the run loop must never wait on it).
+inline Napi::Value KickPipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) ThrowErrno(env, errno, "pipe");
+  int flags = ::fcntl(fds[1], F_GETFL);
+  if (flags < 0 || ::fcntl(fds[1], F_SETFL, flags | O_NONBLOCK) != 0) {
+    int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    ThrowErrno(env, err, "fcntl");
+  }
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, fds[0]));
+  out.Set(1u, Napi::Number::New(env, fds[1]));
+  return out;
+}
+
+// NetRing (over VmClass objects), kickPipe and ioThreadSignal.
+template <class Host, class VmClass>
+void ExportNetRing(Napi::Env env, Napi::Object exports) {
+  exports.Set("NetRing", NetRingObject<VmRingHost<Host, VmClass>>::Define(env));
+  exports.Set("kickPipe", Napi::Function::New<KickPipe>(env));
+  exports.Set("ioThreadSignal", Napi::Number::New(env, RingFailureSignal()));
 }
 
 }  // namespace hvt

@@ -1,5 +1,6 @@
 import type { GuestIo } from './guest-io.js';
 import type { GuestMemory } from './guest-memory.js';
+import type { FastPathPlan } from './hypercalls.js';
 import type { SandboxNeeds, SandboxPolicy } from './sandbox-policy.js';
 
 /**
@@ -148,6 +149,13 @@ export interface Vm {
    * of the ring thread ends that thread's `run()` with ExitKind.IO_THREAD.
    */
   startNetRing?(config: NetRingConfig): NetRing;
+  /**
+   * From now on `run()` may serve the calls `plan` names itself and go
+   * straight back into the guest, returning only exits it is not sure of
+   * (docs/architecture.md 3.2). Core arms it once, after module setup, unless
+   * a module must see every exit.
+   */
+  armFastPath?(plan: FastPathPlan): void;
   /** Pages of guest memory resident on the host (for sparse core dumps); undefined if unknown. */
   residentPages?(gpa: number, len: number): Uint8Array | undefined;
   /** Releases the VM, vCPU and guest memory; idempotent. */

@@ -34,7 +34,7 @@ export {
   setNonBlocking,
   walltimeNs,
 } from './host.js';
-export { isNativeError, type NativeError } from './native.js';
+export { isNativeError, type NativeError, type NativeFastPath } from './native.js';
 export { IO_THREAD_SIGNAL, startNetRing } from './net-ring.js';
 export {
   describeSandbox,

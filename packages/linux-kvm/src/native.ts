@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { NetRingFailure } from '@hvtjs/core';
+import type { FastPathPlan, NetRingFailure } from '@hvtjs/core';
 
 /**
  * The addon's surface (src/native/*.cc): one class per kind of KVM fd, plus the
@@ -139,6 +139,8 @@ export interface NativeVcpuFd {
   setRegs(regs: Partial<Record<GeneralRegisterName, number | bigint>>): void;
   getRegs(): Record<GeneralRegisterName, bigint>;
   tscKhz(): number;
+  /** From now on run() lets `fastPath` serve the hypercall exits it can. */
+  armFastPath(fastPath: NativeFastPath): void;
   /** KVM_RUN with immediate_exit: KVM's first-run work, without entering the guest. */
   firstRun(): void;
   close(): void;
@@ -164,6 +166,16 @@ export interface NativeGuestMapping {
   write(fd: number, gpa: number, len: number): number;
 }
 
+/** The native fast path over one guest mapping (fastpath.cc). */
+export interface NativeFastPath {
+  /**
+   * What run() does with hypercall `nr`'s exit (struct at `gpa`): true when
+   * served, false when core's handler must serve it. `times` repeats the
+   * call (benchmarks): true when every call was served.
+   */
+  serve(nr: number, gpa: number, times?: number): boolean;
+}
+
 export interface NativeAddon {
   Kvm: new (path: string) => NativeKvm;
   /** Takes ownership of fd. */
@@ -176,6 +188,7 @@ export interface NativeAddon {
     mmapSize: number,
   ) => NativeVcpuFd;
   GuestMapping: new (size: number) => NativeGuestMapping;
+  FastPath: new (mapping: NativeGuestMapping, plan: FastPathPlan) => NativeFastPath;
   caps: { USER_MEMORY: number; IOEVENTFD: number; GET_TSC_KHZ: number; IMMEDIATE_EXIT: number };
   kvmRunSize: number;
   ioeventfdFlagPio: number;

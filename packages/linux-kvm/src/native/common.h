@@ -63,6 +63,7 @@ int LiveFd(Napi::Env env, const OwnedFd& fd, const char* syscall, const char* re
 // Per-environment data: constructors needed to recognise wrapped objects.
 struct AddonData {
   Napi::FunctionReference guestMapping;
+  Napi::FunctionReference fastPath;
 };
 AddonData& GetAddonData(Napi::Env env);
 
@@ -77,5 +78,6 @@ void InitClock(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
 void InitNetRing(Napi::Env env, Napi::Object exports);
 void InitSandbox(Napi::Env env, Napi::Object exports);
+void InitFastPath(Napi::Env env, Napi::Object exports);
 
 }  // namespace hvt

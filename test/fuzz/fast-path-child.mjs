@@ -204,7 +204,8 @@ const stdoutReader = openSync(cfg.stdout, 'r');
 for (const w of [A, B]) {
   closeSync(w.devices.closed);
   const fd = openSync(cfg.dir, 'r');
-  if (fd !== w.devices.closed) throw new Error(`the broken disk's fd ${w.devices.closed} became ${fd}`);
+  if (fd !== w.devices.closed)
+    throw new Error(`the broken disk's fd ${w.devices.closed} became ${fd}`);
 }
 
 // --- guest-chosen values ---

@@ -55,7 +55,7 @@ function runChild(config: Record<string, unknown>): Promise<Result> {
   });
   closeSync(out);
   let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
+  child.stderr!.on('data', (d: Buffer) => {
     stderr += d.toString();
   });
   return new Promise((resolve) => {

@@ -315,25 +315,40 @@ bool FastPath::BlockIo(const Call& c, uint64_t gpa, bool write) {
   return true;
 }
 
+// A NET_* struct's device and frame buffer (as netWrite and netRead take
+// them: the device, then the buffer for `access`), when both pass.
+bool FastPath::FrameOf(const Call& c, uint64_t gpa, int access, Frame* out) const {
+  const Device* d = DeviceFor(c, gpa);
+  if (d == nullptr) return false;
+  out->fd = d->fd;
+  out->data = LoadU64(mem_ + gpa + c.layout.data);
+  out->len = LoadU64(mem_ + gpa + c.layout.len);
+  return Usable(out->data, out->len, access);
+}
+
+// The one write or read of a frame (EINTR retried, as GuestMapping's I/O).
+ssize_t FastPath::FrameIo(GuestIoOp op, const Frame& f) {
+  ssize_t n;
+  do {
+    n = op == GuestIoOp::kWrite ? ::write(f.fd, mem_ + f.data, f.len)
+                                : ::read(f.fd, mem_ + f.data, f.len);
+  } while (n < 0 && errno == EINTR);
+  return n;
+}
+
 // NetModule.netWrite when the device takes the whole frame. Any other result
 // of the one write (EAGAIN, an error, a short write) is left pending for the
 // handler's own write of the same frame, which then drops, fails or reports
 // exactly as it would have.
 bool FastPath::NetWrite(const Call& c, uint64_t gpa) {
-  const Device* d = DeviceFor(c, gpa);
-  if (d == nullptr) return false;
-  uint64_t data = LoadU64(mem_ + gpa + c.layout.data);
-  uint64_t len = LoadU64(mem_ + gpa + c.layout.len);
-  if (!Usable(data, len, kProtRead)) return false;
-  ssize_t n;
-  do {
-    n = ::write(d->fd, mem_ + data, len);
-  } while (n < 0 && errno == EINTR);
-  if (n >= 0 && static_cast<uint64_t>(n) == len) {
+  Frame f;
+  if (!FrameOf(c, gpa, kProtRead, &f)) return false;
+  ssize_t n = FrameIo(GuestIoOp::kWrite, f);
+  if (n >= 0 && static_cast<uint64_t>(n) == f.len) {
     StoreI32(mem_ + gpa + c.layout.ret, kResultOk);
     return true;
   }
-  state_->pending = {GuestIoOp::kWrite, d->fd, data, len,
+  state_->pending = {GuestIoOp::kWrite, f.fd, f.data, f.len,
                      n < 0 ? -static_cast<double>(errno) : static_cast<double>(n)};
   return false;
 }
@@ -342,15 +357,9 @@ bool FastPath::NetWrite(const Call& c, uint64_t gpa) {
 // OK) or nothing to read (AGAIN). A failed read is left pending for the
 // handler's own read, which reports it.
 bool FastPath::NetRead(const Call& c, uint64_t gpa) {
-  const Device* d = DeviceFor(c, gpa);
-  if (d == nullptr) return false;
-  uint64_t data = LoadU64(mem_ + gpa + c.layout.data);
-  uint64_t len = LoadU64(mem_ + gpa + c.layout.len);
-  if (!Usable(data, len, kProtWrite)) return false;
-  ssize_t n;
-  do {
-    n = ::read(d->fd, mem_ + data, len);
-  } while (n < 0 && errno == EINTR);
+  Frame f;
+  if (!FrameOf(c, gpa, kProtWrite, &f)) return false;
+  ssize_t n = FrameIo(GuestIoOp::kRead, f);
   if (n > 0) {
     StoreU64(mem_ + gpa + c.layout.len, static_cast<uint64_t>(n));
     StoreI32(mem_ + gpa + c.layout.ret, kResultOk);
@@ -360,7 +369,7 @@ bool FastPath::NetRead(const Call& c, uint64_t gpa) {
     StoreI32(mem_ + gpa + c.layout.ret, kResultAgain);
     return true;
   }
-  state_->pending = {GuestIoOp::kRead, d->fd, data, len, -static_cast<double>(errno)};
+  state_->pending = {GuestIoOp::kRead, f.fd, f.data, f.len, -static_cast<double>(errno)};
   return false;
 }
 

@@ -5,6 +5,8 @@
 
 #include <napi.h>
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -62,6 +64,12 @@ class FastPath : public Napi::ObjectWrap<FastPath> {
   bool Walltime(const Call& c, uint64_t gpa);
   bool Puts(const Call& c, uint64_t gpa);
   bool BlockIo(const Call& c, uint64_t gpa, bool write);
+  struct Frame {
+    int fd = -1;
+    uint64_t data = 0, len = 0;
+  };
+  bool FrameOf(const Call& c, uint64_t gpa, int access, Frame* out) const;
+  ssize_t FrameIo(GuestIoOp op, const Frame& f);
   bool NetWrite(const Call& c, uint64_t gpa);
   bool NetRead(const Call& c, uint64_t gpa);
 

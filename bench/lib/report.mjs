@@ -14,7 +14,8 @@
  * @typedef {{ jsNsPerExit: number, cNsPerExit: number, crossingNs?: number, dispatchNoopNs?: number,
  *             jsBigintClockNsPerExit?: number, clockNs?: number,
  *             jsBlockRead512Ns?: number, jsFsBlockRead512Ns?: number, cBlockRead512Ns?: number,
- *             jsBlockRead64kNs?: number, jsFsBlockRead64kNs?: number, cBlockRead64kNs?: number }} MicroRun
+ *             jsBlockRead64kNs?: number, jsFsBlockRead64kNs?: number, cBlockRead64kNs?: number,
+ *             fastNsPerExit?: number, fastBlockRead512Ns?: number, fastBlockRead64kNs?: number }} MicroRun
  * @typedef {{
  *   date: string, mode: string, quick: boolean, rounds: number, elapsedS: number,
  *   warmupMs?: number, targetLoopMs?: number,
@@ -195,6 +196,16 @@ export function renderMarkdown(r) {
       `The kernel's share of an exit (KVM_RUN, the world switch) is the same for both tenders, so hvt.js is within 1.2× of C on WALLTIME wherever that share is at least ${sig(breakEven)} ns.`,
     '',
   );
+  if (mj.fastNsPerExit !== undefined) {
+    const us = (/** @type {number | undefined} */ ns) => sig((ns ?? Number.NaN) / 1000);
+    out.push(
+      `With the native fast path, which the tender arms on Linux (docs/architecture.md 3.2), the same exits never reach JavaScript: ` +
+        `WALLTIME ${sig(mj.fastNsPerExit)} ns (${(mj.fastNsPerExit / mj.cNsPerExit).toFixed(2)}× C; \`--jitless\` ${sig(ml.fastNsPerExit ?? Number.NaN)} ns); ` +
+        `BLOCK_READ 512 B ${us(mj.fastBlockRead512Ns)} µs, 64 KiB ${us(mj.fastBlockRead64kNs)} µs. ` +
+        'The JavaScript figures above are what every exit costs where the fast path is off (a module that must see every exit, the BSD platforms) and what a deferred exit costs.',
+      '',
+    );
+  }
   if (mj.jsBlockRead512Ns !== undefined && mj.cBlockRead512Ns !== undefined) {
     // Throughput ratio (K + c) / (K + j) >= 0.9 holds when K >= 9j - 10c.
     const need = (/** @type {number} */ j, /** @type {number} */ c) => Math.max(0, 9 * j - 10 * c);

@@ -21,7 +21,12 @@
 // and of 64 KiB from the page cache, through core's block module with the
 // platform's guest I/O (one addon call) and the C way (js/cBlockRead512Ns,
 // js/cBlockRead64kNs), and through Node's fs as before (jsFsBlockRead512Ns,
-// jsFsBlockRead64kNs).
+// jsFsBlockRead64kNs). And the same exits served by the native fast path the
+// tender arms on Linux (docs/architecture.md 3.2): the plan core's modules
+// give, and the serve() that the vCPU's run loop calls for each exit, called
+// n times in one addon call (fastNsPerExit, fastBlockRead512Ns,
+// fastBlockRead64kNs): what an exit costs in user space when it never
+// reaches JavaScript.
 
 import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -57,10 +62,15 @@ const hypercalls = new core.Hypercalls(guest);
 const setupContext = {
   guest,
   platform: kvm.linuxKvmPlatform,
-  registerHypercall: (/** @type {number} */ nr, /** @type {(gpa: number) => void} */ handler) =>
-    hypercalls.register(nr, handler),
+  registerHypercall: (
+    /** @type {number} */ nr,
+    /** @type {(gpa: number) => void} */ handler,
+    /** @type {import('../../packages/core/dist/index.js').FastPathCall | undefined} */ fast,
+  ) => hypercalls.register(nr, handler, fast),
 };
 core.createCoreModule(new core.WaitSet()).setup(setupContext);
+// The fast path over the same RAM with the core module's plan.
+const fast = ram.fastPath(hypercalls.fastPathPlan());
 const exit = new Float64Array(8);
 const vm = { exit, memory, run: () => addon.fakeRun() };
 
@@ -155,12 +165,16 @@ function blockTable(/** @type {typeof guest} */ ram) {
     manifest,
     guest: ram,
     warn,
-    registerHypercall: (/** @type {number} */ nr, /** @type {(gpa: number) => void} */ handler) =>
-      table.register(nr, handler),
+    registerHypercall: (
+      /** @type {number} */ nr,
+      /** @type {(gpa: number) => void} */ handler,
+      /** @type {import('../../packages/core/dist/index.js').FastPathCall | undefined} */ fast,
+    ) => table.register(nr, handler, fast),
   });
   return table;
 }
 const blockCalls = blockTable(guest);
+const blockFast = ram.fastPath(blockCalls.fastPathPlan());
 const fsBlockCalls = blockTable({ memory, size: memory.size, io: core.nodeGuestIo(memory) });
 const storage = manifest.entries.find((/** @type {{ name: string }} */ e) => e.name === 'storage');
 
@@ -171,16 +185,40 @@ const storage = manifest.entries.find((/** @type {{ name: string }} */ e) => e.n
  * @param {import('../../packages/core/dist/index.js').Hypercalls} [table]
  */
 function blockReadNs(count, len, table = blockCalls) {
-  memory.writeU64(BLOCK_GPA, storage.index);
-  memory.writeU64(BLOCK_GPA + 8, 0);
-  memory.writeU64(BLOCK_GPA + 16, BLOCK_DATA_GPA);
-  memory.writeU64(BLOCK_GPA + 24, len);
+  blockReadStruct(len);
   addon.fakeAttach(exit, core.HVT_PIO_BASE + core.Hypercall.BLOCK_READ, BLOCK_GPA, count, HALT_GPA);
   const t0 = process.hrtime.bigint();
   const status = core.runLoop(vm, table, 'KVM');
   const ns = Number(process.hrtime.bigint() - t0);
   if (status !== 0 || memory.readI32(BLOCK_GPA + 32) !== 0) throw new Error('block read failed');
   return ns / (count + 1);
+}
+
+/**
+ * ns per exit of the native fast path serving `count` exits of hypercall `nr`
+ * (struct at `gpa`) in one addon call.
+ * @param {{ serve(nr: number, gpa: number, times?: number): boolean }} path
+ * @param {number} nr
+ * @param {number} gpa
+ * @param {number} count
+ */
+function fastNs(path, nr, gpa, count) {
+  const t0 = process.hrtime.bigint();
+  const served = path.serve(nr, gpa, count);
+  const ns = Number(process.hrtime.bigint() - t0);
+  if (!served) throw new Error(`fast path did not serve hypercall ${nr}`);
+  return ns / count;
+}
+
+/**
+ * A BLOCK_READ struct of `len` bytes at offset 0, as blockReadNs sets it up.
+ * @param {number} len
+ */
+function blockReadStruct(len) {
+  memory.writeU64(BLOCK_GPA, storage.index);
+  memory.writeU64(BLOCK_GPA + 8, 0);
+  memory.writeU64(BLOCK_GPA + 16, BLOCK_DATA_GPA);
+  memory.writeU64(BLOCK_GPA + 24, len);
 }
 
 /** @param {number[]} xs */
@@ -205,6 +243,15 @@ const parts = {
   jsBlockRead64kNs: () => blockReadNs(n / 10, 65536),
   jsFsBlockRead64kNs: () => blockReadNs(n / 10, 65536, fsBlockCalls),
   cBlockRead64kNs: () => addon.cBlockReadLoop(n / 10, diskFd, 65536) / (n / 10),
+  fastNsPerExit: () => fastNs(fast, core.Hypercall.WALLTIME, WALLTIME_GPA, n),
+  fastBlockRead512Ns: () => {
+    blockReadStruct(512);
+    return fastNs(blockFast, core.Hypercall.BLOCK_READ, BLOCK_GPA, n / 4);
+  },
+  fastBlockRead64kNs: () => {
+    blockReadStruct(65536);
+    return fastNs(blockFast, core.Hypercall.BLOCK_READ, BLOCK_GPA, n / 10);
+  },
 };
 // Warm-up: the JIT tiers the loops up, the clock's first calls settle.
 for (let i = 0; i < 2; i++) for (const f of Object.values(parts)) f();

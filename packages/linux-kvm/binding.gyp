@@ -13,7 +13,8 @@
         "src/native/clock.cc",
         "src/native/signals.cc",
         "src/native/netring.cc",
-        "src/native/sandbox.cc"
+        "src/native/sandbox.cc",
+        "src/native/fastpath.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('@hvtjs/posix-kit/native').include_dir\")"

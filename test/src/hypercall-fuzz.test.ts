@@ -57,6 +57,7 @@ interface Summary {
   ends: Record<string, number>;
   byCall: Record<string, number>;
   halts: number;
+  fastServed: number;
   leadingGuards: number;
   guardChecks: number;
   violations: number;
@@ -233,7 +234,7 @@ describe('hypercalls and the network ring under a hostile guest', () => {
         `hypercall fuzz: ${s?.hypercalls ?? 0} hypercalls, ${s?.ringEntries ?? 0} ring entries, ` +
           `${r.signal || r.code !== 0 ? 1 : 0} crashes, ${s?.violations ?? 0} violations` +
           (s
-            ? ` (${s.sessions} tender runs, ${s.halts} halts, ${s.seconds} s, max RSS ${s.maxRssMiB} MiB)`
+            ? ` (${s.sessions} tender runs, ${s.halts} halts, ${s.fastServed} served by the native fast path, ${s.seconds} s, max RSS ${s.maxRssMiB} MiB)`
             : ''),
       );
       if (s) {
@@ -252,6 +253,8 @@ describe('hypercalls and the network ring under a hostile guest', () => {
       expect(s!.violations).toBe(0);
       expect(s!.hypercalls).toBeGreaterThanOrEqual(HYPERCALLS);
       expect(s!.ringEntries).toBeGreaterThanOrEqual(RING_ENTRIES);
+      // The tender armed the native fast path, and it served a good share.
+      expect(s!.fastServed).toBeGreaterThan(HYPERCALLS / 10);
       // The guest must get deep: every result code, and fatal ends of each kind.
       for (const code of ['OK', 'AGAIN', 'EINVAL']) expect(s!.results[code]).toBeGreaterThan(0);
       expect(s!.ringResults['OK']).toBeGreaterThan(0);
@@ -278,6 +281,7 @@ describe('hypercalls and the network ring under a hostile guest', () => {
     async () => {
       let hypercalls = 0;
       let ringEntries = 0;
+      let fastServed = 0;
       let children = 0;
       const violations: string[] = [];
       const results: Record<string, number> = {};
@@ -305,6 +309,7 @@ describe('hypercalls and the network ring under a hostile guest', () => {
         // The real filter was on: the tender said so, and the child survived it.
         expect(r.summary!.sandbox.join('\n')).toMatch(/sandbox: seccomp/);
         hypercalls += r.summary!.hypercalls;
+        fastServed += r.summary!.fastServed;
         ringEntries += r.summary!.ringEntries;
         add(results, r.summary!.results);
         add(ends, r.summary!.ends);
@@ -312,13 +317,16 @@ describe('hypercalls and the network ring under a hostile guest', () => {
       }
       console.log(
         `hypercall fuzz (sandboxed): ${hypercalls} hypercalls, ${ringEntries} ring entries, ` +
-          `0 crashes, ${violations.length} violations, ${children} sandboxed tenders; ` +
+          `0 crashes, ${violations.length} violations, ${children} sandboxed tenders, ` +
+          `${fastServed} served by the native fast path; ` +
           `results OK ${results['OK']}, AGAIN ${results['AGAIN']}, EINVAL ${results['EINVAL']}; ` +
           `how runs ended:\n${table(ends)}`,
       );
       printViolations('hypercall fuzz (sandboxed)', violations);
       expect(violations.length, `seed ${seed}: ${violations.slice(0, 5).join('\n')}`).toBe(0);
       expect(hypercalls).toBeGreaterThanOrEqual(SANDBOX_HYPERCALLS);
+      // The fast path's system calls passed the real filter.
+      expect(fastServed).toBeGreaterThan(SANDBOX_HYPERCALLS / 10);
     },
     SANDBOX_CHILDREN * SANDBOX_TIMEOUT_MS,
   );

@@ -8,7 +8,7 @@ export const CHUNK_SIZE = 2 ** 30;
 export type Access = number;
 
 /** A range whose host mapping is not read-write (the loader protected it). */
-interface Restricted {
+export interface GuestRange {
   readonly start: number;
   readonly end: number;
   readonly prot: number;
@@ -53,7 +53,7 @@ export class GuestMemory {
   }
 
   /** Ranges that are not read-write on the host, in the order they were recorded. */
-  private readonly restricted: Restricted[] = [];
+  private readonly restricted: GuestRange[] = [];
   /**
    * Every address at or above this is read-write: the loader protects only the
    * kernel image, low in memory, so the hot path pays one comparison.
@@ -69,6 +69,11 @@ export class GuestMemory {
     if ((prot & (Prot.READ | Prot.WRITE)) === (Prot.READ | Prot.WRITE) || len === 0) return;
     this.restricted.push({ start: gpa, end: gpa + len, prot });
     this.restrictedEnd = Math.max(this.restrictedEnd, gpa + len);
+  }
+
+  /** The ranges `restrict` recorded, for a native reader of guest RAM (the fast path). */
+  restrictions(): readonly GuestRange[] {
+    return this.restricted.map((r) => ({ ...r }));
   }
 
   /**

@@ -1,5 +1,16 @@
 import { HvtError } from './errors.js';
-import { type GuestRam, GuestStruct, HvtHcHalt, type StructPointer } from './guest-abi.js';
+import {
+  type GuestRam,
+  GuestStruct,
+  type HvtHcBlockIo,
+  HvtHcHalt,
+  type HvtHcNetRead,
+  type HvtHcNetWrite,
+  type HvtHcPuts,
+  type HvtHcWalltime,
+  type StructPointer,
+} from './guest-abi.js';
+import type { GuestRange } from './guest-memory.js';
 import { Prot } from './platform.js';
 
 /** Hypercall numbers (docs/guest-abi.md 7.1). */
@@ -31,6 +42,55 @@ export const SSIZE_MAX = 2 ** 63 - 1;
 /** Serves one hypercall; `gpa` is the guest-physical address of its argument struct. */
 export type HypercallHandler = (gpa: number) => void;
 
+/** A device a native fast path may do I/O on: the guest's handle (manifest index) and the fd. */
+export interface FastPathDevice {
+  readonly handle: number;
+  readonly fd: number;
+}
+
+/**
+ * What a platform's native fast path may serve of one hypercall in core's
+ * place (docs/architecture.md 3.2): data, given by the module that registers
+ * the handler, with the struct layout the handler itself uses. The native
+ * side serves an exit only when it is sure of the outcome; anything else it
+ * hands to the handler untouched, which stays the one definition of every
+ * error and message.
+ */
+export type FastPathCall =
+  | { readonly kind: 'walltime'; readonly layout: typeof HvtHcWalltime }
+  /** PUTS: all of the buffer to `fd`, waiting out EAGAIN (writeAllWaiting). */
+  | { readonly kind: 'puts'; readonly layout: typeof HvtHcPuts; readonly fd: number }
+  /** BLOCK_READ or BLOCK_WRITE on devices of `capacity` bytes (transferAll). */
+  | {
+      readonly kind: 'block-read' | 'block-write';
+      readonly layout: typeof HvtHcBlockIo;
+      readonly devices: readonly (FastPathDevice & { readonly capacity: number })[];
+    }
+  /** One write of the frame. */
+  | {
+      readonly kind: 'net-write';
+      readonly layout: typeof HvtHcNetWrite;
+      readonly devices: readonly FastPathDevice[];
+    }
+  /** One non-blocking read of a frame. */
+  | {
+      readonly kind: 'net-read';
+      readonly layout: typeof HvtHcNetRead;
+      readonly devices: readonly FastPathDevice[];
+    };
+
+/** What `Vm.armFastPath` gets: the guest's memory rules and the calls it may serve. */
+export interface FastPathPlan {
+  /** A hypercall is a 4-byte OUT to this port plus its number (7.2). */
+  readonly portBase: number;
+  /** The guest-visible size: every struct and buffer must lie below it (7.3). */
+  readonly visibleSize: number;
+  /** Ranges of guest RAM that the host maps other than read-write (GuestMemory.permits). */
+  readonly restricted: readonly GuestRange[];
+  /** By hypercall number; undefined where every exit goes to the handler. */
+  readonly calls: readonly (FastPathCall | undefined)[];
+}
+
 /**
  * Runs when the guest halts, before the tender exits with `status`. `cookieGpa`
  * is 0 when the guest passed none, else a validated GPA with 512 bytes behind it.
@@ -45,20 +105,38 @@ export class Hypercalls {
   private readonly handlers: (HypercallHandler | undefined)[] = new Array(HYPERCALL_MAX).fill(
     undefined,
   );
+  private readonly fastPaths: (FastPathCall | undefined)[] = new Array(HYPERCALL_MAX).fill(
+    undefined,
+  );
   private readonly haltHooks: HaltHook[] = [];
 
   private readonly haltArg: StructPointer<typeof HvtHcHalt>;
 
-  constructor(ram: GuestRam) {
+  constructor(private readonly ram: GuestRam) {
     this.haltArg = new GuestStruct(ram, HvtHcHalt, 'hypercalls.ts:HALT');
   }
 
-  register(nr: number, handler: HypercallHandler): void {
+  /**
+   * `fast`, when given, is what a platform's native fast path may serve of
+   * this hypercall without calling `handler` (docs/architecture.md 3.2).
+   */
+  register(nr: number, handler: HypercallHandler, fast?: FastPathCall): void {
     if (nr <= 0 || nr >= HYPERCALL_MAX || nr === Hypercall.HALT) {
       throw new Error(`hypercall ${nr} cannot have a handler`);
     }
     if (this.handlers[nr] !== undefined) throw new Error(`hypercall ${nr} registered twice`);
     this.handlers[nr] = handler;
+    this.fastPaths[nr] = fast;
+  }
+
+  /** The fast path's plan for the handlers registered so far, over this table's guest RAM. */
+  fastPathPlan(): FastPathPlan {
+    return {
+      portBase: HVT_PIO_BASE,
+      visibleSize: this.ram.size,
+      restricted: this.ram.memory.restrictions(),
+      calls: [...this.fastPaths],
+    };
   }
 
   registerHaltHook(hook: HaltHook): void {

@@ -1,5 +1,6 @@
 import type { GuestIo } from './guest-io.js';
 import type { GuestMemory } from './guest-memory.js';
+import type { FastPathPlan } from './hypercalls.js';
 import type { FdKind, FdOperation, SandboxNeeds, SandboxPolicy } from './sandbox-policy.js';
 
 /**
@@ -145,6 +146,13 @@ export interface Vm {
    * serve it; without it the guest uses the NET_* hypercalls.
    */
   readonly netRing?: NetRingSupport;
+  /**
+   * From now on `run()` may serve the calls `plan` names itself and go
+   * straight back into the guest, returning only exits it is not sure of
+   * (docs/architecture.md 3.2). Core arms it once, after module setup, unless
+   * a module must see every exit.
+   */
+  armFastPath?(plan: FastPathPlan): void;
   /** Pages of guest memory resident on the host (for sparse core dumps); undefined if unknown. */
   residentPages?(gpa: number, len: number): Uint8Array | undefined;
   /** Releases the VM, vCPU and guest memory; idempotent. */

@@ -118,7 +118,7 @@ export function runTender(config: TenderConfig): number {
       manifest,
       waitSet,
       warn,
-      registerHypercall: (nr, handler) => hypercalls.register(nr, handler),
+      registerHypercall: (nr, handler, fast) => hypercalls.register(nr, handler, fast),
       registerHaltHook: (hook) => hypercalls.registerHaltHook(hook),
       ringGpa: plan.ringGpa,
       offerRingIo: () => {
@@ -140,6 +140,8 @@ export function runTender(config: TenderConfig): number {
       ...(ringOffered ? { hostFeatures: HVT_FEATURE_RING_IO, netRing: plan.ringGpa } : {}),
     });
 
+    armFastPath(vm, hypercalls, modules);
+
     // Step 14: what the sandbox must still allow, then the drop itself.
     if (enterSandbox(config, settings, modules, vm) === 'printed') return POLICY_PRINTED;
 
@@ -149,6 +151,16 @@ export function runTender(config: TenderConfig): number {
     for (const module of modules) module.close?.();
     vm?.destroy();
   }
+}
+
+/**
+ * Lets the platform serve the simple hypercalls natively (docs/architecture.md
+ * 3.2), unless a module must see every exit or the platform cannot.
+ */
+export function armFastPath(vm: Vm, hypercalls: Hypercalls, modules: readonly Module[]): boolean {
+  if (vm.armFastPath === undefined || modules.some((m) => m.seesEveryExit === true)) return false;
+  vm.armFastPath(hypercalls.fastPathPlan());
+  return true;
 }
 
 /** The modules' declarations merged into one policy (docs/architecture.md section 4). */

@@ -2,17 +2,26 @@ import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
+  armFastPath,
   bigintClock,
   CHUNK_SIZE,
+  createCoreModule,
+  type FastPathCall,
+  type FastPathPlan,
   GuestAccessError,
   type GuestRam,
   HvtError,
+  HvtHcPuts,
+  HvtHcWalltime,
   Hypercall,
   Hypercalls,
   nodeGuestIo,
+  Prot,
   pollHypercall,
   putsHypercall,
+  type SetupContext,
   transferAll,
+  type Vm,
   WaitSet,
   walltimeHypercall,
 } from '../src/index.js';
@@ -206,5 +215,41 @@ describe('I/O straight between a descriptor and guest RAM', () => {
     } finally {
       closeSync(fd);
     }
+  });
+});
+
+describe("the native fast path's plan (docs/architecture.md 3.2)", () => {
+  it('carries what each module registered, the visible size and the protections', () => {
+    const ram = guestRam(M, M - 4096);
+    ram.memory.restrict(0x10000, 0x2000, Prot.READ);
+    const h = new Hypercalls(ram);
+    createCoreModule(new WaitSet()).setup?.({
+      guest: ram,
+      platform: { walltimeNs: () => 0n },
+      registerHypercall: (nr: number, handler: (gpa: number) => void, fast?: FastPathCall) =>
+        h.register(nr, handler, fast),
+    } as unknown as SetupContext);
+    const plan = h.fastPathPlan();
+    expect(plan.portBase).toBe(0x500);
+    expect(plan.visibleSize).toBe(M - 4096);
+    expect(plan.restricted).toEqual([{ start: 0x10000, end: 0x12000, prot: Prot.READ }]);
+    expect(plan.calls[Hypercall.WALLTIME]).toEqual({ kind: 'walltime', layout: HvtHcWalltime });
+    expect(plan.calls[Hypercall.PUTS]).toEqual({ kind: 'puts', layout: HvtHcPuts, fd: 1 });
+    // POLL waits and HALT ends the run: always core's.
+    expect(plan.calls[Hypercall.POLL]).toBeUndefined();
+    expect(plan.calls[Hypercall.HALT]).toBeUndefined();
+  });
+
+  it('is armed unless a module must see every exit', () => {
+    const plans: FastPathPlan[] = [];
+    const vm = { armFastPath: (plan: FastPathPlan) => plans.push(plan) } as unknown as Vm;
+    const h = new Hypercalls(guestRam(M));
+    expect(armFastPath(vm, h, [{ name: 'core' }])).toBe(true);
+    expect(plans).toHaveLength(1);
+    expect(armFastPath(vm, h, [{ name: 'core' }, { name: 'gdb', seesEveryExit: true }])).toBe(
+      false,
+    );
+    expect(armFastPath({} as Vm, h, [{ name: 'core' }])).toBe(false);
+    expect(plans).toHaveLength(1);
   });
 });

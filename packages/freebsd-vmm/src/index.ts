@@ -29,8 +29,6 @@ export {
 const host = posixHost(native);
 export const { openNet, createPollSet, walltimeNs, catchTerminationSignals, pendingSignal } = host;
 
-}
-
 /** FreeBSD vmm(4) as the tender's platform, sandboxed with Capsicum. */
 export const freebsdVmmPlatform = {
   name: 'freebsd-vmm',

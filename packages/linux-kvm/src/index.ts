@@ -16,6 +16,7 @@ export {
   setNonBlocking,
   walltimeNs,
 } from './host.js';
+export type { NativeFastPath } from './native.js';
 export { isNativeError, type NativeError } from './native.js';
 export { eventFdNetRing, IO_THREAD_SIGNAL } from './net-ring.js';
 export {

@@ -1,4 +1,4 @@
-import type { NetRingFailure, X86Segment } from '@hvtjs/core';
+import type { FastPathPlan, NetRingFailure, X86Segment } from '@hvtjs/core';
 import { type HostAddon, lazyAddon, type NativeNetRingClass } from '@hvtjs/posix-kit';
 
 export { isNativeError, type NativeError } from '@hvtjs/posix-kit';
@@ -101,6 +101,8 @@ export interface NativeVcpuFd {
   setRegs(regs: Partial<Record<GeneralRegisterName, number | bigint>>): void;
   getRegs(): Record<GeneralRegisterName, bigint>;
   tscKhz(): number;
+  /** From now on run() lets `fastPath` serve the hypercall exits it can. */
+  armFastPath(fastPath: NativeFastPath): void;
   /** KVM_RUN with immediate_exit: KVM's first-run work, without entering the guest. */
   firstRun(): void;
   close(): void;
@@ -120,6 +122,16 @@ export interface NativeGuestMapping {
   write(fd: number, gpa: number, len: number): number;
 }
 
+/** The native fast path over one guest mapping (fastpath.cc). */
+export interface NativeFastPath {
+  /**
+   * What run() does with hypercall `nr`'s exit (struct at `gpa`): true when
+   * served, false when core's handler must serve it. `times` repeats the
+   * call (benchmarks): true when every call was served.
+   */
+  serve(nr: number, gpa: number, times?: number): boolean;
+}
+
 export interface NativeAddon extends HostAddon {
   Kvm: new (path: string) => NativeKvm;
   /** Takes ownership of fd. */
@@ -132,6 +144,7 @@ export interface NativeAddon extends HostAddon {
     mmapSize: number,
   ) => NativeVcpuFd;
   GuestMapping: new (size: number) => NativeGuestMapping;
+  FastPath: new (mapping: NativeGuestMapping, plan: FastPathPlan) => NativeFastPath;
   caps: { USER_MEMORY: number; IOEVENTFD: number; GET_TSC_KHZ: number; IMMEDIATE_EXIT: number };
   kvmRunSize: number;
   ioeventfdFlagPio: number;

@@ -3,6 +3,7 @@ import { getSystemErrorName } from 'node:util';
 import {
   CHUNK_SIZE,
   type ExitKind,
+  type FastPathPlan,
   type GuestIo,
   GuestMemory,
   HvtError,
@@ -18,6 +19,7 @@ import { checkMemSize, checkRange, residentPages } from '@hvtjs/posix-kit';
 import { kvmError, type MmapSite } from './errors.js';
 import {
   isNativeError,
+  type NativeFastPath,
   type NativeGuestMapping,
   type NativeKvm,
   type NativeVcpuFd,
@@ -60,6 +62,8 @@ export interface MappedGuestRam {
   protect(gpa: number, len: number, prot: number): void;
   /** Frees the pages; the views then read zeros (see LinuxKvmVm). */
   release(): void;
+  /** The fast path a VM's run() would use with `plan`, over this RAM: its serve() is run()'s. */
+  fastPath(plan: FastPathPlan): NativeFastPath;
 }
 
 /** Maps `size` bytes of zeroed guest RAM (a multiple of the page size) with no VM around it. */
@@ -73,6 +77,7 @@ export function mapGuestRam(size: number): MappedGuestRam {
     io: mappingIo(mapping),
     protect: (gpa, len, prot) => mapping.protect(gpa, len, prot),
     release: () => mapping.release(),
+    fastPath: (plan) => new native.FastPath(mapping, plan),
   };
 }
 
@@ -166,6 +171,11 @@ export class LinuxKvmVm implements Vm {
     } catch (e) {
       throw kvmError(e);
     }
+  }
+
+  /** run() serves what `plan` names natively from now on (fastpath.cc). */
+  armFastPath(plan: FastPathPlan): void {
+    this.vcpu.armFastPath(new native.FastPath(this.mapping, plan));
   }
 
   initVcpuX86(state: X86VcpuState): { tscHz: number } {

@@ -176,8 +176,20 @@ export class BlockModule implements Module {
     this.io = guest.io ?? nodeGuestIo(guest.memory);
     const writeArg = new GuestStruct(guest, HvtHcBlockIo, 'block.ts:BLOCK_WRITE');
     const readArg = new GuestStruct(guest, HvtHcBlockIo, 'block.ts:BLOCK_READ');
-    ctx.registerHypercall(Hypercall.BLOCK_WRITE, (gpa) => this.blockIo(writeArg.at(gpa), true));
-    ctx.registerHypercall(Hypercall.BLOCK_READ, (gpa) => this.blockIo(readArg.at(gpa), false));
+    // What a native fast path may serve in blockIo's place: the same devices.
+    const devices = this.devices.flatMap((d, handle) =>
+      d ? [{ handle, fd: d.fd, capacity: d.capacity }] : [],
+    );
+    ctx.registerHypercall(Hypercall.BLOCK_WRITE, (gpa) => this.blockIo(writeArg.at(gpa), true), {
+      kind: 'block-write',
+      layout: HvtHcBlockIo,
+      devices,
+    });
+    ctx.registerHypercall(Hypercall.BLOCK_READ, (gpa) => this.blockIo(readArg.at(gpa), false), {
+      kind: 'block-read',
+      layout: HvtHcBlockIo,
+      devices,
+    });
   }
 
   /**

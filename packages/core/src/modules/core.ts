@@ -76,8 +76,15 @@ export function createCoreModule(waitSet: WaitSet): Module {
     setup(ctx: SetupContext): void {
       const { guest, platform } = ctx;
       const clock = platform.realtimeClock?.() ?? bigintClock(() => platform.walltimeNs());
-      ctx.registerHypercall(Hypercall.WALLTIME, walltimeHypercall(guest, clock));
-      ctx.registerHypercall(Hypercall.PUTS, putsHypercall(guest));
+      ctx.registerHypercall(Hypercall.WALLTIME, walltimeHypercall(guest, clock), {
+        kind: 'walltime',
+        layout: HvtHcWalltime,
+      });
+      ctx.registerHypercall(Hypercall.PUTS, putsHypercall(guest), {
+        kind: 'puts',
+        layout: HvtHcPuts,
+        fd: CONSOLE_FD,
+      });
       ctx.registerHypercall(Hypercall.POLL, pollHypercall(guest, waitSet));
     },
     sandboxNeeds(): SandboxNeeds {

@@ -1,6 +1,6 @@
 import type { HvtError } from '../errors.js';
 import type { GuestRam } from '../guest-abi.js';
-import type { HaltHook, HypercallHandler } from '../hypercalls.js';
+import type { FastPathCall, HaltHook, HypercallHandler } from '../hypercalls.js';
 import type { Manifest } from '../manifest.js';
 import type { Platform, Vm } from '../platform.js';
 import type { SandboxNeeds } from '../sandbox-policy.js';
@@ -36,7 +36,11 @@ export interface SetupContext {
   readonly manifest: Manifest;
   readonly waitSet: WaitRegistry;
   readonly warn: Warn;
-  registerHypercall(nr: number, handler: HypercallHandler): void;
+  /**
+   * `fast`: what a platform's native fast path may serve of this hypercall
+   * without calling `handler` (docs/architecture.md 3.2).
+   */
+  registerHypercall(nr: number, handler: HypercallHandler, fast?: FastPathCall): void;
   registerHaltHook(hook: HaltHook): void;
   /** GPA of the ring area reserved at the top of memory (5.1), 0 when there is none. */
   readonly ringGpa: number;
@@ -65,6 +69,11 @@ export interface Module {
    * any other exception is reported as "Module `<name>' setup failed".
    */
   setup?(ctx: SetupContext): void;
+  /**
+   * The module must see every hypercall exit (a debugger stepping the guest):
+   * then no native fast path is armed and every exit reaches JavaScript.
+   */
+  readonly seesEveryExit?: boolean;
   /** What this module needs once the guest runs (valid after setup). */
   sandboxNeeds?(): SandboxNeeds;
   /** Releases host resources (descriptors); called on every path out of the tender. */

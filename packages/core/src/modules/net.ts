@@ -242,8 +242,22 @@ export class NetModule implements Module {
     this.io = guest.io ?? nodeGuestIo(guest.memory);
     const writeArg = new GuestStruct(guest, HvtHcNetWrite, 'net.ts:NET_WRITE');
     const readArg = new GuestStruct(guest, HvtHcNetRead, 'net.ts:NET_READ');
-    ctx.registerHypercall(Hypercall.NET_WRITE, (gpa) => this.netWrite(writeArg.at(gpa)));
-    ctx.registerHypercall(Hypercall.NET_READ, (gpa) => this.netRead(readArg.at(gpa)));
+    // What a native fast path may serve in netWrite's and netRead's place:
+    // reads only where no readiness check must come first.
+    const devices = this.devices.flatMap((d, handle) => (d ? [{ handle, fd: d.fd }] : []));
+    const readable = this.devices.flatMap((d, handle) =>
+      d && d.readiness === undefined ? [{ handle, fd: d.fd }] : [],
+    );
+    ctx.registerHypercall(Hypercall.NET_WRITE, (gpa) => this.netWrite(writeArg.at(gpa)), {
+      kind: 'net-write',
+      layout: HvtHcNetWrite,
+      devices,
+    });
+    ctx.registerHypercall(Hypercall.NET_READ, (gpa) => this.netRead(readArg.at(gpa)), {
+      kind: 'net-read',
+      layout: HvtHcNetRead,
+      devices: readable,
+    });
     this.startRing(ctx);
   }
 

@@ -35,6 +35,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hvt::InitClock(env, exports);
   hvt::InitNetRing(env, exports);
   hvt::InitSandbox(env, exports);
+  hvt::InitFastPath(env, exports);
   return exports;
 }
 

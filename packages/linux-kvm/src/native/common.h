@@ -68,6 +68,7 @@ Napi::Value CheckExtensionOf(const Napi::CallbackInfo& info, const OwnedFd& fd);
 // Per-environment data: constructors needed to recognise wrapped objects.
 struct AddonData {
   Napi::FunctionReference guestMapping;
+  Napi::FunctionReference fastPath;
 };
 AddonData& GetAddonData(Napi::Env env);
 
@@ -80,5 +81,6 @@ void InitEventFd(Napi::Env env, Napi::Object exports);
 void InitClock(Napi::Env env, Napi::Object exports);
 void InitNetRing(Napi::Env env, Napi::Object exports);
 void InitSandbox(Napi::Env env, Napi::Object exports);
+void InitFastPath(Napi::Env env, Napi::Object exports);
 
 }  // namespace hvt

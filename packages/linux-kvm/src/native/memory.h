@@ -8,6 +8,23 @@
 
 namespace hvt {
 
+// Guest I/O calls by guest-physical address (GuestMapping's pread, pwrite,
+// read and write).
+enum class GuestIoOp { kNone, kPread, kPwrite, kRead, kWrite };
+
+// A system call the fast path made for a hypercall whose result it does not
+// serve itself (a short frame write, a device error): core's handler, which
+// then serves that hypercall from the start, gets this result from its own
+// identical call instead of making the call a second time, so the device sees
+// one call and every outcome is worded by core (docs/architecture.md 3.2).
+struct PendingIo {
+  GuestIoOp op = GuestIoOp::kNone;
+  int fd = -1;
+  uint64_t gpa = 0;
+  uint64_t len = 0;
+  double result = 0;  // bytes, or minus the errno
+};
+
 // The host mapping and who still points into it. JavaScript holds external
 // ArrayBuffers onto it, and V8 frees those whenever it likes, possibly long after
 // the VM is gone, so the address range stays mapped until the owner has released
@@ -17,6 +34,7 @@ struct MappingState {
   size_t size = 0;
   size_t refs = 0;        // the owner (one) + live external buffers
   bool released = false;  // the guest's memory was dropped (see Release)
+  PendingIo pending;      // set by the fast path, taken by the next matching I/O call
 };
 
 class GuestMapping : public Napi::ObjectWrap<GuestMapping> {

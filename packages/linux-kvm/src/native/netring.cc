@@ -47,10 +47,10 @@ struct LinuxRingHost {
   static void FailureJoined() { ClearIoThreadFailure(); }
 
   static int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
-    return ArgInt32(info, i, name);
+    return hvt::ArgInt32(info, i, name);
   }
   static uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name) {
-    return ArgUint64(info, i, name);
+    return hvt::ArgUint64(info, i, name);
   }
   [[noreturn]] static void ThrowErrno(Napi::Env env, int err, const char* syscall) {
     hvt::ThrowErrno(env, err, syscall);

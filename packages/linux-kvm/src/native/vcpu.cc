@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "cpuid.h"
+#include "fastpath.h"
 #include "signals.h"
 
 namespace hvt {
@@ -71,6 +72,7 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
                                           InstanceAccessor<&VcpuFd::Fd>("fd"),
                                           InstanceMethod<&VcpuFd::BindExit>("bindExit"),
                                           InstanceMethod<&VcpuFd::Run>("run"),
+                                          InstanceMethod<&VcpuFd::ArmFastPath>("armFastPath"),
                                           InstanceMethod<&VcpuFd::SetCpuid2>("setCpuid2"),
                                           InstanceMethod<&VcpuFd::SetSregs>("setSregs"),
                                           InstanceMethod<&VcpuFd::GetSregs>("getSregs"),
@@ -105,6 +107,8 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
       ::munmap(run_, run_size_);
       run_ = nullptr;
     }
+    fast_ = nullptr;
+    fast_ref_.Reset();
     fd_.Close();
   }
 
@@ -117,6 +121,28 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
     return info.Env().Undefined();
   }
 
+  // armFastPath(fastPath): from now on run() lets fastPath serve the
+  // hypercall exits it can, and goes straight back into the guest.
+  Napi::Value ArmFastPath(const Napi::CallbackInfo& info) {
+    FastPath* fast = FastPath::FromValue(info.Env(), info[0]);
+    fast_ref_ = Napi::Persistent(info[0].As<Napi::Object>());
+    fast_ = fast;
+    return info.Env().Undefined();
+  }
+
+  // Whether the fast path served this exit: a 4-byte OUT (a hypercall's
+  // transport, docs/guest-abi.md 7.2) whose port and value it took.
+  bool ServedFast(struct kvm_run* run) {
+    if (run->exit_reason != KVM_EXIT_IO || run->io.direction != KVM_EXIT_IO_OUT ||
+        run->io.size != 4) {
+      return false;
+    }
+    uint64_t off = run->io.data_offset;
+    if (off > run_size_ || 4 > run_size_ - off) return false;
+    uint32_t value = static_cast<uint32_t>(LittleEndian32(reinterpret_cast<uint8_t*>(run) + off, 4));
+    return fast_->ServePort(run->io.port, value);
+  }
+
   // run(): KVM_RUN until an exit the tender must see; returns an ExitKind and
   // fills the bound exit array.
   Napi::Value Run(const Napi::CallbackInfo& info) {
@@ -126,6 +152,8 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
     double* e = exit_;
     // The vCPU that runs is the one the signal handler must kick out.
     SetSignalRun(run_);
+    // An I/O result the fast path left for the previous exit's handler is stale now.
+    if (fast_ != nullptr) fast_->ForgetPending();
     for (;;) {
       int sig = PendingSignal();
       if (sig != 0) {
@@ -137,7 +165,12 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
         e[kFieldReason] = KVM_EXIT_INTR;
         return Napi::Number::New(env, kExitIoThread);
       }
-      if (::ioctl(fd, KVM_RUN, 0) == 0) break;
+      if (::ioctl(fd, KVM_RUN, 0) == 0) {
+        // Served: back into the guest, after the signal checks above, so that a
+        // pending SIGINT/SIGTERM still ends run() as before.
+        if (fast_ != nullptr && ServedFast(run_)) continue;
+        break;
+      }
       int err = errno;
       if (err == EINTR) {
         // Some other signal, or ours (then the check above returns it).
@@ -393,6 +426,8 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
   size_t run_size_ = 0;
   Napi::Reference<Napi::Float64Array> exit_ref_;
   double* exit_ = nullptr;
+  Napi::ObjectReference fast_ref_;
+  FastPath* fast_ = nullptr;
 };
 
 void InitVcpu(Napi::Env env, Napi::Object exports) {

@@ -1,5 +1,5 @@
 import { closeSync, readSync } from 'node:fs';
-import { ExitField, ExitKind, HvtError, Prot } from '@hvtjs/core';
+import { ExitField, ExitKind, HvtError, HvtHcWalltime, Prot } from '@hvtjs/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEventFd, type LinuxKvmVm, linuxKvmPlatform } from '../../src/index.js';
 import { bootGuest, CODE_BASE } from '../fixtures/long-mode.mjs';
@@ -208,6 +208,38 @@ describe('vCPU runs', () => {
     }
   });
 
+  it('serves the hypercalls of an armed fast path without returning, and returns the rest', () => {
+    // 1000 WALLTIMEs with the struct at 0x300000, one with it past the
+    // visible size, then POLL (never served natively).
+    const vm = boot(4 * MiB, [
+      ...[0xb9, ...le32(1000)], // mov ecx, 1000
+      ...movEax(0x300000),
+      ...movDx(0x501),
+      OUT_DX_EAX,
+      ...[0xff, 0xc9], // dec ecx
+      ...[0x75, 0xf2], // jnz back to mov eax
+      ...movEax(0x3ff000),
+      OUT_DX_EAX,
+      ...movEax(0x300100),
+      ...movDx(0x503),
+      OUT_DX_EAX,
+      HLT,
+    ]);
+    vm.armFastPath({
+      portBase: 0x500,
+      visibleSize: 0x3ff000,
+      restricted: [],
+      calls: [undefined, { kind: 'walltime', layout: HvtHcWalltime }],
+    });
+    const before = BigInt(Date.now() - 1000) * 1_000_000n;
+    expect(vm.run()).toBe(ExitKind.IO);
+    expect([vm.exit[ExitField.PORT], vm.exit[ExitField.VALUE]]).toEqual([0x501, 0x3ff000]);
+    expect(vm.getRegistersX86().rcx).toBe(0n);
+    expect(vm.memory.readU64Big(0x300000)).toBeGreaterThan(before);
+    expect(vm.run()).toBe(ExitKind.IO);
+    expect([vm.exit[ExitField.PORT], vm.exit[ExitField.VALUE]]).toEqual([0x503, 0x300100]);
+  });
+
   it('destroys idempotently and fails cleanly when used afterwards', () => {
     const vm = boot(4 * MiB, [HLT]);
     vm.memory.writeU32(0x300000, 42);
@@ -231,6 +263,13 @@ describe('vCPU runs', () => {
     expect(stderr).toBe('');
     expect(code).toBe(0);
     expect(report).toEqual({ kind: ExitKind.SIGNAL, signal: 15, pending: 15 });
+  });
+
+  it('ends with SIGNAL 15 on SIGTERM while the fast path serves every exit', async () => {
+    const { report, code, stderr } = await signalChild('fast-run', 'SIGTERM');
+    expect(stderr).toBe('');
+    expect(code).toBe(0);
+    expect(report).toEqual({ kind: ExitKind.SIGNAL, signal: 15, pending: 15, served: 1 });
   });
 
   it('ends a spinning guest with SIGNAL 2 on SIGINT', async () => {

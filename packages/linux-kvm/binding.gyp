@@ -14,7 +14,8 @@
         "src/native/clock.cc",
         "src/native/signals.cc",
         "src/native/netring.cc",
-        "src/native/sandbox.cc"
+        "src/native/sandbox.cc",
+        "src/native/debug.cc"
       ],
       "dependencies": [
         "<!(node -p \"require('node-addon-api').targets\"):node_addon_api_except"

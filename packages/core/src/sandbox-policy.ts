@@ -50,6 +50,8 @@ export type FdKind =
   /** our end of a pipe to a helper process outside the sandbox (Platform.removeFileAtExit) */
   | 'channel'
   | 'waitset'
+  /** a connected socket (the gdb module's debugger) */
+  | 'socket'
   /** an event loop's wait instance of the runtime itself (an epoll fd on Linux) */
   | 'eventpoll';
 

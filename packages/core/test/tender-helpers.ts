@@ -67,6 +67,8 @@ export function setUp(modules: Module[], manifest: Manifest, guest: GuestRam) {
     ringGpa: 0,
     offerRingIo: () => {},
     registerIoThreadCheck: () => {},
+    registerRunStart: () => {},
+    registerExitHandler: () => false,
   };
   for (const module of modules) module.setup?.(ctx);
   return { hypercalls, waitSet, warnings: printed.list };

@@ -18,10 +18,12 @@ import {
   setNonBlocking,
   walltimeNs,
 } from './host.js';
+import { acceptTcp, listenTcp } from './debug.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
 import { removeFileAtExit } from './sandbox/remover.js';
 import { LinuxKvmVm } from './vm.js';
 
+export { acceptTcp, guestDebugArgs, listenTcp, vcpuDebug } from './debug.js';
 export { ioctlLabel, kvmError, kvmMessage } from './errors.js';
 export {
   catchTerminationSignals,
@@ -90,6 +92,8 @@ export interface LinuxKvmPlatform extends Platform {
   describeSandbox(policy: SandboxPolicy, options?: SandboxOptions): unknown;
   exit(status: number): never;
   removeFileAtExit(dirFd: number, name: string, fileFd: number): FileRemoval;
+  listenTcp: NonNullable<Platform['listenTcp']>;
+  acceptTcp: NonNullable<Platform['acceptTcp']>;
 }
 
 /** Linux KVM as the tender's platform. */
@@ -110,6 +114,8 @@ export const linuxKvmPlatform: LinuxKvmPlatform = {
   describeSandbox,
   exit: exitProcess,
   removeFileAtExit,
+  listenTcp,
+  acceptTcp,
 };
 
 export default linuxKvmPlatform;

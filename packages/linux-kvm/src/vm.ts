@@ -11,6 +11,7 @@ import {
   type NetRingConfig,
   type SandboxNeeds,
   type Vm,
+  type VmDebug,
   type X86Registers,
   type X86VcpuState,
 } from '@hvtjs/core';
@@ -23,6 +24,7 @@ import {
   type NativeVmFd,
   native,
 } from './native.js';
+import { vcpuDebug } from './debug.js';
 import { startNetRing } from './net-ring.js';
 
 /** The KVM API version every KVM since Linux 2.6.22 reports. */
@@ -104,6 +106,8 @@ export class LinuxKvmVm implements Vm {
   readonly io: GuestIo;
   /** Whether the host can signal eventfds on guest port writes (KVM_CAP_IOEVENTFD). */
   readonly ioEventFdSupported: boolean;
+  /** The gdb module's access to the vCPU (x86_64 only). */
+  readonly debug?: VmDebug;
   private destroyed = false;
 
   private constructor(
@@ -118,6 +122,7 @@ export class LinuxKvmVm implements Vm {
     const chunks = mapping.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
     this.memory = new GuestMemory(chunks);
     this.io = mappingIo(mapping);
+    if (native.guestDebug !== undefined) this.debug = vcpuDebug(vcpu, this.exit);
   }
 
   /**

@@ -204,6 +204,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hvt::InitSignals(env, exports);
   hvt::InitNetRing(env, exports);
   hvt::InitSandbox(env, exports);
+  hvt::InitDebug(env, exports);
   return exports;
 }
 

@@ -77,5 +77,6 @@ void InitClock(Napi::Env env, Napi::Object exports);
 void InitSignals(Napi::Env env, Napi::Object exports);
 void InitNetRing(Napi::Env env, Napi::Object exports);
 void InitSandbox(Napi::Env env, Napi::Object exports);
+void InitDebug(Napi::Env env, Napi::Object exports);
 
 }  // namespace hvt

@@ -232,6 +232,8 @@ export interface VmDebug {
    * runs the guest (or waits in a POLL) ends it with ExitKind.DEBUG_INPUT.
    */
   interruptOn(fd: number): void;
+  /** Stops that, before the descriptor is closed; makes no system call (it runs sandboxed). */
+  interruptOff(): void;
   /** Whether the exit run() just returned is the guest executing HLT. */
   halted(kind: ExitKind): boolean;
   /** What these calls need from the sandbox (the vCPU's debug ioctls). */

@@ -89,6 +89,7 @@ export function vcpuDebug(vcpu: NativeVcpuFd, exit: Float64Array): VmDebug {
     interruptOn(fd) {
       wrap(() => native.debugInterruptOn(fd));
     },
+    interruptOff: () => native.debugInterruptOff(),
     halted: (kind) => kind === ExitKind.OTHER && exit[ExitField.REASON] === KVM_EXIT_HLT,
     sandboxNeeds(): SandboxNeeds {
       const requests = native.debugIoctls!;

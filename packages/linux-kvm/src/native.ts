@@ -213,6 +213,8 @@ export interface NativeAddon {
   tcpAccept(listenFd: number): { fd: number; peer: string };
   /** Input on fd interrupts KVM_RUN of the calling thread from now on (run() returns DEBUG_INPUT). */
   debugInterruptOn(fd: number): void;
+  /** Stops that (no system call). */
+  debugInterruptOff(): void;
   /** KVM_SET_GUEST_DEBUG (x86_64). */
   guestDebug?(vcpuFd: number, control: number, debugreg: BigUint64Array): void;
   /** KVM_GET_DEBUGREGS: the guest's own debug registers (x86_64). */

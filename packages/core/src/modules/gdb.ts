@@ -20,7 +20,7 @@ import {
   type GdbTarget,
   type Resume,
 } from './gdb-protocol.js';
-import type { Module, SetupContext, Warn } from './module.js';
+import type { Module, SetupContext } from './module.js';
 import { scanDecimal } from './scan.js';
 
 /** The reference's default port. */
@@ -54,6 +54,7 @@ export class GdbModule implements Module {
   private address = GDB_DEFAULT_ADDRESS;
   private connection: TcpConnection | undefined;
   private session: GdbSession | undefined;
+  private debug: VmDebug | undefined;
   /** The vCPU's debug ioctls, from setup on. */
   private debugNeeds: SandboxNeeds | undefined;
 
@@ -112,16 +113,17 @@ export class GdbModule implements Module {
     this.connection = connection;
     warn(`Connection from debugger at ${connection.peer}`);
     debug.interruptOn(connection.fd);
+    this.debug = debug;
     this.debugNeeds = debug.sandboxNeeds();
 
     const link = socketLink(connection.fd, platform.createPollSet([connection.fd]), platform);
     this.session = new GdbSession(link, guestTarget(vm, debug), warn);
     ctx.registerRunStart(() => this.stop(GdbSignal.NONE, false));
-    ctx.registerExitHandler((kind) => this.handleExit(kind, debug, warn));
+    ctx.registerExitHandler((kind) => this.handleExit(kind, debug));
   }
 
   /** An exit the run loop offers: true when this module served it and the guest runs on. */
-  private handleExit(kind: ExitKind, debug: VmDebug, warn: Warn): boolean {
+  private handleExit(kind: ExitKind, debug: VmDebug): boolean {
     const session = this.session;
     if (session === undefined) return false;
     switch (kind) {
@@ -136,10 +138,8 @@ export class GdbModule implements Module {
       case ExitKind.INTERNAL_ERROR:
         return this.stop(GdbSignal.SEGV);
       default:
-        if (debug.halted(kind)) {
-          warn('Guest halted (HLT): telling the debugger it exited');
-          session.notify('W00');
-        }
+        // The reference's W00; the tender then fails as it would without gdb.
+        if (debug.halted(kind)) session.notify('W00');
         return false;
     }
   }
@@ -153,6 +153,7 @@ export class GdbModule implements Module {
 
   private disconnect(): void {
     this.session = undefined;
+    this.debug?.interruptOff();
     if (this.connection !== undefined) closeQuietly(this.connection.fd);
     this.connection = undefined;
   }

@@ -158,6 +158,14 @@ Napi::Value DebugInterruptOn(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// debugInterruptOff(): forgets the connection (before it is closed): no
+// system call, so it works in the sandbox.
+Napi::Value DebugInterruptOff(const Napi::CallbackInfo& info) {
+  g_debug_fd = -1;
+  g_debug_input = 0;
+  return info.Env().Undefined();
+}
+
 #if defined(__x86_64__)
 // guestDebug(vcpuFd, control, debugreg: BigUint64Array(8)): KVM_SET_GUEST_DEBUG.
 Napi::Value GuestDebug(const Napi::CallbackInfo& info) {
@@ -255,13 +263,14 @@ bool DebugInputPending() {
   struct timespec zero = {0, 0};
   // Input read while the guest was stopped raised the flag too: only what is
   // still unread counts.
-  return g_debug_fd >= 0 && ::ppoll(&p, 1, &zero, nullptr) == 1;
+  return g_debug_fd >= 0 && ::ppoll(&p, 1, &zero, nullptr) == 1 && (p.revents & POLLIN) != 0;
 }
 
 void InitDebug(Napi::Env env, Napi::Object exports) {
   exports.Set("tcpListen", Napi::Function::New<TcpListen>(env));
   exports.Set("tcpAccept", Napi::Function::New<TcpAccept>(env));
   exports.Set("debugInterruptOn", Napi::Function::New<DebugInterruptOn>(env));
+  exports.Set("debugInterruptOff", Napi::Function::New<DebugInterruptOff>(env));
 #if defined(__x86_64__)
   exports.Set("guestDebug", Napi::Function::New<GuestDebug>(env));
   exports.Set("getDebugRegs", Napi::Function::New<GetDebugRegs>(env));

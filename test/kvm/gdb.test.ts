@@ -323,7 +323,9 @@ describe('gdb: stock gdb against our guest', () => {
     const checkpoint = await symbol(g.gdb!, 'gdb_checkpoint');
     if (IN_NESTED_VM) {
       // TCG hands the INT3 to the guest: it traps just after our breakpoint.
-      expect(done.stdout).toContain(`trap: type=#BP ec=0x0 rip=0x${(checkpoint + 1n).toString(16)}`);
+      expect(done.stdout).toContain(
+        `trap: type=#BP ec=0x0 rip=0x${(checkpoint + 1n).toString(16)}`,
+      );
       expect(done.status).toBe(255);
     } else {
       expect(gdb.stdout).toMatch(/Breakpoint 1, .*gdb_checkpoint/);
@@ -363,7 +365,14 @@ describe('gdb: the protocol from a raw client', () => {
     c.write('+');
 
     // Memory: malformed, out of guest RAM, wrapping, too long, wrong lengths.
-    for (const bad of ['m', 'mzz,4', 'm100', 'm100,', 'm1ffffffffffffffff,1', 'mffffffffffffffff,2']) {
+    for (const bad of [
+      'm',
+      'mzz,4',
+      'm100',
+      'm100,',
+      'm1ffffffffffffffff,1',
+      'mffffffffffffffff,2',
+    ]) {
       expect(await c.command(bad)).toBe('E01');
     }
     expect(await c.command('m2000000,1')).toBe('E01');
@@ -397,7 +406,12 @@ describe('gdb: the protocol from a raw client', () => {
     expect(await c.command('Z2,103001,4')).toBe('E01');
     expect(await c.command('Z9,1000,1')).toBe('E01');
     expect(await c.command(`Z2,${global},3`)).toBe('E01');
-    for (const [t, len] of [[1, 1], [2, 8], [3, 4], [4, 2]] as const) {
+    for (const [t, len] of [
+      [1, 1],
+      [2, 8],
+      [3, 4],
+      [4, 2],
+    ] as const) {
       const addr = t === 1 ? checkpoint : global;
       expect(await c.command(`z${t},${addr},${len}`)).toBe('OK');
     }
@@ -450,7 +464,9 @@ describe('gdb: the protocol from a raw client', () => {
     const printed = await printing.exited;
     p.end();
     const json = JSON.parse(printed.stdout) as {
-      policy: { fds: { fd: number; kind: string; owner: string; ops: string[]; ioctls?: string[] }[] };
+      policy: {
+        fds: { fd: number; kind: string; owner: string; ops: string[]; ioctls?: string[] }[];
+      };
       compiled: { seccomp: { allow: { syscall: string; args: { means: string }[] }[] } };
     };
     const socket = json.policy.fds.find((f) => f.kind === 'socket')!;

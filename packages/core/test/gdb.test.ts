@@ -40,7 +40,9 @@ describe('packet framing', () => {
   it('reads back every packet it encodes', () => {
     fc.assert(
       fc.property(
-        fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)) }),
+        fc.string({
+          unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)),
+        }),
         (data) => {
           fc.pre(!data.includes('$') && !data.includes('#') && data.length <= GDB_PACKET_SIZE);
           expect(new PacketReader().feed(encodePacket(data))).toEqual([{ kind: 'packet', data }]);
@@ -184,9 +186,11 @@ describe('the amd64 register set of g and G', () => {
     expect(fullTagWord(0b1111, 0, st)).toBe(0xff00 | (2 << 6) | (2 << 4) | (1 << 2) | 0);
     // TOP 1: physical 1 is ST0.
     expect(fullTagWord(0b10, 1 << 11, st) & 0b1100).toBe(0);
-    fc.assert(fc.property(fc.integer({ min: 0, max: 255 }), u16, stBytes, (ftw, fsw, s) => {
-      expect(abridgedTagWord(fullTagWord(ftw, fsw, s))).toBe(ftw);
-    }));
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 255 }), u16, stBytes, (ftw, fsw, s) => {
+        expect(abridgedTagWord(fullTagWord(ftw, fsw, s))).toBe(ftw);
+      }),
+    );
   });
 });
 
@@ -205,8 +209,16 @@ describe('debug registers', () => {
     expect(four.dr).toEqual([0x1000n, 0x2000n, 0x3000n, 0x4002n]);
     // G0-G3, GE, bit 10; per slot R/W 00 01 11 11 and LEN 00 11 10 01.
     expect(four.dr7).toBe(
-      0xaan | 0x600n | (0b00n << 16n) | (0b00n << 18n) | (0b01n << 20n) | (0b11n << 22n) |
-        (0b11n << 24n) | (0b10n << 26n) | (0b11n << 28n) | (0b01n << 30n),
+      0xaan |
+        0x600n |
+        (0b00n << 16n) |
+        (0b00n << 18n) |
+        (0b01n << 20n) |
+        (0b11n << 22n) |
+        (0b11n << 24n) |
+        (0b10n << 26n) |
+        (0b11n << 28n) |
+        (0b01n << 30n),
     );
   });
 
@@ -231,7 +243,8 @@ function fakeTarget() {
   const debugs: GuestDebugRequest[] = [];
   const inside = (a: bigint, len: number) => a >= 0n && a + BigInt(len) <= BigInt(MEM);
   const target: GdbTarget = {
-    readMemory: (a, len) => (inside(a, len) ? memory.chunks[0]!.slice(Number(a), Number(a) + len) : undefined),
+    readMemory: (a, len) =>
+      inside(a, len) ? memory.chunks[0]!.slice(Number(a), Number(a) + len) : undefined,
     writeMemory(a, b) {
       if (!inside(a, b.length)) return false;
       memory.chunks[0]!.set(b, Number(a));

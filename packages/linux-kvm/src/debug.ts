@@ -1,3 +1,4 @@
+import { closeSync } from 'node:fs';
 import {
   ExitField,
   ExitKind,
@@ -10,7 +11,6 @@ import {
   type VmDebug,
   type X86DebugState,
 } from '@hvtjs/core';
-import { closeSync } from 'node:fs';
 import { kvmError } from './errors.js';
 import { isNativeError, type NativeVcpuFd, native } from './native.js';
 
@@ -98,9 +98,7 @@ export function vcpuDebug(vcpu: NativeVcpuFd, exit: Float64Array): VmDebug {
         request,
       }));
       return {
-        fds: [
-          { fd: vcpu.fd, kind: 'vcpu', owner: 'gdb', what: 'vCPU 0', ops: ['ioctl'], ioctls },
-        ],
+        fds: [{ fd: vcpu.fd, kind: 'vcpu', owner: 'gdb', what: 'vCPU 0', ops: ['ioctl'], ioctls }],
       };
     },
   };

@@ -8,6 +8,7 @@ import type {
   SandboxPolicy,
   SandboxReport,
 } from '@hvtjs/core';
+import { acceptTcp, listenTcp } from './debug.js';
 import {
   catchTerminationSignals,
   createEventFd,
@@ -18,7 +19,6 @@ import {
   setNonBlocking,
   walltimeNs,
 } from './host.js';
-import { acceptTcp, listenTcp } from './debug.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
 import { removeFileAtExit } from './sandbox/remover.js';
 import { LinuxKvmVm } from './vm.js';

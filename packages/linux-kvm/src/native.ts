@@ -222,7 +222,10 @@ export interface NativeAddon {
   getFpu?(vcpuFd: number): NativeFpu;
   setFpu?(vcpuFd: number, fpu: NativeFpu): void;
   guestDebugFlags?: { ENABLE: number; SINGLESTEP: number; USE_SW_BP: number; USE_HW_BP: number };
-  debugIoctls?: Record<'KVM_SET_GUEST_DEBUG' | 'KVM_SET_REGS' | 'KVM_GET_FPU' | 'KVM_SET_FPU', number>;
+  debugIoctls?: Record<
+    'KVM_SET_GUEST_DEBUG' | 'KVM_SET_REGS' | 'KVM_GET_FPU' | 'KVM_SET_FPU',
+    number
+  >;
 
   // The sandbox (sandbox.cc): mechanism for src/sandbox/.
   /** Loads the filter (default kill-process) into every thread, with no_new_privs. */

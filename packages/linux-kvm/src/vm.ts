@@ -15,6 +15,7 @@ import {
   type X86Registers,
   type X86VcpuState,
 } from '@hvtjs/core';
+import { vcpuDebug } from './debug.js';
 import { kvmError, type MmapSite } from './errors.js';
 import {
   isNativeError,
@@ -24,7 +25,6 @@ import {
   type NativeVmFd,
   native,
 } from './native.js';
-import { vcpuDebug } from './debug.js';
 import { startNetRing } from './net-ring.js';
 
 /** The KVM API version every KVM since Linux 2.6.22 reports. */

@@ -212,9 +212,11 @@ export function abridgedTagWord(full: number): number {
 export function encodeRegisters(state: X86DebugState): Uint8Array {
   const out = new Uint8Array(GDB_REGISTERS_SIZE);
   const dv = new DataView(out.buffer);
-  GPR_ORDER.forEach((r, i) => dv.setBigUint64(i * 8, BigInt.asUintN(64, state.regs[r]), true));
+  for (const [i, r] of GPR_ORDER.entries())
+    dv.setBigUint64(i * 8, BigInt.asUintN(64, state.regs[r]), true);
   dv.setUint32(OFF_EFLAGS, Number(BigInt.asUintN(32, state.regs.rflags)), true);
-  SELECTORS.forEach((s, i) => dv.setUint32(OFF_SELECTORS + 4 * i, state.selectors[s], true));
+  for (const [i, s] of SELECTORS.entries())
+    dv.setUint32(OFF_SELECTORS + 4 * i, state.selectors[s], true);
   const f = state.fpu;
   for (let i = 0; i < 8; i++) out.set(f.st.subarray(i * 16, i * 16 + 10), OFF_ST + 10 * i);
   const x87 = [
@@ -227,7 +229,7 @@ export function encodeRegisters(state: X86DebugState): Uint8Array {
     Number(f.fdp & 0xffff_ffffn),
     f.fop,
   ];
-  x87.forEach((v, i) => dv.setUint32(OFF_X87 + 4 * i, v, true));
+  for (const [i, v] of x87.entries()) dv.setUint32(OFF_X87 + 4 * i, v, true);
   out.set(f.xmm.subarray(0, 256), OFF_XMM);
   dv.setUint32(OFF_MXCSR, f.mxcsr, true);
   return out;

@@ -14,9 +14,9 @@ import {
 import type { SandboxNeeds } from '../sandbox-policy.js';
 import {
   GDB_LOST,
+  type GdbLink,
   GdbSession,
   GdbSignal,
-  type GdbLink,
   type GdbTarget,
   type Resume,
 } from './gdb-protocol.js';

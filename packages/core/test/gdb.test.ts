@@ -366,7 +366,7 @@ describe('the session', () => {
     const changed = g.slice();
     changed[0] = 0x99;
     const badSelector = g.slice();
-    badSelector[140] ^= 1;
+    badSelector[140] = badSelector[140]! ^ 1;
     const { link, sent } = scripted([
       p(`G${toHex(changed)}`),
       '+',

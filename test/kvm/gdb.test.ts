@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { chmodSync, existsSync, readFileSync } from 'node:fs';
+import { chmodSync, existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Guests, guestPaths, SOLO5, SOLO5_HVT } from './tender-harness.js';
+import { type Guests, guestPaths, procStatus, SOLO5, SOLO5_HVT } from './tender-harness.js';
 
 // The gdb module (docs/guest-abi.md 11.5) end to end on real KVM, sandboxed:
 // stock gdb against our guest, a raw client sending what gdb never would, and
@@ -204,16 +204,6 @@ class RawClient {
   end(): void {
     this.socket.destroy();
   }
-}
-
-/** The fields of a /proc status file. */
-function procStatus(pid: number): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
-    const m = /^(\w+):\s*(.*)$/.exec(line);
-    if (m) fields[m[1]!] = m[2]!;
-  }
-  return fields;
 }
 
 /** A symbol's address in `kernel` (nm). */
@@ -450,7 +440,7 @@ describe('gdb: the protocol from a raw client', () => {
     const tender = startDebugged([g.gdb!, 'spin=0']);
     const c = await RawClient.connect(await tender.port);
     expect(await c.command('?')).toBe('S00');
-    const status = procStatus(tender.child.pid!);
+    const status = procStatus(`/proc/${tender.child.pid}/status`);
     expect(status.Seccomp).toBe('2');
     expect(status.NoNewPrivs).toBe('1');
     if (asRoot) expect(status.Uid).toBe('65534\t65534\t65534\t65534');

@@ -12,7 +12,7 @@ import {
   type X86DebugState,
 } from '@hvtjs/core';
 import { kvmError } from './errors.js';
-import { isNativeError, type NativeVcpuFd, native } from './native.js';
+import { isNativeError, type NativeSregsOut, type NativeVcpuFd, native } from './native.js';
 
 /**
  * The gdb module's mechanism on Linux KVM x86_64 (docs/guest-abi.md 11.5):
@@ -22,6 +22,19 @@ import { isNativeError, type NativeVcpuFd, native } from './native.js';
 
 /** KVM_EXIT_HLT: the guest executed HLT. */
 const KVM_EXIT_HLT = 5;
+
+/** The segment selectors of a KVM_GET_SREGS result. */
+export function selectorsOf(s: NativeSregsOut): X86DebugState['selectors'] {
+  const { cs, ss, ds, es, fs, gs } = s;
+  return {
+    cs: cs.selector,
+    ss: ss.selector,
+    ds: ds.selector,
+    es: es.selector,
+    fs: fs.selector,
+    gs: gs.selector,
+  };
+}
 
 /** The KVM_SET_GUEST_DEBUG control word and debug registers for a request. */
 export function guestDebugArgs(request: GuestDebugRequest): {
@@ -64,14 +77,7 @@ export function vcpuDebug(vcpu: NativeVcpuFd, exit: Float64Array): VmDebug {
         const fpu = native.getFpu!(vcpu.fd);
         return {
           regs,
-          selectors: {
-            cs: s.cs.selector,
-            ss: s.ss.selector,
-            ds: s.ds.selector,
-            es: s.es.selector,
-            fs: s.fs.selector,
-            gs: s.gs.selector,
-          },
+          selectors: selectorsOf(s),
           fpu: { ...fpu, st: new Uint8Array(fpu.st), xmm: new Uint8Array(fpu.xmm) },
         };
       });

@@ -15,7 +15,7 @@ import {
   type X86Registers,
   type X86VcpuState,
 } from '@hvtjs/core';
-import { vcpuDebug } from './debug.js';
+import { selectorsOf, vcpuDebug } from './debug.js';
 import { kvmError, type MmapSite } from './errors.js';
 import {
   isNativeError,
@@ -225,12 +225,7 @@ export class LinuxKvmVm implements Vm {
       const s = this.vcpu.getSregs();
       return {
         ...r,
-        cs: s.cs.selector,
-        ss: s.ss.selector,
-        ds: s.ds.selector,
-        es: s.es.selector,
-        fs: s.fs.selector,
-        gs: s.gs.selector,
+        ...selectorsOf(s),
         fsBase: s.fs.base,
         gsBase: s.gs.base,
       };

@@ -402,11 +402,15 @@ describe('the session', () => {
 
   it('while the guest runs: Ctrl-C interrupts, a hang-up is reported, other input waits', () => {
     const { target } = fakeTarget();
-    const { link } = scripted(['\x03', `+${text(encodePacket('?'))}`]);
+    const flood = text(encodePacket('g')).repeat(1000);
+    const { link, sent } = scripted(['\x03', `+${text(encodePacket('?'))}`, flood, '$?#3f']);
     const session = new GdbSession(link, target, () => {});
     expect(session.input()).toBe('interrupt');
     expect(session.input()).toBe('nothing');
-    expect(session.input()).toBe('gone');
+    // Packets sent while the guest runs are dropped, not kept for later.
+    expect(session.input()).toBe('nothing');
+    expect(() => session.stopped(2)).toThrow(GDB_LOST);
+    expect(replies(sent)).toEqual(['S02', 'S02']);
   });
 });
 

@@ -84,12 +84,13 @@ export function vcpuDebug(vcpu: NativeVcpuFd, exit: Float64Array): VmDebug {
     },
     setState(state) {
       wrap(() => {
-        vcpu.setRegs(state.regs);
+        // The FPU first: KVM refuses a bad MXCSR, and then nothing has changed.
         native.setFpu!(vcpu.fd, {
           ...state.fpu,
           st: Uint8Array.from(state.fpu.st),
           xmm: Uint8Array.from(state.fpu.xmm),
         });
+        vcpu.setRegs(state.regs);
       });
     },
     interruptOn(fd) {

@@ -359,12 +359,10 @@ export class GdbSession {
   input(): 'interrupt' | 'gone' | 'nothing' {
     const bytes = this.link.receive();
     if (bytes === undefined) return 'gone';
-    let interrupt = false;
-    for (const event of this.reader.feed(bytes)) {
-      if (event.kind === 'interrupt') interrupt = true;
-      else if (event.kind !== 'ack' && event.kind !== 'nak') this.events.push(event);
-    }
-    return interrupt ? 'interrupt' : 'nothing';
+    // gdb sends nothing else while the guest runs: the rest is dropped, so
+    // that a client flooding packets cannot make the tender hold them.
+    const events = this.reader.feed(bytes);
+    return events.some((e) => e.kind === 'interrupt') ? 'interrupt' : 'nothing';
   }
 
   /** Sends `text` as a packet and waits for its acknowledgement (in acknowledgement mode). */

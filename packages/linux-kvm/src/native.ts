@@ -217,8 +217,6 @@ export interface NativeAddon {
   debugInterruptOff(): void;
   /** KVM_SET_GUEST_DEBUG (x86_64). */
   guestDebug?(vcpuFd: number, control: number, debugreg: BigUint64Array): void;
-  /** KVM_GET_DEBUGREGS: the guest's own debug registers (x86_64). */
-  getDebugRegs?(vcpuFd: number): { db: BigUint64Array; dr6: bigint; dr7: bigint };
   getFpu?(vcpuFd: number): NativeFpu;
   setFpu?(vcpuFd: number, fpu: NativeFpu): void;
   guestDebugFlags?: { ENABLE: number; SINGLESTEP: number; USE_SW_BP: number; USE_HW_BP: number };

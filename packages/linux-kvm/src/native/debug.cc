@@ -187,23 +187,6 @@ Napi::Value GuestDebug(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// getDebugRegs(vcpuFd): KVM_GET_DEBUGREGS as {db: BigUint64Array(4), dr6, dr7}.
-Napi::Value GetDebugRegs(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd = ArgInt32(info, 0, "fd");
-  struct kvm_debugregs regs = {};
-  if (::ioctl(fd, KVM_GET_DEBUGREGS, &regs) != 0) {
-    ThrowErrno(env, errno, "ioctl", "KVM_GET_DEBUGREGS");
-  }
-  Napi::BigUint64Array db = Napi::BigUint64Array::New(env, 4);
-  for (int i = 0; i < 4; i++) db[i] = regs.db[i];
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("db", db);
-  out.Set("dr6", Napi::BigInt::New(env, static_cast<uint64_t>(regs.dr6)));
-  out.Set("dr7", Napi::BigInt::New(env, static_cast<uint64_t>(regs.dr7)));
-  return out;
-}
-
 // getFpu(vcpuFd): KVM_GET_FPU.
 Napi::Value GetFpu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -273,7 +256,6 @@ void InitDebug(Napi::Env env, Napi::Object exports) {
   exports.Set("debugInterruptOff", Napi::Function::New<DebugInterruptOff>(env));
 #if defined(__x86_64__)
   exports.Set("guestDebug", Napi::Function::New<GuestDebug>(env));
-  exports.Set("getDebugRegs", Napi::Function::New<GetDebugRegs>(env));
   exports.Set("getFpu", Napi::Function::New<GetFpu>(env));
   exports.Set("setFpu", Napi::Function::New<SetFpu>(env));
   Napi::Object flags = Napi::Object::New(env);

@@ -14,7 +14,8 @@
         "src/native/signals.cc",
         "src/native/netring.cc",
         "src/native/sandbox.cc",
-        "src/native/fastpath.cc"
+        "src/native/fastpath.cc",
+        "src/native/debug.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('@hvtjs/posix-kit/native').include_dir\")"

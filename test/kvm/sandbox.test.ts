@@ -5,7 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Guests, guestPaths, runTender, SOLO5_HVT, type TenderRun } from './tender-harness.js';
+import {
+  type Guests,
+  guestPaths,
+  runTender,
+  SOLO5_HVT,
+  procStatus as status,
+  type TenderRun,
+} from './tender-harness.js';
 
 // The sandbox end to end, on real KVM: the tender as users start it (the
 // sandbox is on unless --unsafe-no-sandbox), looked at from outside while the
@@ -27,16 +34,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(scratch, { recursive: true, force: true });
 });
-
-/** The fields of a /proc status file. */
-function status(path: string): Record<string, string> {
-  const fields: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^(\w+):\s*(.*)$/.exec(line);
-    if (m) fields[m[1]!] = m[2]!;
-  }
-  return fields;
-}
 
 /** A task the kernel runs inside the process (PF_USER_WORKER, PF_IO_WORKER). */
 function kernelWorker(pid: number, tid: string): boolean {

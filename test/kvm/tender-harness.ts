@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { buildGuests } from '../guests/build.mjs';
 
@@ -149,4 +149,14 @@ export function ping(
       });
     });
   });
+}
+
+/** The fields of a /proc status file (`/proc/PID/status`, `/proc/PID/task/TID/status`). */
+export function procStatus(path: string): Record<string, string> {
+  const fields: Record<string, string> = {};
+  for (const line of readFileSync(path, 'utf8').split('\n')) {
+    const m = /^(\w+):\s*(.*)$/.exec(line);
+    if (m) fields[m[1]!] = m[2]!;
+  }
+  return fields;
 }

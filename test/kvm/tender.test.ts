@@ -26,12 +26,15 @@ Core options:
   [ --group=nogroup ] (group to become when started as root)
     --print-policy (print the sandbox policy and its rules, then exit)
     --unsafe-no-sandbox (run without the sandbox: debugging only)
-Compiled-in modules: core block net dumpcore 
+Compiled-in modules: core block net gdb dumpcore 
 Compiled-in module options:
     --block:NAME=PATH (attach block device/file at PATH as block storage NAME)
   [ --block-sector-size:NAME=SECTORSIZE ] (set sector size for block device NAME; must be a power of two greater than or equal 512)
     --net:NAME=IFACE | @NN (attach tap at IFACE or at fd @NN as network NAME)
   [ --net-mac:NAME=HWADDR ] (set HWADDR for network NAME)
+    --gdb (optional flag for running in a gdb debug session)
+  [ --gdb-port=1234 ] (port to use) 
+  [ --gdb-listen=127.0.0.1 ] (address to listen on; others expose the guest)
     --dumpcore=DIR (enable guest core dump on abort/trap)
 `;
 

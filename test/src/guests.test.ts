@@ -13,6 +13,7 @@ const EXPECTED_GUESTS = [
   'block',
   'data',
   'fpu',
+  'gdb',
   'halt',
   'hello',
   'hlt',

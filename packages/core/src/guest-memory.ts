@@ -89,6 +89,17 @@ export class GuestMemory {
     return true;
   }
 
+  /**
+   * The host protection of the byte at `gpa` as restrict() recorded it
+   * (Prot.READ | Prot.WRITE where nothing was): what to put back after
+   * lifting it for a moment (the gdb module's breakpoints).
+   */
+  protectionAt(gpa: number): number {
+    let prot: number = Prot.READ | Prot.WRITE;
+    for (const r of this.restricted) if (gpa >= r.start && gpa < r.end) prot = r.prot;
+    return prot;
+  }
+
   /** True when [gpa, gpa+len) lies inside guest memory (inclusive end). */
   contains(gpa: number, len: number): boolean {
     return (

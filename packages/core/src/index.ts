@@ -14,6 +14,8 @@ export * from './memory-layout.js';
 export * from './modules/block.js';
 export * from './modules/core.js';
 export * from './modules/dumpcore.js';
+export * from './modules/gdb.js';
+export * from './modules/gdb-protocol.js';
 export * from './modules/module.js';
 export * from './modules/net.js';
 export * from './notes.js';

@@ -77,6 +77,14 @@ export const ExitKind = {
    * the module that started it says why (NetRing.failure()).
    */
   IO_THREAD: 8,
+  /**
+   * The debugger's breakpoint, watchpoint or single step stopped the guest
+   * (VmDebug): exit[DETAIL] = the exception vector (1 #DB, 3 #BP),
+   * exit[ADDRESS] = the guest's pc.
+   */
+  DEBUG: 9,
+  /** The debugger's connection has input while the guest runs (VmDebug.interruptOn). */
+  DEBUG_INPUT: 10,
 } as const;
 export type ExitKind = (typeof ExitKind)[keyof typeof ExitKind];
 
@@ -157,6 +165,8 @@ export interface Vm {
   residentPages?(gpa: number, len: number): Uint8Array | undefined;
   /** Releases the VM, vCPU and guest memory; idempotent. */
   destroy(): void;
+  /** What a debugger needs of the vCPU (the gdb module, docs/guest-abi.md 11.5); absent where unsupported. */
+  readonly debug?: VmDebug;
   /** The VM's own descriptors and what the run loop still does with them (docs/architecture.md 4). */
   sandboxNeeds(): SandboxNeeds;
   /**
@@ -201,6 +211,68 @@ export interface NetRingKickError extends Error {
 
 export function isNetRingKickError(error: unknown): error is NetRingKickError {
   return error instanceof Error && typeof (error as { kickStep?: unknown }).kickStep === 'string';
+}
+
+/**
+ * The x86 vCPU as a debugger sees it: the general registers, the selectors,
+ * and the x87 and SSE state as FXSAVE keeps it.
+ */
+export interface X86DebugState {
+  readonly regs: Omit<X86Registers, 'cs' | 'ss' | 'ds' | 'es' | 'fs' | 'gs' | 'fsBase' | 'gsBase'>;
+  readonly selectors: {
+    readonly cs: number;
+    readonly ss: number;
+    readonly ds: number;
+    readonly es: number;
+    readonly fs: number;
+    readonly gs: number;
+  };
+  readonly fpu: X86FpuState;
+}
+
+/** FXSAVE's x87 and SSE state (KVM's struct kvm_fpu). */
+export interface X86FpuState {
+  /** ST0-ST7 in stack order, 16 bytes each (80 bits used). */
+  readonly st: Uint8Array;
+  readonly fcw: number;
+  readonly fsw: number;
+  /** The abridged tag: bit i set when physical register i is valid. */
+  readonly ftw: number;
+  readonly fop: number;
+  readonly fip: bigint;
+  readonly fdp: bigint;
+  /** XMM0-XMM15, 16 bytes each. */
+  readonly xmm: Uint8Array;
+  readonly mxcsr: number;
+}
+
+/** What the vCPU traps on for a debugger (VmDebug.setGuestDebug). */
+export interface GuestDebugRequest {
+  /** Stop after every instruction (ExitKind.DEBUG, #DB). */
+  readonly singleStep: boolean;
+  /** INT3 in guest memory stops the guest (ExitKind.DEBUG, #BP) instead of reaching its IDT. */
+  readonly softwareBreakpoints: boolean;
+  /** Hardware breakpoints: DR0-DR3 and DR7 (docs/guest-abi.md 11.5), or none. */
+  readonly hardware?: { readonly dr: readonly bigint[]; readonly dr7: bigint };
+}
+
+/** A vCPU's debug interface (mechanism only: the protocol and its decisions are core's). */
+export interface VmDebug {
+  setGuestDebug(request: GuestDebugRequest): void;
+  getState(): X86DebugState;
+  /** Loads the general registers and the x87/SSE state (the selectors are not loaded). */
+  setState(state: X86DebugState): void;
+  /**
+   * Before the sandbox: from now on, input arriving on `fd` while `run()`
+   * runs the guest (or waits in a POLL) ends it with ExitKind.DEBUG_INPUT.
+   */
+  interruptOn(fd: number): void;
+  /** Stops that, before the descriptor is closed; makes no system call (it runs sandboxed). */
+  interruptOff(): void;
+  /** Whether the exit run() just returned is the guest executing HLT. */
+  halted(kind: ExitKind): boolean;
+  /** What these calls need from the sandbox (the vCPU's debug ioctls). */
+  sandboxNeeds(): SandboxNeeds;
 }
 
 /** What the network ring's I/O thread serves. */
@@ -347,6 +419,29 @@ export interface Platform {
    * file only when it is sure to keep it).
    */
   removeFileAtExit?(dirFd: number, name: string, fileFd: number): FileRemoval;
+  /**
+   * A TCP socket listening on `address` (an IP literal) and `port` (0: any
+   * free one), for a debugger. Throws an Error with `code` and `syscall`.
+   */
+  listenTcp?(address: string, port: number): TcpListener;
+  /**
+   * Waits for one connection on `listener` and closes it; the connection is
+   * non-blocking with TCP_NODELAY. Undefined when SIGINT or SIGTERM ended the
+   * wait (pendingSignal() says which).
+   */
+  acceptTcp?(listener: TcpListener): TcpConnection | undefined;
+}
+
+export interface TcpListener {
+  readonly fd: number;
+  /** The port bound (the one chosen when 0 was asked for). */
+  readonly port: number;
+}
+
+export interface TcpConnection {
+  readonly fd: number;
+  /** The peer's address, as text. */
+  readonly peer: string;
 }
 
 /** A file that goes when the process ends unless kept (Platform.removeFileAtExit). */

@@ -52,6 +52,8 @@ export type FdKind =
   /** an end of a pipe within this process (the network ring's kick on the BSDs) */
   | 'pipe'
   | 'waitset'
+  /** a connected socket (the gdb module's debugger) */
+  | 'socket'
   /** an event loop's wait instance of the runtime itself (an epoll fd on Linux) */
   | 'eventpoll';
 

@@ -9,6 +9,7 @@ import { guestMemorySize, HVT_RING_SIZE, planMemory } from './memory-layout.js';
 import { BlockModule } from './modules/block.js';
 import { createCoreModule, WaitSet } from './modules/core.js';
 import { DumpcoreModule } from './modules/dumpcore.js';
+import { GdbModule } from './modules/gdb.js';
 import type { GuestRam, Module, SetupContext, Warn } from './modules/module.js';
 import { NetModule } from './modules/net.js';
 import { readAbiNote, readManifestNote, requireHvtAbi } from './notes.js';
@@ -33,7 +34,13 @@ import {
 
 /** The modules of this tender, in link order: fresh instances for one run. */
 export function createModules(waitSet = new WaitSet()): Module[] {
-  return [createCoreModule(waitSet), new BlockModule(), new NetModule(), new DumpcoreModule()];
+  return [
+    createCoreModule(waitSet),
+    new BlockModule(),
+    new NetModule(),
+    new GdbModule(),
+    new DumpcoreModule(),
+  ];
 }
 
 export interface TenderConfig {
@@ -111,6 +118,7 @@ export function runTender(config: TenderConfig): number {
     const hypercalls = new Hypercalls(guest);
     let ringOffered = false;
     const ioThreadChecks: (() => HvtError | undefined)[] = [];
+    const hooks: RunHooks = { start: [], exit: [] };
     const ctx: SetupContext = {
       platform,
       vm,
@@ -125,6 +133,8 @@ export function runTender(config: TenderConfig): number {
         ringOffered = plan.ringGpa !== 0;
       },
       registerIoThreadCheck: (check) => ioThreadChecks.push(check),
+      registerRunStart: (hook) => hooks.start.push(hook),
+      registerExitHandler: (handler) => hooks.exit.push(handler),
     };
     for (const module of modules) setupModule(module, ctx, warn);
     requireAllAttached(manifest, warn);
@@ -146,7 +156,7 @@ export function runTender(config: TenderConfig): number {
     if (enterSandbox(config, settings, modules, vm) === 'printed') return POLICY_PRINTED;
 
     // Step 15.
-    return runLoop(vm, hypercalls, hypervisorName(platform), ioThreadChecks);
+    return runLoop(vm, hypercalls, hypervisorName(platform), ioThreadChecks, hooks);
   } finally {
     for (const module of modules) module.close?.();
     vm?.destroy();
@@ -258,19 +268,28 @@ export function hypervisorName(platform: Platform): string {
   return platform.name.endsWith('-kvm') ? 'KVM' : 'VMM';
 }
 
+/** What modules hook into the run loop (SetupContext.registerRunStart, registerExitHandler). */
+export interface RunHooks {
+  readonly start: (() => void)[];
+  readonly exit: ((kind: ExitKind) => boolean)[];
+}
+
 /**
  * Step 15: runs the vCPU, serving each exit, until the guest halts (its status
  * is returned) or something fatal happens (thrown). One vm.run() per exit;
  * exit details come from the preallocated vm.exit. An IO_THREAD exit is
- * explained by the first of `ioThreadChecks` that claims it.
+ * explained by the first of `ioThreadChecks` that claims it. Exits other than
+ * a hypercall's go to the modules' exit handlers first.
  */
 export function runLoop(
   vm: Vm,
   hypercalls: Hypercalls,
   hypervisor: string,
   ioThreadChecks: readonly (() => HvtError | undefined)[] = [],
+  hooks: RunHooks = { start: [], exit: [] },
 ): number {
   const exit = vm.exit;
+  for (const hook of hooks.start) hook();
   for (;;) {
     const kind = vm.run();
     if (kind === ExitKind.IO) {
@@ -290,6 +309,7 @@ export function runLoop(
       if (halted) return hypercalls.haltStatus;
       continue;
     }
+    if (hooks.exit.some((handler) => handler(kind))) continue;
     if (kind === ExitKind.IO_THREAD) {
       const failure = ioThreadFailure(ioThreadChecks);
       if (failure !== undefined) throw failure;

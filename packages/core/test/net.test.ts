@@ -307,6 +307,6 @@ describe('dumpcore options and setup checks (11.4)', () => {
   });
 
   it('lists the modules in link order', () => {
-    expect(createModules().map((m) => m.name)).toEqual(['core', 'block', 'net', 'dumpcore']);
+    expect(createModules().map((m) => m.name)).toEqual(['core', 'block', 'net', 'gdb', 'dumpcore']);
   });
 });

@@ -76,6 +76,8 @@ export function setUp(
       offered.ringIo = true;
     },
     registerIoThreadCheck: (check) => offered.ioThreadChecks.push(check),
+    registerRunStart: () => {},
+    registerExitHandler: () => false,
   };
   for (const module of modules) module.setup?.(ctx);
   return { hypercalls, waitSet, warnings: printed.list, offered };

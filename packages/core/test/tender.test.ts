@@ -95,6 +95,8 @@ describe('module setup failures (section 11)', () => {
       ringGpa: 0,
       offerRingIo: () => {},
       registerIoThreadCheck: () => {},
+      registerRunStart: () => {},
+      registerExitHandler: () => false,
     };
     const error = thrown(() => setupModule(module, ctx, printed.warn));
     return { error, warnings: printed.list };

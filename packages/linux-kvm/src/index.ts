@@ -1,9 +1,11 @@
 import type { Arch, Platform } from '@hvtjs/core';
+import { acceptTcp, listenTcp } from './debug.js';
 import { host, realtimeClock, setNonBlocking } from './host.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';
 import { removeFileAtExit } from './sandbox/remover.js';
 import { LinuxKvmVm } from './vm.js';
 
+export { acceptTcp, guestDebugArgs, listenTcp, vcpuDebug } from './debug.js';
 export { ioctlLabel, kvmError, kvmMessage } from './errors.js';
 export {
   catchTerminationSignals,
@@ -73,6 +75,8 @@ export const linuxKvmPlatform = {
   describeSandbox,
   exit: exitProcess,
   removeFileAtExit,
+  listenTcp,
+  acceptTcp,
 } satisfies Platform;
 
 export default linuxKvmPlatform;

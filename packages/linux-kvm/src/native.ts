@@ -164,6 +164,25 @@ export interface NativeAddon extends HostAddon {
   /** Request numbers of the vCPU ioctls the run loop issues (KVM_GET_* on x86_64 only). */
   vcpuIoctls: { KVM_RUN: number; KVM_GET_REGS?: number; KVM_GET_SREGS?: number };
 
+  // The gdb module's mechanism (debug.cc).
+  /** A non-blocking listening TCP socket (SO_REUSEADDR) and the port it got. */
+  tcpListen(address: string, port: number): { fd: number; port: number };
+  /** A waiting connection, non-blocking with TCP_NODELAY; throws EAGAIN when none waits. */
+  tcpAccept(listenFd: number): { fd: number; peer: string };
+  /** Input on fd interrupts KVM_RUN of the calling thread from now on (run() returns DEBUG_INPUT). */
+  debugInterruptOn(fd: number): void;
+  /** Stops that (no system call). */
+  debugInterruptOff(): void;
+  /** KVM_SET_GUEST_DEBUG (x86_64). */
+  guestDebug?(vcpuFd: number, control: number, debugreg: BigUint64Array): void;
+  getFpu?(vcpuFd: number): NativeFpu;
+  setFpu?(vcpuFd: number, fpu: NativeFpu): void;
+  guestDebugFlags?: { ENABLE: number; SINGLESTEP: number; USE_SW_BP: number; USE_HW_BP: number };
+  debugIoctls?: Record<
+    'KVM_SET_GUEST_DEBUG' | 'KVM_SET_REGS' | 'KVM_GET_FPU' | 'KVM_SET_FPU',
+    number
+  >;
+
   // The sandbox (sandbox.cc): mechanism for src/sandbox/.
   /** Loads the filter (default kill-process) into every thread, with no_new_privs. */
   seccompInstall(rules: readonly NativeSeccompRule[]): void;
@@ -199,6 +218,21 @@ export interface NativeAddon extends HostAddon {
    * is closed without a byte written to it first.
    */
   removeFileAtExit(dirFd: number, name: string, fileFd: number): number;
+}
+
+/** struct kvm_fpu, as getFpu returns it and setFpu takes it. */
+export interface NativeFpu {
+  /** 8 x 16 bytes */
+  st: Uint8Array;
+  fcw: number;
+  fsw: number;
+  ftw: number;
+  fop: number;
+  fip: bigint;
+  fdp: bigint;
+  /** 16 x 16 bytes */
+  xmm: Uint8Array;
+  mxcsr: number;
 }
 
 /** One seccomp allow rule as the addon takes it. */

@@ -12,10 +12,12 @@ import {
   RING_KICK_PORT,
   type SandboxNeeds,
   type Vm,
+  type VmDebug,
   type X86Registers,
   type X86VcpuState,
 } from '@hvtjs/core';
 import { checkMemSize, checkRange, residentPages } from '@hvtjs/posix-kit';
+import { selectorsOf, vcpuDebug } from './debug.js';
 import { kvmError, type MmapSite } from './errors.js';
 import {
   isNativeError,
@@ -98,6 +100,8 @@ export class LinuxKvmVm implements Vm {
   readonly io: GuestIo;
   /** Whether the host can signal eventfds on guest port writes (KVM_CAP_IOEVENTFD). */
   readonly ioEventFdSupported: boolean;
+  /** The gdb module's access to the vCPU (x86_64 only). */
+  readonly debug?: VmDebug;
   private destroyed = false;
 
   private constructor(
@@ -113,6 +117,7 @@ export class LinuxKvmVm implements Vm {
     this.memory = new GuestMemory(chunks);
     this.io = mappingIo(mapping);
     this.netRing = eventFdNetRing(mapping, (fd) => this.addIoEventFd(RING_KICK_PORT, fd));
+    if (native.guestDebug !== undefined) this.debug = vcpuDebug(vcpu, this.exit);
   }
 
   /**
@@ -216,12 +221,7 @@ export class LinuxKvmVm implements Vm {
       const s = this.vcpu.getSregs();
       return {
         ...r,
-        cs: s.cs.selector,
-        ss: s.ss.selector,
-        ds: s.ds.selector,
-        es: s.es.selector,
-        fs: s.fs.selector,
-        gs: s.gs.selector,
+        ...selectorsOf(s),
         fsBase: s.fs.base,
         gsBase: s.gs.base,
       };

@@ -2,7 +2,7 @@ import type { HvtError } from '../errors.js';
 import type { GuestRam } from '../guest-abi.js';
 import type { FastPathCall, HaltHook, HypercallHandler } from '../hypercalls.js';
 import type { Manifest } from '../manifest.js';
-import type { Platform, Vm } from '../platform.js';
+import type { ExitKind, Platform, Vm } from '../platform.js';
 import type { SandboxNeeds } from '../sandbox-policy.js';
 
 export type { GuestRam, HaltHook, HypercallHandler };
@@ -51,6 +51,14 @@ export interface SetupContext {
    * module's failed thread, or undefined when it is not the one that failed.
    */
   registerIoThreadCheck(check: () => HvtError | undefined): void;
+  /** Runs `hook` once, after the sandbox, just before the guest's first instruction. */
+  registerRunStart(hook: () => void): void;
+  /**
+   * Offers `handler` every exit other than a hypercall's before the tender
+   * handles it (the reference's vmexit pre-handlers): it returns true when it
+   * served the exit and the guest is to run on.
+   */
+  registerExitHandler(handler: (kind: ExitKind) => boolean): void;
 }
 
 export interface Module {

@@ -36,6 +36,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hvt::InitNetRing(env, exports);
   hvt::InitSandbox(env, exports);
   hvt::InitFastPath(env, exports);
+  hvt::InitDebug(env, exports);
   return exports;
 }
 

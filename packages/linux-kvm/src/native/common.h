@@ -82,5 +82,6 @@ void InitClock(Napi::Env env, Napi::Object exports);
 void InitNetRing(Napi::Env env, Napi::Object exports);
 void InitSandbox(Napi::Env env, Napi::Object exports);
 void InitFastPath(Napi::Env env, Napi::Object exports);
+void InitDebug(Napi::Env env, Napi::Object exports);
 
 }  // namespace hvt

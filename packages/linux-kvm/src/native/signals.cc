@@ -75,6 +75,8 @@ void ClearIoThreadFailure() { g_io_thread_failures.fetch_sub(1, std::memory_orde
 
 void SetSignalRun(struct kvm_run* run) { g_signal_run = run; }
 
+struct kvm_run* SignalRun() { return g_signal_run; }
+
 void ClearSignalRun(struct kvm_run* run) {
   if (g_signal_run == run) g_signal_run = nullptr;
 }

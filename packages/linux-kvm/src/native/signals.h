@@ -20,6 +20,8 @@ void TerminationSignalSet(sigset_t* set);
 void SetSignalRun(struct kvm_run* run);
 // Forgets run if it is the one the handler marks (another vCPU may be current).
 void ClearSignalRun(struct kvm_run* run);
+// The kvm_run area a signal handler marks, or nullptr (async-signal-safe).
+struct kvm_run* SignalRun();
 
 // A device I/O thread (the network ring's) that fails cannot end the process
 // itself: it records why, then interrupts the vCPU thread with this signal so

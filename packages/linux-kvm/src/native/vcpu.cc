@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "cpuid.h"
+#include "debug.h"
 #include "fastpath.h"
 #include "signals.h"
 
@@ -26,6 +27,8 @@ enum ExitKind : int {
   kExitInternalError = 6,
   kExitOther = 7,
   kExitIoThread = 8,
+  kExitDebug = 9,
+  kExitDebugInput = 10,
 };
 enum ExitField : int {
   kFieldReason = 0,
@@ -165,6 +168,10 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
         e[kFieldReason] = KVM_EXIT_INTR;
         return Napi::Number::New(env, kExitIoThread);
       }
+      if (DebugInputPending()) {
+        e[kFieldReason] = KVM_EXIT_INTR;
+        return Napi::Number::New(env, kExitDebugInput);
+      }
       if (::ioctl(fd, KVM_RUN, 0) == 0) {
         // Served: back into the guest, after the signal checks above, so that a
         // pending SIGINT/SIGTERM still ends run() as before.
@@ -212,6 +219,12 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
       case KVM_EXIT_INTERNAL_ERROR:
         e[kFieldDetail] = run->internal.suberror;
         return Napi::Number::New(env, kExitInternalError);
+#if defined(__x86_64__)
+      case KVM_EXIT_DEBUG:
+        e[kFieldDetail] = run->debug.arch.exception;
+        e[kFieldAddress] = static_cast<double>(run->debug.arch.pc);
+        return Napi::Number::New(env, kExitDebug);
+#endif
       default:
         return Napi::Number::New(env, kExitOther);
     }
@@ -441,6 +454,8 @@ void InitVcpu(Napi::Env env, Napi::Object exports) {
   kinds.Set("INTERNAL_ERROR", Napi::Number::New(env, kExitInternalError));
   kinds.Set("OTHER", Napi::Number::New(env, kExitOther));
   kinds.Set("IO_THREAD", Napi::Number::New(env, kExitIoThread));
+  kinds.Set("DEBUG", Napi::Number::New(env, kExitDebug));
+  kinds.Set("DEBUG_INPUT", Napi::Number::New(env, kExitDebugInput));
   exports.Set("exitKind", kinds);
   Napi::Object fields = Napi::Object::New(env);
   fields.Set("REASON", Napi::Number::New(env, kFieldReason));

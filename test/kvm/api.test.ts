@@ -1,5 +1,5 @@
 import { text } from 'node:stream/consumers';
-import { runUnikernel } from '@hvtjs/core';
+import { runUnikernel } from '@hvtjs/cli';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Guests, guestPaths, SOLO5_HVT } from './tender-harness.js';
 

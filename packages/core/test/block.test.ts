@@ -1,15 +1,9 @@
 import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  BlockModule,
-  GuestAccessError,
-  type GuestRam,
-  HvtError,
-  Hypercall,
-  type Manifest,
-  Solo5Result,
-} from '../src/index.js';
+import type { Manifest } from '../src/entry/kernel.js';
+import { BlockModule, type GuestRam, Hypercall, Solo5Result } from '../src/entry/tender.js';
+import { GuestAccessError, HvtError } from '../src/index.js';
 import {
   BLOCK,
   guestRam,

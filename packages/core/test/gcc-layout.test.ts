@@ -6,15 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   EM_X86_64,
-  type Field,
-  GUEST_STRUCTS,
-  GuestMemory,
   loadElf,
   MftType,
   parseManifest,
   readAbiNote,
   readManifestNote,
-} from '../src/index.js';
+} from '../src/entry/kernel.js';
+import { GuestMemory } from '../src/entry/platform.js';
+import { type Field, GUEST_STRUCTS } from '../src/entry/tender.js';
 
 /**
  * The manifest and ABI notes as a C compiler lays them out: structs written

@@ -3,25 +3,20 @@ import { closeSync, constants, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { EM_X86_64, loadElf } from '../src/entry/kernel.js';
+import { CHUNK_SIZE, GuestMemory, Prot } from '../src/entry/platform.js';
 import {
   BlockModule,
   bigintClock,
-  CHUNK_SIZE,
   createModules,
-  ElfError,
-  EM_X86_64,
-  GuestAccessError,
-  GuestMemory,
   type GuestRam,
-  HvtError,
   Hypercall,
   Hypercalls,
-  loadElf,
   NetModule,
-  Prot,
   Solo5Result,
   walltimeHypercall,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { ElfError, GuestAccessError, HvtError } from '../src/index.js';
 import { buildUnikernel, TEXT_VADDR } from './elf-builder.js';
 import {
   BLOCK,

@@ -1,21 +1,18 @@
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { CHUNK_SIZE, nodeGuestIo, transferAll } from '../src/entry/platform.js';
 import {
   bigintClock,
-  CHUNK_SIZE,
-  GuestAccessError,
   type GuestRam,
-  HvtError,
   Hypercall,
   Hypercalls,
-  nodeGuestIo,
   pollHypercall,
   putsHypercall,
-  transferAll,
   WaitSet,
   walltimeHypercall,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { GuestAccessError, HvtError } from '../src/index.js';
 import { guestRam, scratchDir, thrown } from './tender-helpers.js';
 
 const MiB = 2 ** 20;

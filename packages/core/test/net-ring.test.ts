@@ -1,13 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import {
-  ExitKind,
-  GuestAccessError,
-  HvtError,
-  type NetRingFailure,
-  NetRingFailureKind,
-  RING_KICK_PORT,
-  ringFailureError,
-} from '../src/index.js';
+import { ExitKind, type NetRingFailure, NetRingFailureKind } from '../src/entry/platform.js';
+import { RING_KICK_PORT, ringFailureError } from '../src/entry/tender.js';
+import { GuestAccessError, HvtError } from '../src/index.js';
 
 // What the tender says when the network ring's host thread gives up
 // (docs/guest-abi.md 10.3); the thread itself is tested on real KVM (linux-kvm's

@@ -1,20 +1,19 @@
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Manifest } from '../src/entry/kernel.js';
 import {
   ADOPTED_FD_MTU,
   createModules,
   DumpcoreModule,
-  GuestAccessError,
   type GuestRam,
-  HvtError,
   Hypercall,
-  type Manifest,
   NetModule,
   parseMac,
   randomMac,
   Solo5Result,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { GuestAccessError, HvtError } from '../src/index.js';
 import {
   BLOCK,
   guestRam,

@@ -8,14 +8,13 @@ import {
   defaultSandboxSettings,
   firstPass,
   guestCommandLine,
-  HvtError,
   NetModule,
   parseMem,
   secondPass,
-  UsageError,
   usageText,
   versionText,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { HvtError, UsageError } from '../src/index.js';
 import {
   BLOCK,
   manifestOf,

@@ -1,19 +1,16 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Manifest, parseManifest } from '../src/entry/kernel.js';
+import { GuestMemory, type Platform, type Vm } from '../src/entry/platform.js';
 import {
-  GuestMemory,
   type GuestRam,
   Hypercalls,
-  type Manifest,
   type Module,
   type OptionContext,
-  type Platform,
-  parseManifest,
   type SetupContext,
-  type Vm,
   WaitSet,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
 import { type DeviceSpec, manifestBytes } from './elf-builder.js';
 
 export const BLOCK = 1;

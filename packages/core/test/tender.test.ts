@@ -1,25 +1,24 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Platform, Vm } from '../src/entry/platform.js';
 import {
   BlockModule,
   CONSOLE_FD,
   createCoreModule,
   DumpcoreModule,
-  HvtError,
   Hypercalls,
   hypervisorName,
   type Module,
   NetModule,
-  type Platform,
   requireAllAttached,
   type SetupContext,
   sandboxPolicy,
   secondPass,
   setupModule,
-  type Vm,
   WaitSet,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { HvtError } from '../src/index.js';
 import {
   BLOCK,
   guestRam,

@@ -1,4 +1,4 @@
-import type { NetDevice, PollSet, RealtimeClock } from '@hvtjs/core';
+import type { NetDevice, PollSet, RealtimeClock } from '@hvtjs/core/platform';
 import { native } from './native.js';
 
 /** How many fds one poll set may hold: its result is a bit set in a number. */

@@ -7,7 +7,7 @@ import type {
   SandboxOptions,
   SandboxPolicy,
   SandboxReport,
-} from '@hvtjs/core';
+} from '@hvtjs/core/platform';
 import {
   catchTerminationSignals,
   createEventFd,

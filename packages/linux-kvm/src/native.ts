@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import type { NetRingFailure } from '@hvtjs/core';
+import type { NetRingFailure } from '@hvtjs/core/platform';
 
 /**
  * The addon's surface (src/native/*.cc): one class per kind of KVM fd, plus the

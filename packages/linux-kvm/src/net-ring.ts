@@ -1,4 +1,5 @@
-import { HvtError, type NetRing, type NetRingConfig } from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import type { NetRing, NetRingConfig } from '@hvtjs/core/platform';
 import { isNativeError, type NativeGuestMapping, type NativeNetRing, native } from './native.js';
 
 /** Manifest indices are below 64 (MFT_MAX_ENTRIES): the thread's device table. */

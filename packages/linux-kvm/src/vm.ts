@@ -1,11 +1,11 @@
 import { closeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
+import { HvtError } from '@hvtjs/core';
 import {
   CHUNK_SIZE,
   type ExitKind,
   type GuestIo,
   GuestMemory,
-  HvtError,
   type IoctlRule,
   type NetRing,
   type NetRingConfig,
@@ -13,7 +13,7 @@ import {
   type Vm,
   type X86Registers,
   type X86VcpuState,
-} from '@hvtjs/core';
+} from '@hvtjs/core/platform';
 import { kvmError, type MmapSite } from './errors.js';
 import {
   isNativeError,

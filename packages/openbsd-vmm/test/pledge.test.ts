@@ -1,4 +1,4 @@
-import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core';
+import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core/platform';
 import { describe, expect, it } from 'vitest';
 import { openbsdRelease } from '../src/abi.js';
 import { describePledge, nodeIsJitless, pledgePlanFor, pledgePromisesFor } from '../src/pledge.js';

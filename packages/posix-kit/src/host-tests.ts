@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { ExitField, ExitKind, type Vm } from '@hvtjs/core';
+import { ExitField, ExitKind, type Vm } from '@hvtjs/core/platform';
 import { describe, expect, it } from 'vitest';
 
 /** For the platforms' host tests (run on the platform itself, as root). */

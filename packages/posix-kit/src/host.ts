@@ -6,7 +6,7 @@ import type {
   SandboxOptions,
   SandboxPolicy,
   SandboxReport,
-} from '@hvtjs/core';
+} from '@hvtjs/core/platform';
 
 /** How many fds one poll set may hold: its result is a bit set in a number. */
 export const MAX_POLL_FDS = 53;

@@ -1,4 +1,4 @@
-import { CHUNK_SIZE, type ExitKind, GuestMemory } from '@hvtjs/core';
+import { CHUNK_SIZE, type ExitKind, GuestMemory } from '@hvtjs/core/platform';
 import { checkRange, mprotectOrThrow } from './memory.js';
 
 /** The part of an addon's VM object that hvt::VmBase (hvt/posix_addon.h) provides. */

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, existsSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitField, ExitKind, HvtError } from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import { ExitField, ExitKind } from '@hvtjs/core/platform';
 import { describeVmNeverOutlivesTender, expectMarkerOut } from '@hvtjs/posix-kit/host-tests';
 import { afterEach, describe, expect, it } from 'vitest';
 import { VmExitCode } from '../../src/abi.js';

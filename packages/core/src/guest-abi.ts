@@ -95,6 +95,20 @@ export const HvtHcNetRead = struct('hvt_hc_net_read', 32, {
 
 export const HvtHcHalt = struct('hvt_hc_halt', 16, { cookie: [0, 8, IN], exit_status: [8, 4, IN] });
 
+/**
+ * The x86_64 trap frame the bindings pass as the HALT cookie when they die of
+ * a trap (8.8), Solo5's `struct trap_regs`: dumpcore records its registers.
+ */
+export const TrapRegs = struct('trap_regs', 56, {
+  cr2: [0, 8, IN],
+  ec: [8, 8, IN],
+  rip: [16, 8, IN],
+  cs: [24, 8, IN],
+  rflags: [32, 8, IN],
+  rsp: [40, 8, IN],
+  ss: [48, 8, IN],
+});
+
 // --- boot info (9) ---
 
 export const HvtBootInfo = struct('hvt_boot_info', 56, {
@@ -158,6 +172,7 @@ export const GUEST_STRUCTS = [
   HvtHcNetWrite,
   HvtHcNetRead,
   HvtHcHalt,
+  TrapRegs,
   HvtBootInfo,
   HvtRingEntry,
   HvtRingCommit,

@@ -1,11 +1,5 @@
 import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core/platform';
-import {
-  blockNeeds,
-  CONSOLE_NEEDS,
-  DUMPCORE_DIR_NEEDS,
-  PRECREATED_CORE_NEEDS,
-  TAP_NEEDS,
-} from '@hvtjs/posix-kit/test-needs';
+import * as needs from '@hvtjs/posix-kit/test-needs';
 import { describe, expect, it } from 'vitest';
 import { openbsdRelease } from '../src/abi.js';
 import { describePledge, nodeIsJitless, pledgePlanFor, pledgePromisesFor } from '../src/pledge.js';
@@ -18,10 +12,10 @@ const vm = vmSandboxNeeds({
   vmFd: 30,
   terminatorFd: 31,
 });
-const console_ = CONSOLE_NEEDS;
-const block = blockNeeds(512);
-const tap = TAP_NEEDS;
-const dumpcore = DUMPCORE_DIR_NEEDS;
+const console_ = needs.CONSOLE_NEEDS;
+const block = needs.blockNeeds(512);
+const tap = needs.TAP_NEEDS;
+const dumpcore = needs.DUMPCORE_DIR_NEEDS;
 const policy = (...parts: Parameters<typeof mergeSandboxNeeds>[0]): SandboxPolicy =>
   mergeSandboxNeeds(parts);
 
@@ -38,9 +32,9 @@ describe('policy to pledge promises', () => {
   });
 
   it('needs no path promise for a core file created before the drop: pwrite and ftruncate are stdio', () => {
-    expect(pledgePromisesFor(policy(console_, PRECREATED_CORE_NEEDS, vm), { jitless: true })).toBe(
-      'stdio vmm',
-    );
+    expect(
+      pledgePromisesFor(policy(console_, needs.PRECREATED_CORE_NEEDS, vm), { jitless: true }),
+    ).toBe('stdio vmm');
   });
 
   it('adds wpath and cpath only when dumpcore creates files', () => {

@@ -36,9 +36,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const importDist = (/** @type {string} */ pkg) =>
-  import(pathToFileURL(join(root, 'packages', pkg, 'dist', 'index.js')).href);
-const core = await importDist('core');
+const importDist = (/** @type {string} */ pkg, entry = 'index.js') =>
+  import(pathToFileURL(join(root, 'packages', pkg, 'dist', entry)).href);
+const core = await importDist('core', 'entry/tender.js');
+const { readKernelFile, readManifestNote } = await importDist('core', 'entry/kernel.js');
+const { nodeGuestIo } = await importDist('core', 'entry/platform.js');
 const kvm = await importDist('linux-kvm');
 /** @type {{ fakeAttach(exit: Float64Array, port: number, gpa: number, n: number, haltGpa: number): void, fakeRun(): number, cWalltimeLoop(n: number): number, cBlockReadLoop(n: number, fd: number, len: number): number, guestMemory(size: number): ArrayBuffer }} */
 const addon = createRequire(import.meta.url)(join(root, 'bench', 'out', 'native-loop.node'));
@@ -65,7 +67,7 @@ const setupContext = {
   registerHypercall: (
     /** @type {number} */ nr,
     /** @type {(gpa: number) => void} */ handler,
-    /** @type {import('../../packages/core/dist/index.js').FastPathCall | undefined} */ fast,
+    /** @type {import('../../packages/core/dist/entry/tender.js').FastPathCall | undefined} */ fast,
   ) => hypercalls.register(nr, handler, fast),
 };
 core.createCoreModule(new core.WaitSet()).setup(setupContext);
@@ -90,7 +92,7 @@ noopCalls.register(core.Hypercall.WALLTIME, () => {});
 
 /**
  * ns per exit of core's runLoop serving `count` WALLTIME exits, then a HALT.
- * @param {import('../../packages/core/dist/index.js').Hypercalls} table
+ * @param {import('../../packages/core/dist/entry/tender.js').Hypercalls} table
  * @param {number} count
  */
 function runLoopNs(table, count) {
@@ -149,7 +151,7 @@ writeSync(
   new Uint8Array(8 << 20).map((_, i) => i * 7),
 );
 const blockElf = join(root, 'bench', 'out', 'bench-block.hvt');
-const manifest = core.readManifestNote(core.readKernelFile(blockElf), blockElf);
+const manifest = readManifestNote(readKernelFile(blockElf), blockElf);
 const warn = (/** @type {string} */ text) => {
   throw new Error(text);
 };
@@ -168,21 +170,21 @@ function blockTable(/** @type {typeof guest} */ ram) {
     registerHypercall: (
       /** @type {number} */ nr,
       /** @type {(gpa: number) => void} */ handler,
-      /** @type {import('../../packages/core/dist/index.js').FastPathCall | undefined} */ fast,
+      /** @type {import('../../packages/core/dist/entry/tender.js').FastPathCall | undefined} */ fast,
     ) => table.register(nr, handler, fast),
   });
   return table;
 }
 const blockCalls = blockTable(guest);
 const blockFast = ram.fastPath(blockCalls.fastPathPlan());
-const fsBlockCalls = blockTable({ memory, size: memory.size, io: core.nodeGuestIo(memory) });
+const fsBlockCalls = blockTable({ memory, size: memory.size, io: nodeGuestIo(memory) });
 const storage = manifest.entries.find((/** @type {{ name: string }} */ e) => e.name === 'storage');
 
 /**
  * ns per BLOCK_READ exit of `len` bytes through core's runLoop and `table`.
  * @param {number} count
  * @param {number} len
- * @param {import('../../packages/core/dist/index.js').Hypercalls} [table]
+ * @param {import('../../packages/core/dist/entry/tender.js').Hypercalls} [table]
  */
 function blockReadNs(count, len, table = blockCalls) {
   blockReadStruct(len);

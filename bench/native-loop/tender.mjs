@@ -37,7 +37,8 @@ platform.createVm = (memSize) => {
   // Now, before the tender's sandbox forbids mapping the vCPU fd. Without a
   // net ring (refused below) the guest sees all of memSize.
   loop.attach(internals.vcpu.fd, internals.kvm.vcpuMmapSize(), chunk.buffer, memSize, vm.exit);
-  vm.run = () => /** @type {import('../../packages/core/dist/index.js').ExitKind} */ (loop.run());
+  vm.run = () =>
+    /** @type {import('../../packages/core/dist/entry/platform.js').ExitKind} */ (loop.run());
   return vm;
 };
 
@@ -45,10 +46,10 @@ if (process.argv.some((a) => a.startsWith('--net:'))) {
   console.error('native-loop: guests with a net device are not supported by this experiment');
   process.exit(1);
 }
-const { runUnikernel } = await import(
+const { tenderMain } = await import(
   pathToFileURL(join(root, 'packages', 'cli', 'dist', 'lib', 'run.js')).href
 );
-process.exitCode = await runUnikernel(process.argv.slice(2), {
+process.exitCode = await tenderMain(process.argv.slice(2), {
   prog: 'solo5-hvt',
   usageProg: 'solo5-hvt',
 });

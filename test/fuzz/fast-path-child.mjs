@@ -27,11 +27,12 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { HvtError } from '@hvtjs/core';
+import { parseManifest } from '@hvtjs/core/kernel';
+import { CHUNK_SIZE, Prot } from '@hvtjs/core/platform';
 import {
   BlockModule,
-  CHUNK_SIZE,
   createCoreModule,
-  HvtError,
   HvtHcBlockIo,
   HvtHcNetRead,
   HvtHcNetWrite,
@@ -39,10 +40,8 @@ import {
   Hypercall,
   Hypercalls,
   NetModule,
-  Prot,
-  parseManifest,
   WaitSet,
-} from '@hvtjs/core';
+} from '@hvtjs/core/tender';
 import fc from 'fast-check';
 import { linuxKvmPlatform, mapGuestRam } from '../../packages/linux-kvm/dist/index.js';
 

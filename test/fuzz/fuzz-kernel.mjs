@@ -7,7 +7,14 @@
 //   - its manifest note is replaced by one that declares the devices the fuzz
 //     attaches (two block devices, two network devices), appended to the file.
 import { readFileSync } from 'node:fs';
-import { EM_X86_64, MFT_ENTRY_SIZE, MFT_HEADER_SIZE, MftType, PT_LOAD, readElf } from '@hvtjs/core';
+import {
+  EM_X86_64,
+  MFT_ENTRY_SIZE,
+  MFT_HEADER_SIZE,
+  MftType,
+  PT_LOAD,
+  readElf,
+} from '@hvtjs/core/kernel';
 
 const PT_NOTE = 4;
 const PHDR_SIZE = 56;

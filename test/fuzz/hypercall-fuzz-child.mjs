@@ -28,20 +28,10 @@
 // broken rule, and a final {"summary": ...}. Exit 0 when done (violations
 // are the parent's to judge), other statuses only for a crash of the driver.
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import {
-  CHUNK_SIZE,
-  ExitField,
-  ExitKind,
-  GuestAccessError,
-  GuestMemory,
-  HVT_PIO_BASE,
-  HvtError,
-  Hypercall,
-  loadElf,
-  Prot,
-  planMemory,
-  runTender,
-} from '@hvtjs/core';
+import { GuestAccessError, HvtError } from '@hvtjs/core';
+import { loadElf } from '@hvtjs/core/kernel';
+import { CHUNK_SIZE, ExitField, ExitKind, GuestMemory, Prot } from '@hvtjs/core/platform';
+import { HVT_PIO_BASE, Hypercall, planMemory, runTender } from '@hvtjs/core/tender';
 import {
   eventFdNetRing,
   linuxKvmPlatform,

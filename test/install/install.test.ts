@@ -200,6 +200,8 @@ describe('installing the packed packages with npm, without build tools', () => {
     const manifest = JSON.parse(readFileSync(join(cli, 'package.json'), 'utf8'));
     expect(manifest.bin).toEqual({ solo5: './dist/solo5.js', 'solo5-hvt': './dist/solo5-hvt.js' });
     expect(readdirSync(join(cli, 'dist')).sort()).toEqual([
+      'api.d.ts',
+      'api.js',
       'chunks',
       'package.json',
       'solo5-hvt.js',
@@ -213,6 +215,54 @@ describe('installing the packed packages with npm, without build tools', () => {
     const entry = readFileSync(join(cli, 'dist/solo5-hvt.js'), 'utf8');
     expect(entry).not.toMatch(/^(?:(?:const|let|var) \w+ = )?require\("@hvtjs\//m);
     expect(entry).toContain('require("./chunks/solo5-hvt-linux-kvm.js")');
+  });
+
+  it('offers the embedding API as the main entry, to import and require, finding its own tender', () => {
+    const cli = join(app, 'node_modules/@hvtjs/cli');
+    const probe = (type: 'module' | 'commonjs', load: string) =>
+      mustRun(
+        'node',
+        [
+          `--input-type=${type}`,
+          '-e',
+          `${load}
+           console.log(JSON.stringify({ tender: api.resolveTender(), args: api.tenderArgs({ kernel: 'k', mem: 32 }).args, run: typeof api.runUnikernel }));`,
+        ],
+        { cwd: app, env: cleanEnv() },
+      ).stdout;
+    const expected = {
+      tender: join(cli, 'dist/solo5-hvt.js'),
+      args: ['--mem=32', '--', 'k'],
+      run: 'function',
+    };
+    expect(JSON.parse(probe('module', "const api = await import('@hvtjs/cli');"))).toEqual(
+      expected,
+    );
+    expect(JSON.parse(probe('commonjs', "const api = require('@hvtjs/cli');"))).toEqual(expected);
+  });
+
+  it("types the embedding API from the installed package's declarations", () => {
+    // The workspace's compiler and Node types; the package's own declarations.
+    const check = join(app, 'typed.mts');
+    writeFileSync(
+      check,
+      `import { runUnikernel, tenderArgs, type Unikernel, type UnikernelExit } from '@hvtjs/cli';
+const vm: Unikernel = runUnikernel({ kernel: 'hello.hvt', mem: 32, block: { storage: { path: 'disk.img', sectorSize: 4096 } } });
+const exit: Promise<UnikernelExit> = vm.exit;
+const args: string[] = tenderArgs({ kernel: 'k' }).args;
+// @ts-expect-error mem is a number of MiB
+runUnikernel({ kernel: 'hello.hvt', mem: '32' });
+// @ts-expect-error the console is a stream, not a string
+const text: string = vm.console;
+export { args, exit, text };
+`,
+    );
+    const tsc = join(checkout, 'node_modules/typescript/bin/tsc');
+    const types = join(checkout, 'node_modules/@types');
+    const options = ['--noEmit', '--strict', '--module', 'nodenext'];
+    const r = run(process.execPath, [tsc, ...options, '--typeRoots', types, check], { cwd: app });
+    expect(r.output.trim()).toBe('');
+    expect(r.status).toBe(0);
   });
 
   it('runs solo5 --version, solo5-hvt --version and solo5 info', async () => {
@@ -291,20 +341,47 @@ describe('installing the packed packages with npm, without build tools', () => {
     );
   });
 
-  it('runs the hello unikernel with the installed solo5 and solo5-hvt inside the nested VM', () => {
+  it('runs the hello unikernel with the installed solo5, solo5-hvt and runUnikernel() inside the nested VM', () => {
     const solo5 = join(app, 'node_modules/.bin/solo5');
     const solo5Hvt = join(app, 'node_modules/.bin/solo5-hvt');
-    // One boot for both bins: each prints its own command line.
-    const script = '"$0" run --mem=32 "$2" via-solo5 && "$1" --mem=32 "$2" via-solo5-hvt';
+    // A program of the user's: the API, imported by the package's name.
+    const program = join(app, 'embedded.mjs');
+    writeFileSync(
+      program,
+      `import { runUnikernel } from '@hvtjs/cli';
+const vm = runUnikernel({ kernel: process.argv[2], args: ['via-api'], mem: 32 });
+vm.console.pipe(process.stdout);
+const exit = await vm.exit;
+console.log(\`api exit: \${JSON.stringify(exit)}\`);
+`,
+    );
+    // One boot for all three: each prints its own command line.
+    const script =
+      '"$0" run --mem=32 "$2" via-solo5 && "$1" --mem=32 "$2" via-solo5-hvt && "$4" "$3" "$2"';
     const r = run(
       process.execPath,
-      [join(checkout, 'test/vm/run-in-vm.mjs'), '--', 'sh', '-c', script, solo5, solo5Hvt, hello],
+      [
+        join(checkout, 'test/vm/run-in-vm.mjs'),
+        '--',
+        'sh',
+        '-c',
+        script,
+        solo5,
+        solo5Hvt,
+        hello,
+        program,
+        process.execPath,
+      ],
       { cwd: app, timeout: 300_000 },
     );
-    console.log(`solo5 and solo5-hvt in the nested VM (exit ${r.status}):\n${r.output.trim()}`);
-    expect(r.stdout.match(/Hello, World/g)).toHaveLength(2);
+    console.log(
+      `solo5, solo5-hvt and the API in the nested VM (exit ${r.status}):\n${r.output.trim()}`,
+    );
+    expect(r.stdout.match(/Hello, World/g)).toHaveLength(3);
     expect(r.stdout).toContain('cmdline: via-solo5\n');
-    expect(r.stdout).toContain('cmdline: via-solo5-hvt');
+    expect(r.stdout).toContain('cmdline: via-solo5-hvt\n');
+    expect(r.stdout).toContain('cmdline: via-api\n');
+    expect(r.stdout).toContain('api exit: {"status":0,"messages":[]}');
     expect(r.status).toBe(0);
   }, 300_000);
 });

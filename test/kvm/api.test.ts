@@ -1,9 +1,9 @@
 import { text } from 'node:stream/consumers';
-import { runUnikernel } from '@hvtjs/core';
+import { runUnikernel } from '@hvtjs/cli';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type Guests, guestPaths, SOLO5_HVT } from './tender-harness.js';
 
-// core's programmatic API on real KVM: one child process per VM, running the
+// The CLI package's embedding API on real KVM: one child process per VM, running the
 // CLI's solo5-hvt, which runUnikernel finds on its own (resolveTender).
 
 const MEM = 32;

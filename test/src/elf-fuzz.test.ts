@@ -1,21 +1,18 @@
 import { readFileSync } from 'node:fs';
+import { AbiError, ElfError, HvtError, ManifestError } from '@hvtjs/core';
 import {
   ABI1_NOTE,
-  AbiError,
-  ElfError,
   EM_X86_64,
   findSolo5Note,
-  GuestMemory,
-  HvtError,
   loadElf,
-  ManifestError,
   MFT1_NOTE,
   parseManifest,
   readAbiNote,
   readElf,
   readManifestNote,
   requireHvtAbi,
-} from '@hvtjs/core';
+} from '@hvtjs/core/kernel';
+import { GuestMemory } from '@hvtjs/core/platform';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildGuests } from '../guests/build.mjs';

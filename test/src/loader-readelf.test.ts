@@ -5,7 +5,6 @@ import {
   ABI1_NOTE,
   EM_X86_64,
   findSolo5Note,
-  GuestMemory,
   loadElf,
   MFT1_NOTE,
   PF_R,
@@ -15,7 +14,8 @@ import {
   readAbiNote,
   readElf,
   readManifestNote,
-} from '@hvtjs/core';
+} from '@hvtjs/core/kernel';
+import { GuestMemory } from '@hvtjs/core/platform';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildGuests } from '../guests/build.mjs';
 

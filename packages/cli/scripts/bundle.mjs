@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // @ts-check
-// Bundles each published bin of the CLI into one file, so that start-up reads
+// Bundles each published bin of the CLI, and its embedding API, into one file
+// each, so that start-up reads
 // and compiles one module instead of a few dozen (in the nested test VM, where
 // every file access is a 9p round trip and V8 runs emulated, loading hvt.js
 // cost three times Node's own start-up):
@@ -10,6 +11,8 @@
 //   dist/solo5.js          solo5: the dispatcher; `run` and `info` come as chunks
 //   dist/chunks/*.js       what a run loads only when it needs it: the one platform
 //                          package of this host (never the others), `info`
+//   dist/api.js, api.d.ts  the package's main entry: runUnikernel() for programs,
+//                          which starts dist/solo5-hvt.js as a child process
 //
 // A platform package's JavaScript is bundled too (a second copy of core would
 // come with it otherwise), but its addon stays in the installed package: the
@@ -26,7 +29,8 @@ import { build } from 'vite';
 const PACKAGE_DIR = join(dirname(fileURLToPath(import.meta.url)), '..');
 const DIST = join(PACKAGE_DIR, 'dist');
 const LIB = join(DIST, 'lib');
-const BINS = ['solo5-hvt', 'solo5'];
+/** The bins, then the embedding API (`exports['.']`): one bundle each. */
+const ENTRIES = ['solo5-hvt', 'solo5', 'api'];
 
 /** The platform packages whose loader the bundle must point back at their install. */
 const PLATFORMS = ['@hvtjs/linux-kvm', '@hvtjs/freebsd-vmm', '@hvtjs/openbsd-vmm'];
@@ -101,14 +105,14 @@ function chunkLabel(chunk) {
 for (const entry of await readdir(DIST)) {
   if (entry !== 'lib') await rm(join(DIST, entry), { recursive: true, force: true });
 }
-for (const bin of BINS) {
+for (const entry of ENTRIES) {
   await build({
     configFile: false,
     logLevel: 'warn',
     root: PACKAGE_DIR,
     plugins: [platformLocation()],
     build: {
-      ssr: join(LIB, `${bin}.js`),
+      ssr: join(LIB, `${entry}.js`),
       outDir: DIST,
       emptyOutDir: false,
       minify: false,
@@ -121,7 +125,7 @@ for (const bin of BINS) {
           format: 'cjs',
           dynamicImportInCjs: false,
           entryFileNames: '[name].js',
-          chunkFileNames: (chunk) => `chunks/${bin}-${chunkLabel(chunk)}.js`,
+          chunkFileNames: (chunk) => `chunks/${entry}-${chunkLabel(chunk)}.js`,
         },
       },
     },
@@ -134,3 +138,12 @@ for (const bin of BINS) {
 await writeFile(join(DIST, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
 await writeFile(join(LIB, 'package.json'), `${JSON.stringify({ type: 'module' })}\n`);
 await rm(join(DIST, '.vite'), { recursive: true, force: true });
+// The embedding API's types, published beside its bundle: tsc's declaration,
+// which must name nothing of the package but Node's own types.
+const apiTypes = await readFile(join(LIB, 'api.d.ts'), 'utf8');
+if (/(?:from |import\()['"]\./.test(apiTypes)) {
+  throw new Error(
+    'dist/lib/api.d.ts imports other modules of the package: it cannot be published alone',
+  );
+}
+await writeFile(join(DIST, 'api.d.ts'), apiTypes);

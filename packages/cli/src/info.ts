@@ -1,3 +1,4 @@
+import { UsageError } from '@hvtjs/core';
 import {
   abiTargetName,
   EM_AARCH64,
@@ -8,8 +9,7 @@ import {
   readAbiNote,
   readKernelFile,
   readManifestNote,
-  UsageError,
-} from '@hvtjs/core';
+} from '@hvtjs/core/kernel';
 import { type Command, report } from './main.js';
 
 const usage = () => 'usage: solo5 info KERNEL [--json]\n';

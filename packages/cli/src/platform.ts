@@ -1,4 +1,5 @@
-import { HvtError, type Platform } from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import type { Platform } from '@hvtjs/core/platform';
 
 /**
  * Finds the platform package for this host. Core never imports one; the CLI

@@ -1,30 +1,14 @@
-import { existsSync, readFileSync, writeSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createModules, firstPass, runTender, usageText, versionText } from '@hvtjs/core';
+import { writeSync } from 'node:fs';
+import { createModules, firstPass, runTender, usageText, versionText } from '@hvtjs/core/tender';
 import { type CommandIo, report } from './main.js';
+import { cliPackage } from './package.js';
 import { loadPlatform } from './platform.js';
 
-/**
- * The version `--version` reports: hvt.js's own, read when asked for only,
- * from the first package.json above this module that is the CLI's: the
- * bundle puts this code in a chunk one level deeper than tsc's output, and a
- * folder's own package.json in between only sets its module type.
- */
+/** The version `--version` reports: hvt.js's own, read when asked for only. */
 export function tenderVersion(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const manifest = JSON.parse(readFileSync(file, 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (manifest.name === '@hvtjs/cli' && manifest.version !== undefined) return manifest.version;
-    }
-    if (dirname(dir) === dir) throw new Error('the package.json of @hvtjs/cli is missing');
-    dir = dirname(dir);
-  }
+  const { version } = cliPackage().manifest;
+  if (version === undefined) throw new Error('the package.json of @hvtjs/cli has no version');
+  return version;
 }
 
 /**
@@ -64,7 +48,7 @@ export interface TenderNames {
  * and exit statuses as the reference solo5-hvt. Returns the process exit
  * status: the guest's (8 bits, as the OS keeps them), or the tender's own.
  */
-export async function runUnikernel(args: readonly string[], names: TenderNames): Promise<number> {
+export async function tenderMain(args: readonly string[], names: TenderNames): Promise<number> {
   // Once the sandbox goes on, the process must end through the platform.
   let leave: ((status: number) => never) | undefined;
   const status = await runTenderCommand(args, names, (exit) => {
@@ -112,4 +96,4 @@ async function runTenderCommand(
 
 /** `solo5 run [options] [--] KERNEL [ARGS...]`. */
 export const run = (args: readonly string[], _io: CommandIo): Promise<number> =>
-  runUnikernel(args, { prog: 'solo5', usageProg: 'solo5 run' });
+  tenderMain(args, { prog: 'solo5', usageProg: 'solo5 run' });

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { basename } from 'node:path';
-import { runUnikernel } from './run.js';
+import { tenderMain } from './run.js';
 
 /**
  * `solo5-hvt`: a drop-in replacement for the reference tender, with its argv
@@ -10,8 +10,6 @@ import { runUnikernel } from './run.js';
 const invokedAs = basename(process.argv[1] ?? 'solo5-hvt').replace(/\.[cm]?js$/, '');
 
 // No top-level await: the bundle is CommonJS (scripts/bundle.mjs).
-void runUnikernel(process.argv.slice(2), { prog: invokedAs, usageProg: invokedAs }).then(
-  (status) => {
-    process.exitCode = status;
-  },
-);
+void tenderMain(process.argv.slice(2), { prog: invokedAs, usageProg: invokedAs }).then((status) => {
+  process.exitCode = status;
+});

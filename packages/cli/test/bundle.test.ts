@@ -79,11 +79,11 @@ describe('bundled bins', () => {
       expect(chunk).toContain(`const name = "@hvtjs/${name}";`);
       expect(chunk).not.toMatch(/new URL\("\.\.", import\.meta\.url\)/);
       // Core is the entry's: one copy, whose error classes the CLI recognises;
-      // the three share the POSIX kit's ring part (posix-kit2), the BSD
-      // backends also the rest of the kit, which Linux never loads.
+      // the three share the POSIX kit's host and ring part (posix-kit), the
+      // BSD backends also its vmm helpers (posix-kit2), which Linux never loads.
       const shared =
         name === 'linux-kvm'
-          ? ['chunks/solo5-hvt-posix-kit2.js']
+          ? ['chunks/solo5-hvt-posix-kit.js']
           : ['chunks/solo5-hvt-posix-kit.js', 'chunks/solo5-hvt-posix-kit2.js'];
       expect(startupFiles(join(dist, `chunks/solo5-hvt-${name}.js`))).toEqual([
         `chunks/solo5-hvt-${name}.js`,

@@ -1,23 +1,30 @@
 import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { PT_LOAD, PT_NOTE } from './elf.js';
+import {
+  ELF_MAGIC,
+  ELFCLASS64,
+  ELFDATA2LSB,
+  Elf64Ehdr,
+  Elf64Nhdr,
+  Elf64Phdr,
+  ElfPrstatusX86_64,
+  EV_CURRENT,
+  type FileStruct,
+  setField,
+} from './elf-layout.js';
 import { HvtError } from './errors.js';
+import { type GuestRam, GuestStruct, type StructPointer, TrapRegs } from './guest-abi.js';
 import type { GuestMemory } from './guest-memory.js';
 import type { X86Registers } from './platform.js';
 
 /**
  * The x86_64 trap frame a guest passes as its HALT cookie on a fatal trap
- * (docs/guest-abi.md 8.8): the registers at the moment of the fault, which are more
- * useful in a core file than the vCPU's registers inside the abort path.
+ * (docs/guest-abi.md 8.8; `TrapRegs` in guest-abi.ts): the registers at the
+ * moment of the fault, which are more useful in a core file than the vCPU's
+ * registers inside the abort path.
  */
-export interface TrapFrame {
-  cr2: bigint;
-  ec: bigint;
-  rip: bigint;
-  cs: bigint;
-  rflags: bigint;
-  rsp: bigint;
-  ss: bigint;
-}
+export type TrapFrame = { [K in keyof typeof TrapRegs.fields]: bigint };
 
 export interface CoreFileOptions {
   /**
@@ -55,51 +62,41 @@ export interface CoreFileResult {
   writeErrors: number;
 }
 
-/** Reads the 7 × u64 trap frame a HALT cookie points at; throws GuestAccessError when out of range. */
-export function decodeTrapFrame(memory: GuestMemory, gpa: number): TrapFrame {
+/**
+ * Reads the trap frame a HALT cookie points at, through its declaration;
+ * throws GuestAccessError when it is not all inside guest-visible memory.
+ */
+export function decodeTrapFrame(guest: GuestRam, gpa: number): TrapFrame {
+  const frame: StructPointer<typeof TrapRegs> = new GuestStruct(guest, TrapRegs, 'dumpcore').at(
+    gpa,
+  );
+  const f = TrapRegs.fields;
   return {
-    cr2: memory.readU64Big(gpa),
-    ec: memory.readU64Big(gpa + 8),
-    rip: memory.readU64Big(gpa + 16),
-    cs: memory.readU64Big(gpa + 24),
-    rflags: memory.readU64Big(gpa + 32),
-    rsp: memory.readU64Big(gpa + 40),
-    ss: memory.readU64Big(gpa + 48),
+    cr2: frame.u64Big(f.cr2),
+    ec: frame.u64Big(f.ec),
+    rip: frame.u64Big(f.rip),
+    cs: frame.u64Big(f.cs),
+    rflags: frame.u64Big(f.rflags),
+    rsp: frame.u64Big(f.rsp),
+    ss: frame.u64Big(f.ss),
   };
 }
 
 const PAGE_SIZE = 4096;
 
-const EHDR_SIZE = 64;
-const PHDR_SIZE = 56;
 const PHNUM = 2;
 
 const ET_CORE = 4;
-const EV_CURRENT = 1;
-const ELFCLASS64 = 2;
-const ELFDATA2LSB = 1;
 const ELFOSABI_STANDALONE = 255;
-const PT_LOAD = 1;
-const PT_NOTE = 4;
 const NT_PRSTATUS = 1;
 
 /** "CORE" with its NUL, then padding to the 4-byte note alignment. */
 const NOTE_NAME = 'CORE';
 const NOTE_NAMESZ = NOTE_NAME.length + 1;
 const NOTE_NAME_PADDED = 8;
-const NOTE_HEADER_SIZE = 12;
 
-/**
- * Linux x86_64 `struct elf_prstatus`: what gdb and other core readers expect
- * in an NT_PRSTATUS descriptor of this size. pr_reg follows the siginfo,
- * cursig, signal masks, four pids and four timevals.
- */
-const PRSTATUS_SIZE = 336;
-const PRSTATUS_PID_OFFSET = 32;
-const PRSTATUS_REG_OFFSET = 112;
-
-const NOTE_OFFSET = EHDR_SIZE + PHDR_SIZE * PHNUM;
-const NOTE_SIZE = NOTE_HEADER_SIZE + NOTE_NAME_PADDED + PRSTATUS_SIZE;
+const NOTE_OFFSET = Elf64Ehdr.size + Elf64Phdr.size * PHNUM;
+const NOTE_SIZE = Elf64Nhdr.size + NOTE_NAME_PADDED + ElfPrstatusX86_64.size;
 /** Page-aligned so guest pages map onto whole file blocks and holes stay possible. */
 const LOAD_OFFSET = Math.ceil((NOTE_OFFSET + NOTE_SIZE) / PAGE_SIZE) * PAGE_SIZE;
 
@@ -185,57 +182,58 @@ function userRegs(regs: X86Registers, cookie: TrapFrame | undefined): bigint[] {
 function buildHeaders(opts: CoreFileOptions): Uint8Array {
   const buf = new Uint8Array(NOTE_OFFSET + NOTE_SIZE);
   const dv = new DataView(buf.buffer);
-  const u16 = (off: number, v: number) => dv.setUint16(off, v, true);
-  const u32 = (off: number, v: number) => dv.setUint32(off, v, true);
-  const u64 = (off: number, v: number | bigint) =>
-    dv.setBigUint64(off, BigInt.asUintN(64, BigInt(v)), true);
+  /** Sets the fields of the struct at `base`; the others stay zero. */
+  const fill = <F extends string>(
+    layout: FileStruct<F>,
+    base: number,
+    values: { readonly [K in F]?: number | bigint },
+  ) => {
+    for (const [name, value] of Object.entries(values) as [F, number | bigint][]) {
+      setField(dv, base, layout.fields[name], value);
+    }
+  };
 
-  buf.set([0x7f, 0x45, 0x4c, 0x46, ELFCLASS64, ELFDATA2LSB, EV_CURRENT, ELFOSABI_STANDALONE]);
-  u16(16, ET_CORE);
-  u16(18, opts.machine);
-  u32(20, EV_CURRENT);
-  u64(24, 0); // e_entry
-  u64(32, EHDR_SIZE); // e_phoff
-  u64(40, 0); // e_shoff
-  u32(48, 0); // e_flags
-  u16(52, EHDR_SIZE);
-  u16(54, PHDR_SIZE);
-  u16(56, PHNUM);
-  u16(58, 0); // e_shentsize
-  u16(60, 0); // e_shnum
-  u16(62, 0); // e_shstrndx
+  fill(Elf64Ehdr, 0, {
+    ei_mag0: ELF_MAGIC,
+    ei_class: ELFCLASS64,
+    ei_data: ELFDATA2LSB,
+    ei_version: EV_CURRENT,
+    ei_osabi: ELFOSABI_STANDALONE,
+    e_type: ET_CORE,
+    e_machine: opts.machine,
+    e_version: EV_CURRENT,
+    e_phoff: Elf64Ehdr.size,
+    e_ehsize: Elf64Ehdr.size,
+    e_phentsize: Elf64Phdr.size,
+    e_phnum: PHNUM,
+  });
+  fill(Elf64Phdr, Elf64Ehdr.size, {
+    p_type: PT_NOTE,
+    p_offset: NOTE_OFFSET,
+    p_filesz: NOTE_SIZE,
+    p_align: 4,
+  });
+  fill(Elf64Phdr, Elf64Ehdr.size + Elf64Phdr.size, {
+    p_type: PT_LOAD,
+    p_flags: 0, // no permissions: this is a memory image, not something to map
+    p_offset: LOAD_OFFSET,
+    p_filesz: opts.memSize,
+    p_memsz: opts.memSize,
+    p_align: PAGE_SIZE,
+  });
+  fill(Elf64Nhdr, NOTE_OFFSET, {
+    n_namesz: NOTE_NAMESZ,
+    n_descsz: ElfPrstatusX86_64.size,
+    n_type: NT_PRSTATUS,
+  });
+  buf.set(new TextEncoder().encode(NOTE_NAME), NOTE_OFFSET + Elf64Nhdr.size);
 
-  let ph = EHDR_SIZE;
-  u32(ph, PT_NOTE);
-  u32(ph + 4, 0);
-  u64(ph + 8, NOTE_OFFSET);
-  u64(ph + 16, 0);
-  u64(ph + 24, 0);
-  u64(ph + 32, NOTE_SIZE);
-  u64(ph + 40, 0);
-  u64(ph + 48, 4);
-
-  ph += PHDR_SIZE;
-  u32(ph, PT_LOAD);
-  u32(ph + 4, 0); // no permissions: this is a memory image, not something to map
-  u64(ph + 8, LOAD_OFFSET);
-  u64(ph + 16, 0);
-  u64(ph + 24, 0);
-  u64(ph + 32, opts.memSize);
-  u64(ph + 40, opts.memSize);
-  u64(ph + 48, PAGE_SIZE);
-
-  const note = NOTE_OFFSET;
-  u32(note, NOTE_NAMESZ);
-  u32(note + 4, PRSTATUS_SIZE);
-  u32(note + 8, NT_PRSTATUS);
-  for (let i = 0; i < NOTE_NAME.length; i++) buf[note + 12 + i] = NOTE_NAME.charCodeAt(i);
-
-  const desc = note + NOTE_HEADER_SIZE + NOTE_NAME_PADDED;
-  dv.setInt32(desc + PRSTATUS_PID_OFFSET, opts.pid, true);
-  for (const [i, v] of userRegs(opts.regs, opts.cookie).entries()) {
-    u64(desc + PRSTATUS_REG_OFFSET + i * 8, v);
-  }
+  const desc = NOTE_OFFSET + Elf64Nhdr.size + NOTE_NAME_PADDED;
+  const { pr_pid, pr_reg } = ElfPrstatusX86_64.fields;
+  setField(dv, desc, pr_pid, opts.pid);
+  const regs = userRegs(opts.regs, opts.cookie);
+  if (regs.length !== pr_reg.count) throw new Error('user_regs_struct has 27 registers');
+  for (const [i, v] of regs.entries()) setField(dv, desc, pr_reg, v, i);
   return buf;
 }
 

@@ -1,4 +1,14 @@
 import { readFileSync, statSync } from 'node:fs';
+import {
+  ELF_MAGIC,
+  ELFCLASS64,
+  ELFDATA2LSB,
+  Elf64Ehdr,
+  Elf64Phdr,
+  EV_CURRENT,
+  getField,
+  getField64,
+} from './elf-layout.js';
 import { ElfError, KernelOpenError, strerror } from './errors.js';
 
 /**
@@ -18,8 +28,8 @@ export const PF_X = 1;
 export const PF_W = 2;
 export const PF_R = 4;
 
-export const EHDR_SIZE = 64;
-export const PHDR_SIZE = 56;
+export const EHDR_SIZE = Elf64Ehdr.size;
+export const PHDR_SIZE = Elf64Phdr.size;
 
 /** Lowest guest address a segment or the entry point may use (HVT_GUEST_MIN_BASE). */
 export const GUEST_MIN_BASE = 0x100000;
@@ -91,22 +101,21 @@ export function elfView(bytes: Uint8Array): DataView {
 }
 
 function headerIsValid(dv: DataView, machine: number): boolean {
+  const h = Elf64Ehdr.fields;
+  const u = (f: (typeof h)[keyof typeof h]) => getField(dv, 0, f);
   // EI_OSABI and EI_ABIVERSION are deliberately not checked: toolchains cannot
   // set them without being rebuilt, and the reference accepts any value.
   return (
-    dv.getUint8(0) === 0x7f &&
-    dv.getUint8(1) === 0x45 && // E
-    dv.getUint8(2) === 0x4c && // L
-    dv.getUint8(3) === 0x46 && // F
-    dv.getUint8(4) === 2 && // ELFCLASS64
+    u(h.ei_mag0) === ELF_MAGIC &&
+    u(h.ei_class) === ELFCLASS64 &&
     // Both supported architectures are little-endian, so the host order is LSB.
-    dv.getUint8(5) === 1 &&
-    dv.getUint32(20, true) === 1 && // EV_CURRENT
-    dv.getUint16(52, true) === EHDR_SIZE &&
-    dv.getUint16(56, true) >= 1 &&
-    dv.getUint16(54, true) === PHDR_SIZE &&
-    dv.getUint16(16, true) === ET_EXEC &&
-    dv.getUint16(18, true) === machine
+    u(h.ei_data) === ELFDATA2LSB &&
+    u(h.e_version) === EV_CURRENT &&
+    u(h.e_ehsize) === EHDR_SIZE &&
+    u(h.e_phnum) >= 1 &&
+    u(h.e_phentsize) === PHDR_SIZE &&
+    u(h.e_type) === ET_EXEC &&
+    u(h.e_machine) === machine
   );
 }
 
@@ -137,12 +146,13 @@ export function readElfHeader(
         : 'invalid or unsupported executable (elf header invalid while loading elf)',
     );
   }
+  const h = Elf64Ehdr.fields;
   return {
-    type: dv.getUint16(16, true),
-    machine: dv.getUint16(18, true),
-    entry: dv.getBigUint64(24, true),
-    phoff: dv.getBigUint64(32, true),
-    phnum: dv.getUint16(56, true),
+    type: getField(dv, 0, h.e_type),
+    machine: getField(dv, 0, h.e_machine),
+    entry: getField64(dv, 0, h.e_entry),
+    phoff: getField64(dv, 0, h.e_phoff),
+    phnum: getField(dv, 0, h.e_phnum),
   };
 }
 
@@ -167,19 +177,20 @@ export function readProgramHeaders(
   }
   const dv = elfView(bytes);
   const base = Number(header.phoff);
+  const p = Elf64Phdr.fields;
   const phdrs: ProgramHeader[] = [];
   for (let index = 0; index < header.phnum; index++) {
     const at = base + index * PHDR_SIZE;
     phdrs.push({
       index,
-      type: dv.getUint32(at, true),
-      flags: dv.getUint32(at + 4, true),
-      offset: dv.getBigUint64(at + 8, true),
-      vaddr: dv.getBigUint64(at + 16, true),
-      paddr: dv.getBigUint64(at + 24, true),
-      filesz: dv.getBigUint64(at + 32, true),
-      memsz: dv.getBigUint64(at + 40, true),
-      align: dv.getBigUint64(at + 48, true),
+      type: getField(dv, at, p.p_type),
+      flags: getField(dv, at, p.p_flags),
+      offset: getField64(dv, at, p.p_offset),
+      vaddr: getField64(dv, at, p.p_vaddr),
+      paddr: getField64(dv, at, p.p_paddr),
+      filesz: getField64(dv, at, p.p_filesz),
+      memsz: getField64(dv, at, p.p_memsz),
+      align: getField64(dv, at, p.p_align),
     });
   }
   return phdrs;
@@ -201,7 +212,10 @@ export function readElf(
  * describe a unikernel built for the other architecture.
  */
 export function peekMachine(bytes: Uint8Array): number | undefined {
-  return bytes.byteLength >= 20 ? elfView(bytes).getUint16(18, true) : undefined;
+  const machine = Elf64Ehdr.fields.e_machine;
+  return bytes.byteLength >= machine.offset + machine.size
+    ? getField(elfView(bytes), 0, machine)
+    : undefined;
 }
 
 /**

@@ -58,6 +58,17 @@ function struct<S extends string, F extends string>(
   return { name, size, fields: out, access };
 }
 
+/** Fields of `size` bytes each, one after another from offset 0, all used for `dir`. */
+function consecutive<const F extends string>(
+  names: readonly F[],
+  size: number,
+  dir: number,
+): { readonly [K in F]: readonly [offset: number, size: number, dir: number] } {
+  const fields = {} as { [K in F]: readonly [number, number, number] };
+  for (const [i, name] of names.entries()) fields[name] = [i * size, size, dir];
+  return fields;
+}
+
 // --- hypercall argument structs (8.1-8.8) ---
 
 export const HvtHcWalltime = struct('hvt_hc_walltime', 8, { nsecs: [0, 8, OUT] });
@@ -94,6 +105,16 @@ export const HvtHcNetRead = struct('hvt_hc_net_read', 32, {
 });
 
 export const HvtHcHalt = struct('hvt_hc_halt', 16, { cookie: [0, 8, IN], exit_status: [8, 4, IN] });
+
+/**
+ * The x86_64 trap frame the bindings pass as the HALT cookie when they die of
+ * a trap (8.8), Solo5's `struct trap_regs`: dumpcore records its registers.
+ */
+export const TrapRegs = struct(
+  'trap_regs',
+  56,
+  consecutive(['cr2', 'ec', 'rip', 'cs', 'rflags', 'rsp', 'ss'], 8, IN),
+);
 
 // --- boot info (9) ---
 
@@ -158,6 +179,7 @@ export const GUEST_STRUCTS = [
   HvtHcNetWrite,
   HvtHcNetRead,
   HvtHcHalt,
+  TrapRegs,
   HvtBootInfo,
   HvtRingEntry,
   HvtRingCommit,

@@ -1,25 +1,11 @@
-export * from './api.js';
-export * from './arch/x86_64.js';
-export * from './boot-info.js';
-export * from './coredump.js';
-export * from './elf.js';
+/**
+ * `@hvtjs/core`: the errors every layer throws and the CLI reports
+ * (`HvtError` and its kinds, each with the message in the reference tender's
+ * words and an exit status). The rest of core is reached by role, through the
+ * package's other entries (packages/core/README.md, "Public surface"):
+ *
+ * - `@hvtjs/core/platform`: the contract a platform package implements;
+ * - `@hvtjs/core/kernel`: reading a unikernel file (ELF, notes, manifest, loading);
+ * - `@hvtjs/core/tender`: the tender's lifecycle and its parts, which the CLI runs.
+ */
 export * from './errors.js';
-export * from './guest-abi.js';
-export * from './guest-io.js';
-export * from './guest-memory.js';
-export * from './hypercalls.js';
-export * from './loader.js';
-export * from './manifest.js';
-export * from './memory-layout.js';
-export * from './modules/block.js';
-export * from './modules/core.js';
-export * from './modules/dumpcore.js';
-export * from './modules/gdb.js';
-export * from './modules/gdb-protocol.js';
-export * from './modules/module.js';
-export * from './modules/net.js';
-export * from './notes.js';
-export * from './options.js';
-export * from './platform.js';
-export * from './sandbox-policy.js';
-export * from './tender.js';

@@ -14,6 +14,12 @@ export const MFT_NAME_SIZE = 68;
 export const MFT_HEADER_SIZE = 8;
 export const MFT_ENTRY_SIZE = 104;
 
+/** Offsets within `struct mft`'s header, before the entries. */
+export const MftHeaderOffset = {
+  VERSION: 0,
+  ENTRIES: 4,
+} as const;
+
 /** Offsets within one `struct mft_entry`. */
 export const MftEntryOffset = {
   NAME: 0,
@@ -128,8 +134,8 @@ export class Manifest {
       this.original.byteOffset,
       this.original.byteLength,
     );
-    this.version = dv.getUint32(0, true);
-    const count = dv.getUint32(4, true);
+    this.version = dv.getUint32(MftHeaderOffset.VERSION, true);
+    const count = dv.getUint32(MftHeaderOffset.ENTRIES, true);
     const entries: ManifestEntry[] = [];
     for (let i = 0; i < count; i++) {
       const at = MFT_HEADER_SIZE + i * MFT_ENTRY_SIZE;
@@ -204,9 +210,9 @@ export function manifestProblem(descriptor: Uint8Array): string | undefined {
   const size = descriptor.byteLength;
   if (size < MFT_HEADER_SIZE) return `size ${size} < ${MFT_HEADER_SIZE}`;
   const dv = new DataView(descriptor.buffer, descriptor.byteOffset, size);
-  const version = dv.getUint32(0, true);
+  const version = dv.getUint32(MftHeaderOffset.VERSION, true);
   if (version !== MFT_VERSION) return `version ${version} != ${MFT_VERSION}`;
-  const entries = dv.getUint32(4, true);
+  const entries = dv.getUint32(MftHeaderOffset.ENTRIES, true);
   if (entries > MFT_MAX_ENTRIES) return `entries ${entries} > ${MFT_MAX_ENTRIES}`;
   const expected = MFT_HEADER_SIZE + entries * MFT_ENTRY_SIZE;
   if (size !== expected) return `size ${size} != ${expected} for ${entries} entries`;

@@ -8,6 +8,7 @@ import {
   readElf,
   U64_MAX,
 } from './elf.js';
+import { Abi1Info, Elf64Nhdr, getField } from './elf-layout.js';
 import { AbiError, ElfError, ManifestError } from './errors.js';
 import { type Manifest, parseManifest } from './manifest.js';
 
@@ -47,7 +48,7 @@ export const MFT1_NOTE: NoteKind = {
 };
 
 /** Size of an Elf64_Nhdr. */
-const NHDR_SIZE = 12;
+const NHDR_SIZE = Elf64Nhdr.size;
 /** Nhdr plus the name "Solo5\0" padded to 8 bytes. */
 const SOLO5_NHDR_SIZE = 20;
 const SOLO5_NAME = [0x53, 0x6f, 0x6c, 0x6f, 0x35, 0x00]; // "Solo5\0"
@@ -87,9 +88,10 @@ export function findSolo5Note(
       );
     }
     const at = Number(ph.offset);
-    const namesz = dv.getUint32(at, true);
-    const descsz = dv.getUint32(at + 4, true);
-    const type = dv.getUint32(at + 8, true);
+    const n = Elf64Nhdr.fields;
+    const namesz = getField(dv, at, n.n_namesz);
+    const descsz = getField(dv, at, n.n_descsz);
+    const type = getField(dv, at, n.n_type);
     if (namesz !== SOLO5_NAME.length) continue;
     if (SOLO5_NAME.some((b, k) => bytes[at + NHDR_SIZE + k] !== b)) continue;
     if (type !== kind.type) continue;
@@ -174,7 +176,10 @@ export function readAbiNote(
   const descriptor = findSolo5Note(bytes, file, ABI1_NOTE, machine);
   if (!descriptor) throw new AbiError(file, 'No Solo5 ABI information found in executable');
   const dv = elfView(descriptor);
-  return { target: dv.getUint32(0, true), version: dv.getUint32(4, true) };
+  return {
+    target: getField(dv, 0, Abi1Info.fields.target),
+    version: getField(dv, 0, Abi1Info.fields.version),
+  };
 }
 
 /** Refuses an executable that is not for solo5-hvt ABI version 2 (section 1, step 3). */

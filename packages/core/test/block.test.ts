@@ -1,40 +1,28 @@
 import { mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  BlockModule,
-  GuestAccessError,
-  type GuestRam,
-  HvtError,
-  Hypercall,
-  type Manifest,
-  Solo5Result,
-} from '../src/index.js';
+import type { Manifest } from '../src/entry/kernel.js';
+import { BlockModule, type GuestRam, Hypercall, Solo5Result } from '../src/entry/tender.js';
+import { GuestAccessError, HvtError } from '../src/index.js';
 import {
   BLOCK,
   guestRam,
+  M,
   manifestOf,
   NET,
   optionContext,
-  scratchDir,
+  scratchPerTest,
   setUp,
   thrown,
   warnings,
 } from './tender-helpers.js';
 
-const MiB = 2 ** 20;
-const M = 4 * MiB;
-
-let scratch: ReturnType<typeof scratchDir>;
+const scratch = scratchPerTest();
 let block: BlockModule;
 beforeEach(() => {
-  scratch = scratchDir();
   block = new BlockModule();
 });
-afterEach(() => {
-  block.close();
-  scratch.remove();
-});
+afterEach(() => block.close());
 
 function file(name: string, size: number, fill = 0): string {
   const path = join(scratch.dir, name);

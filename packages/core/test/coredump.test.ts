@@ -414,7 +414,7 @@ describe('decodeTrapFrame', () => {
     const gpa = 0x8000;
     const values = [0xfeed_face_0000_1000n, 14n, 0x100abcn, 8n, 0x10046n, 0x1ffe0n, 0x10n];
     for (const [i, v] of values.entries()) m.writeU64Big(gpa + i * 8, v);
-    expect(decodeTrapFrame(m, gpa)).toEqual({
+    expect(decodeTrapFrame({ memory: m, size: m.size }, gpa)).toEqual({
       cr2: values[0],
       ec: values[1],
       rip: values[2],
@@ -427,7 +427,9 @@ describe('decodeTrapFrame', () => {
 
   it('throws GuestAccessError when the frame runs past guest memory', () => {
     const m = GuestMemory.allocate(64 * 1024);
-    expect(() => decodeTrapFrame(m, 64 * 1024 - 48)).toThrow(GuestAccessError);
+    expect(() => decodeTrapFrame({ memory: m, size: m.size }, 64 * 1024 - 48)).toThrow(
+      GuestAccessError,
+    );
   });
 });
 

@@ -3,19 +3,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
-  ElfError,
   EM_AARCH64,
   EM_X86_64,
-  HvtError,
   hostMachine,
-  KernelOpenError,
   PT_LOAD,
   PT_NOTE,
   peekMachine,
   preadInFull,
   readElf,
   readKernelFile,
-} from '../src/index.js';
+} from '../src/entry/kernel.js';
+import { ElfError, HvtError, KernelOpenError } from '../src/index.js';
 import { buildUnikernel, setPhdr, setU16, setU32, setU64 } from './elf-builder.js';
 
 const F = 'kernel.hvt';

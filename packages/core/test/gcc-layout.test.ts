@@ -5,16 +5,17 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ELF_FILE_STRUCTS,
   EM_X86_64,
-  type Field,
-  GUEST_STRUCTS,
-  GuestMemory,
+  type FileField,
   loadElf,
   MftType,
   parseManifest,
   readAbiNote,
   readManifestNote,
-} from '../src/index.js';
+} from '../src/entry/kernel.js';
+import { GuestMemory } from '../src/entry/platform.js';
+import { type Field, GUEST_STRUCTS } from '../src/entry/tender.js';
 
 /**
  * The manifest and ABI notes as a C compiler lays them out: structs written
@@ -245,5 +246,61 @@ describe.skipIf(!hasGcc)('guest ABI structs as gcc lays them out', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+/**
+ * The ELF structs core reads and writes (elf-layout.ts) against the system's
+ * own <elf.h> and <sys/procfs.h>: the same sizes, offsets and widths, or the
+ * file does not compile. e_ident's bytes are checked against their EI_*
+ * indices.
+ */
+describe.skipIf(!hasGcc)('ELF file structs as the system headers lay them out', () => {
+  function asserts(): string {
+    const lines: string[] = [];
+    for (const s of ELF_FILE_STRUCTS) {
+      lines.push(`_Static_assert(sizeof(${s.name}) == ${s.size}, "${s.name} size");`);
+      for (const [name, f] of Object.entries<FileField>(s.fields)) {
+        if (name.startsWith('ei_')) {
+          const index = name.slice(3).toUpperCase();
+          lines.push(`_Static_assert(EI_${index} == ${f.offset}, "${s.name}.${name} offset");`);
+          continue;
+        }
+        lines.push(
+          `_Static_assert(offsetof(${s.name}, ${name}) == ${f.offset}, "${s.name}.${name} offset");`,
+          `_Static_assert(sizeof(((${s.name} *)0)->${name}) == ${f.size * f.count}, "${s.name}.${name} size");`,
+        );
+      }
+    }
+    return lines.join('\n');
+  }
+
+  const compile = (body: string) => {
+    const dir = mkdtempSync(join(tmpdir(), 'hvtjs-elf-'));
+    try {
+      const source = `#include <stddef.h>\n#include <elf.h>\n#include <sys/procfs.h>\n${body}\n`;
+      writeFileSync(join(dir, 'elf.c'), source);
+      return spawnSync('gcc', ['-std=gnu11', '-fsyntax-only', join(dir, 'elf.c')], {
+        encoding: 'utf8',
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  };
+
+  it('agree on every struct, field offset and field size', () => {
+    const run = compile(asserts());
+    expect(run.stderr).toBe('');
+    expect(run.status).toBe(0);
+  });
+
+  it('would notice a wrong offset (the check is live)', () => {
+    const wrong = asserts().replace(
+      'offsetof(struct elf_prstatus, pr_reg) == 112',
+      'offsetof(struct elf_prstatus, pr_reg) == 120',
+    );
+    const run = compile(wrong);
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain('struct elf_prstatus.pr_reg offset');
   });
 });

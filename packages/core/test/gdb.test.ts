@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
+  type GuestDebugRequest,
+  GuestMemory,
+  type Platform,
+  Prot,
+  type Vm,
+  type X86DebugState,
+} from '../src/entry/platform.js';
+import {
   abridgedTagWord,
   armFastPath,
   checksum,
@@ -16,19 +24,13 @@ import {
   GdbModule,
   GdbSession,
   type GdbTarget,
-  type GuestDebugRequest,
-  GuestMemory,
-  HvtError,
   Hypercalls,
   hardwareBreakpointFits,
   PacketReader,
-  type Platform,
-  Prot,
   type SetupContext,
   toHex,
-  type Vm,
-  type X86DebugState,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { HvtError } from '../src/index.js';
 import { guestRam, thrown } from './tender-helpers.js';
 
 // The gdb module's protocol (docs/guest-abi.md 11.5) without KVM: framing,

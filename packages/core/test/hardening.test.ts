@@ -1,34 +1,31 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, constants, existsSync, openSync, rmSync } from 'node:fs';
+import { constants, existsSync, openSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { EM_X86_64, loadElf } from '../src/entry/kernel.js';
+import { CHUNK_SIZE, GuestMemory, Prot } from '../src/entry/platform.js';
 import {
   BlockModule,
   bigintClock,
-  CHUNK_SIZE,
   createModules,
-  ElfError,
-  EM_X86_64,
-  GuestAccessError,
-  GuestMemory,
   type GuestRam,
-  HvtError,
   Hypercall,
   Hypercalls,
-  loadElf,
   NetModule,
-  Prot,
   Solo5Result,
   walltimeHypercall,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { ElfError, GuestAccessError, HvtError } from '../src/index.js';
 import { buildUnikernel, TEXT_VADDR } from './elf-builder.js';
 import {
   BLOCK,
+  M,
+  MiB,
   manifestOf,
   NET,
   optionContext,
-  scratchDir,
+  scratchPerTest,
   setUp,
   thrown,
   warnings,
@@ -36,9 +33,6 @@ import {
 
 // What a hostile guest (or kernel file) found in a review of the tender, each
 // with the test that shows it fixed.
-
-const MiB = 2 ** 20;
-const M = 4 * MiB;
 
 /** Guest RAM whose [0x100000, 0x101000) is read-only and [0x101000, 0x102000) no-access, as the loader leaves text and a PF-less segment. */
 function protectedRam(): GuestRam {
@@ -51,11 +45,7 @@ function protectedRam(): GuestRam {
 const access = (where: string, gpa: number, sz: number) =>
   `${where}: Invalid guest access: gpa=0x${gpa.toString(16)}, sz=${sz}`;
 
-let scratch: ReturnType<typeof scratchDir>;
-beforeEach(() => {
-  scratch = scratchDir();
-});
-afterEach(() => scratch.remove());
+const scratch = scratchPerTest();
 
 describe('argument structs and buffers in the guest’s read-only or no-access pages', () => {
   const RO = 0x100000;

@@ -1,34 +1,26 @@
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { CHUNK_SIZE, nodeGuestIo, Prot, transferAll, type Vm } from '../src/entry/platform.js';
 import {
   armFastPath,
   bigintClock,
-  CHUNK_SIZE,
   createCoreModule,
   type FastPathCall,
   type FastPathPlan,
-  GuestAccessError,
   type GuestRam,
-  HvtError,
   HvtHcPuts,
   HvtHcWalltime,
   Hypercall,
   Hypercalls,
-  nodeGuestIo,
-  Prot,
   pollHypercall,
   putsHypercall,
   type SetupContext,
-  transferAll,
-  type Vm,
   WaitSet,
   walltimeHypercall,
-} from '../src/index.js';
-import { guestRam, scratchDir, thrown } from './tender-helpers.js';
-
-const MiB = 2 ** 20;
-const M = 4 * MiB;
+} from '../src/entry/tender.js';
+import { GuestAccessError, HvtError } from '../src/index.js';
+import { guestRam, M, MiB, scratchPerTest, thrown } from './tender-helpers.js';
 
 describe('port dispatch (7.2)', () => {
   const calls = () => new Hypercalls(guestRam(M));
@@ -183,11 +175,7 @@ describe('core hypercalls', () => {
 });
 
 describe('I/O straight between a descriptor and guest RAM', () => {
-  let scratch: ReturnType<typeof scratchDir>;
-  beforeEach(() => {
-    scratch = scratchDir();
-  });
-  afterEach(() => scratch.remove());
+  const scratch = scratchPerTest();
 
   it('writes and reads a range that crosses a GiB view in two calls', () => {
     const ram = guestRam(CHUNK_SIZE + 0x2000);

@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
+import { MftType } from '../src/entry/kernel.js';
+import { GuestMemory, initialVcpuState, writePageTablesAndGdt } from '../src/entry/platform.js';
 import {
   BOOT_INFO_SIZE,
   GuestAddress,
-  GuestMemory,
   guestMemorySize,
-  HvtError,
-  initialVcpuState,
-  MftType,
   planMemory,
   writeBootInfo,
-  writePageTablesAndGdt,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { HvtError } from '../src/index.js';
 import { manifestOf, thrown, warnings } from './tender-helpers.js';
 
 const MiB = 2 ** 20;

@@ -1,16 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import {
-  CHUNK_SIZE,
-  ElfError,
   EM_AARCH64,
   EM_X86_64,
-  GuestMemory,
   hostProt,
   type LoadedSegment,
   loadElf,
-  Prot,
   segmentProt,
-} from '../src/index.js';
+} from '../src/entry/kernel.js';
+import { CHUNK_SIZE, GuestMemory, Prot } from '../src/entry/platform.js';
+import { ElfError } from '../src/index.js';
 import { buildUnikernel, setPhdr, setU16, setU64, TEXT_VADDR } from './elf-builder.js';
 
 const F = 'kernel.hvt';

@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  HvtError,
-  ManifestError,
   MFT_ENTRY_SIZE,
   MFT_HEADER_SIZE,
   MftEntryOffset,
@@ -9,7 +7,8 @@ import {
   manifestProblem,
   mftTypeName,
   parseManifest,
-} from '../src/index.js';
+} from '../src/entry/kernel.js';
+import { HvtError, ManifestError } from '../src/index.js';
 import { manifestBytes, setU32 } from './elf-builder.js';
 
 const F = 'kernel.hvt';

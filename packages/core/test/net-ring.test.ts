@@ -2,18 +2,14 @@ import { closeSync, openSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ExitKind,
-  GuestAccessError,
-  HvtError,
-  Hypercall,
-  NetModule,
   type NetRing,
   type NetRingConfig,
   type NetRingFailure,
   NetRingFailureKind,
   type NetRingKickFd,
-  RING_KICK_PORT,
-  ringFailureError,
-} from '../src/index.js';
+} from '../src/entry/platform.js';
+import { Hypercall, NetModule, RING_KICK_PORT, ringFailureError } from '../src/entry/tender.js';
+import { GuestAccessError, HvtError } from '../src/index.js';
 import { guestRam, manifestOf, NET, setUp } from './tender-helpers.js';
 
 // When the net module offers the ring and what the tender says when the

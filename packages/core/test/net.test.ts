@@ -1,46 +1,41 @@
 import { closeSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Manifest } from '../src/entry/kernel.js';
 import {
   ADOPTED_FD_MTU,
   createModules,
   DumpcoreModule,
-  GuestAccessError,
   type GuestRam,
-  HvtError,
   Hypercall,
-  type Manifest,
   NetModule,
   parseMac,
   randomMac,
   Solo5Result,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { GuestAccessError, HvtError } from '../src/index.js';
 import {
   BLOCK,
   guestRam,
+  M,
   manifestOf,
   NET,
   optionContext,
-  scratchDir,
+  scratchPerTest,
   setUp,
   thrown,
   warnings,
 } from './tender-helpers.js';
 
-const MiB = 2 ** 20;
-const M = 4 * MiB;
-
-let scratch: ReturnType<typeof scratchDir>;
+const scratch = scratchPerTest();
 let net: NetModule;
 const opened: number[] = [];
 beforeEach(() => {
-  scratch = scratchDir();
   net = new NetModule();
 });
 afterEach(() => {
   net.close();
   for (const fd of opened.splice(0)) closeSync(fd);
-  scratch.remove();
 });
 
 /** disk (1, block), service (2), admin (3). */

@@ -1,17 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import {
   ABI1_NOTE,
-  AbiError,
   abiTargetName,
-  ElfError,
   EM_X86_64,
   findSolo5Note,
-  ManifestError,
   MFT1_NOTE,
   readAbiNote,
   readManifestNote,
   requireHvtAbi,
-} from '../src/index.js';
+} from '../src/entry/kernel.js';
+import { AbiError, ElfError, ManifestError } from '../src/index.js';
 import {
   ABI1,
   abiDescriptor,

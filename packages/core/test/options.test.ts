@@ -1,6 +1,6 @@
 import { fstatSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import {
   BlockModule,
   createModules,
@@ -8,20 +8,20 @@ import {
   defaultSandboxSettings,
   firstPass,
   guestCommandLine,
-  HvtError,
   NetModule,
   parseMem,
   secondPass,
-  UsageError,
   usageText,
   versionText,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { HvtError, UsageError } from '../src/index.js';
 import {
   BLOCK,
   manifestOf,
   NET,
   optionContext,
   scratchDir,
+  scratchPerTest,
   thrown,
   warnings,
 } from './tender-helpers.js';
@@ -88,14 +88,12 @@ describe('--mem', () => {
 });
 
 describe('second pass', () => {
-  let scratch: ReturnType<typeof scratchDir>;
+  const scratch = scratchPerTest();
   let disk: string;
   beforeEach(() => {
-    scratch = scratchDir();
     disk = join(scratch.dir, 'disk.img');
     writeFileSync(disk, new Uint8Array(4096));
   });
-  afterEach(() => scratch.remove());
 
   const manifest = () =>
     manifestOf([

@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
+import type { Platform, SandboxPolicy, Vm } from '../src/entry/platform.js';
 import {
   defaultSandboxSettings,
   enterSandbox,
-  type Platform,
-  type SandboxPolicy,
   type SandboxSettings,
   type TenderConfig,
-  type Vm,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { HvtError } from '../src/index.js';
 
 // Step 14 as core runs it: which platform hooks it calls, in which order, and
 // what it refuses. (The platforms' own sandboxes are tested in their packages.)

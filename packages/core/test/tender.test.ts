@@ -1,42 +1,37 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import type { Platform } from '../src/entry/platform.js';
 import {
   BlockModule,
   CONSOLE_FD,
   createCoreModule,
   DumpcoreModule,
-  HvtError,
   Hypercalls,
   hypervisorName,
   type Module,
   NetModule,
-  type Platform,
   requireAllAttached,
-  type SetupContext,
   sandboxPolicy,
   secondPass,
   setupModule,
-  type Vm,
   WaitSet,
-} from '../src/index.js';
+} from '../src/entry/tender.js';
+import { HvtError } from '../src/index.js';
 import {
   BLOCK,
   guestRam,
   manifestOf,
   NET,
   optionContext,
-  scratchDir,
+  scratchPerTest,
   setUp,
+  setupContext,
   thrown,
   warnings,
 } from './tender-helpers.js';
 
-let scratch: ReturnType<typeof scratchDir>;
-beforeEach(() => {
-  scratch = scratchDir();
-});
-afterEach(() => scratch.remove());
+const scratch = scratchPerTest();
 
 describe('declared but not attached (11.6)', () => {
   it('names every unattached device, then fails', () => {
@@ -81,23 +76,8 @@ describe('module setup failures (section 11)', () => {
     const printed = warnings();
     const m = manifestOf([]);
     const guest = guestRam(2 ** 20);
-    const hypercalls = new Hypercalls(guest);
-    const ctx: SetupContext = {
-      // Neither the failing module nor dumpcore's directory check reaches these.
-      platform: undefined as unknown as Platform,
-      vm: undefined as unknown as Vm,
-      guest,
-      manifest: m,
-      waitSet: new WaitSet(),
-      warn: printed.warn,
-      registerHypercall: (nr, handler) => hypercalls.register(nr, handler),
-      registerHaltHook: (hook) => hypercalls.registerHaltHook(hook),
-      ringGpa: 0,
-      offerRingIo: () => {},
-      registerIoThreadCheck: () => {},
-      registerRunStart: () => {},
-      registerExitHandler: () => false,
-    };
+    // Neither the failing module nor dumpcore's directory check reaches the platform.
+    const ctx = setupContext(guest, m, new Hypercalls(guest), printed.warn);
     const error = thrown(() => setupModule(module, ctx, printed.warn));
     return { error, warnings: printed.list };
   }

@@ -1,4 +1,4 @@
-import type { FdRule, IoctlRule, SandboxPolicy } from '@hvtjs/core';
+import type { FdRule, IoctlRule, SandboxPolicy } from '@hvtjs/core/platform';
 import { ioc } from './abi.js';
 
 /**

@@ -1,4 +1,4 @@
-import type { Platform } from '@hvtjs/core';
+import type { Platform } from '@hvtjs/core/platform';
 import { posixHost } from '@hvtjs/posix-kit';
 import { native } from './native.js';
 import { describeSandbox, dropPrivileges, exit, prepareSandbox } from './sandbox.js';

@@ -1,13 +1,13 @@
+import { HvtError } from '@hvtjs/core';
 import {
   ExitField,
   ExitKind,
-  HvtError,
   type SandboxNeeds,
   type Vm,
   type X86Registers,
   type X86Segment,
   type X86VcpuState,
-} from '@hvtjs/core';
+} from '@hvtjs/core/platform';
 import {
   checkMemSize,
   defaultVmName,

@@ -1,4 +1,4 @@
-import { initialVcpuState } from '@hvtjs/core';
+import { initialVcpuState } from '@hvtjs/core/platform';
 import { describe, expect, it } from 'vitest';
 import {
   FREEBSD_LAYOUTS,

@@ -1,4 +1,11 @@
-import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core';
+import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core/platform';
+import {
+  blockNeeds,
+  CONSOLE_NEEDS,
+  DUMPCORE_DIR_NEEDS,
+  PRECREATED_CORE_NEEDS,
+  TAP_NEEDS,
+} from '@hvtjs/posix-kit/test-needs';
 import { describe, expect, it } from 'vitest';
 import {
   CapRight,
@@ -14,44 +21,10 @@ import { vmSandboxNeeds } from '../src/vm.js';
 // A tender with one block device, one tap and dumpcore, on FreeBSD 14 and 15.
 function policyFor(line: 13 | 14 | 15, ctlFd = -1): SandboxPolicy {
   return mergeSandboxNeeds([
-    {
-      fds: [{ fd: 1, kind: 'stdio', owner: 'core', what: 'console (PUTS)', ops: ['write'] }],
-      clocks: ['realtime'],
-    },
-    {
-      fds: [
-        {
-          fd: 20,
-          kind: 'block',
-          owner: 'block',
-          what: "block 'storage': disk.img",
-          ops: ['pread', 'pwrite'],
-          size: 1 << 20,
-        },
-      ],
-    },
-    {
-      fds: [
-        {
-          fd: 21,
-          kind: 'tap',
-          owner: 'net',
-          what: "net 'service0': tap0",
-          ops: ['read', 'write', 'poll'],
-        },
-      ],
-    },
-    {
-      fds: [
-        {
-          fd: 22,
-          kind: 'directory',
-          owner: 'dumpcore',
-          what: 'dumpcore directory: /tmp',
-          ops: ['create'],
-        },
-      ],
-    },
+    { ...CONSOLE_NEEDS, clocks: ['realtime'] },
+    blockNeeds(1 << 20),
+    TAP_NEEDS,
+    DUMPCORE_DIR_NEEDS,
     vmSandboxNeeds({ name: 'solo5-42', line, vmFd: 30, destroyerFd: 31, ctlFd }),
   ]);
 }
@@ -138,21 +111,7 @@ describe('policy to Capsicum', () => {
   });
 
   it('gives a core file created before the drop PWRITE and FTRUNCATE only, its channel WRITE only', () => {
-    const policy = mergeSandboxNeeds([
-      {
-        fds: [
-          {
-            fd: 23,
-            kind: 'file',
-            owner: 'dumpcore',
-            what: 'core file',
-            ops: ['pwrite', 'truncate'],
-            size: 4096 + (32 << 20),
-          },
-          { fd: 24, kind: 'channel', owner: 'dumpcore', what: 'keep', ops: ['write'] },
-        ],
-      },
-    ]);
+    const policy = mergeSandboxNeeds([PRECREATED_CORE_NEEDS]);
     const file = byFd(policy, 23);
     expect(file.rights).toEqual(['PWRITE', 'FTRUNCATE']);
     // CAP_PWRITE is CAP_SEEK | CAP_WRITE; CAP_FTRUNCATE is bit 0x200 of word 0.

@@ -1,16 +1,16 @@
 import { closeSync } from 'node:fs';
+import { HvtError } from '@hvtjs/core';
 import {
   ExitField,
   ExitKind,
   type GuestDebugRequest,
-  HvtError,
   type IoctlRule,
   type SandboxNeeds,
   type TcpConnection,
   type TcpListener,
   type VmDebug,
   type X86DebugState,
-} from '@hvtjs/core';
+} from '@hvtjs/core/platform';
 import { kvmError } from './errors.js';
 import { isNativeError, type NativeSregsOut, type NativeVcpuFd, native } from './native.js';
 

@@ -1,4 +1,4 @@
-import type { RealtimeClock } from '@hvtjs/core';
+import type { RealtimeClock } from '@hvtjs/core/platform';
 import { checkFd, posixHost } from '@hvtjs/posix-kit';
 import { native } from './native.js';
 

@@ -1,4 +1,4 @@
-import type { Arch, Platform } from '@hvtjs/core';
+import type { Arch, Platform } from '@hvtjs/core/platform';
 import { acceptTcp, listenTcp } from './debug.js';
 import { host, realtimeClock, setNonBlocking } from './host.js';
 import { describeSandbox, dropPrivileges, exitProcess, prepareSandbox } from './sandbox/apply.js';

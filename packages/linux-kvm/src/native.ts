@@ -1,4 +1,5 @@
-import type { FastPathPlan, NetRingFailure, X86Segment } from '@hvtjs/core';
+import type { NetRingFailure, X86Segment } from '@hvtjs/core/platform';
+import type { FastPathPlan } from '@hvtjs/core/tender';
 import { type HostAddon, lazyAddon, type NativeNetRingClass } from '@hvtjs/posix-kit';
 
 export { isNativeError, type NativeError } from '@hvtjs/posix-kit';

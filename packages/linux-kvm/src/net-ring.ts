@@ -1,4 +1,4 @@
-import type { NetRingSupport } from '@hvtjs/core';
+import type { NetRingSupport } from '@hvtjs/core/platform';
 import { closeQuietly, kickError, ownedKick, startRingThread } from '@hvtjs/posix-kit';
 import { createEventFd } from './host.js';
 import { type NativeGuestMapping, native } from './native.js';

@@ -1,21 +1,20 @@
 import { closeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
+import { HvtError } from '@hvtjs/core';
 import {
   CHUNK_SIZE,
   type ExitKind,
-  type FastPathPlan,
   type GuestIo,
   GuestMemory,
-  HvtError,
   type IoctlRule,
   type NetRingSupport,
-  RING_KICK_PORT,
   type SandboxNeeds,
   type Vm,
   type VmDebug,
   type X86Registers,
   type X86VcpuState,
-} from '@hvtjs/core';
+} from '@hvtjs/core/platform';
+import { type FastPathPlan, RING_KICK_PORT } from '@hvtjs/core/tender';
 import { checkMemSize, checkRange, residentPages } from '@hvtjs/posix-kit';
 import { selectorsOf, vcpuDebug } from './debug.js';
 import { kvmError, type MmapSite } from './errors.js';

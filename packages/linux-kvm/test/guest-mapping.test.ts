@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import { constants as osConstants, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CHUNK_SIZE, GuestMemory, nodeGuestIo, Prot, transferAll } from '@hvtjs/core';
+import { CHUNK_SIZE, GuestMemory, nodeGuestIo, Prot, transferAll } from '@hvtjs/core/platform';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { isNativeError, linuxKvmPlatform } from '../src/index.js';

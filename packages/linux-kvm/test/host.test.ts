@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { closeSync, writeSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { ExitField, ExitKind } from '@hvtjs/core';
+import { ExitField, ExitKind } from '@hvtjs/core/platform';
 import { describe, expect, it } from 'vitest';
 import {
   createEventFd,

@@ -1,4 +1,4 @@
-import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core';
+import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core/platform';
 import { describe, expect, it } from 'vitest';
 import { native } from '../src/native.js';
 import { resolveIdentity } from '../src/sandbox/apply.js';

@@ -1,4 +1,4 @@
-import type { X86Registers, X86VcpuState } from '@hvtjs/core';
+import type { X86Registers, X86VcpuState } from '@hvtjs/core/platform';
 import {
   chooseRelease,
   type IocDirName,

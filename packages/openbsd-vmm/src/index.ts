@@ -1,4 +1,4 @@
-import type { Platform } from '@hvtjs/core';
+import type { Platform } from '@hvtjs/core/platform';
 import { posixHost } from '@hvtjs/posix-kit';
 import { OPENBSD_RELEASES, openbsdRelease } from './abi.js';
 import { native } from './native.js';

@@ -1,4 +1,4 @@
-import type { SandboxPolicy } from '@hvtjs/core';
+import type { SandboxPolicy } from '@hvtjs/core/platform';
 
 /**
  * The sandbox policy compiled to OpenBSD's mechanism (docs/architecture.md section 4,

@@ -1,10 +1,10 @@
-import {
-  HvtError,
-  type SandboxNeeds,
-  type SandboxOptions,
-  type SandboxPolicy,
-  type SandboxReport,
-} from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import type {
+  SandboxNeeds,
+  SandboxOptions,
+  SandboxPolicy,
+  SandboxReport,
+} from '@hvtjs/core/platform';
 import { warmRuntimeForSandbox } from '@hvtjs/posix-kit';
 import { isNativeError, native } from './native.js';
 import { describePledge, nodeIsJitless, pledgePlanFor } from './pledge.js';

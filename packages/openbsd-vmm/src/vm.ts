@@ -1,12 +1,12 @@
+import { HvtError } from '@hvtjs/core';
 import {
   ExitField,
   ExitKind,
-  HvtError,
   type SandboxNeeds,
   type Vm,
   type X86Registers,
   type X86VcpuState,
-} from '@hvtjs/core';
+} from '@hvtjs/core/platform';
 import { checkMemSize, defaultVmName, PosixVm, stderrWarn, vmFdRules } from '@hvtjs/posix-kit';
 import {
   chooseOpenbsdRelease,

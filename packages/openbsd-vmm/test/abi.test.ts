@@ -1,4 +1,5 @@
-import { HvtError, initialVcpuState } from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import { initialVcpuState } from '@hvtjs/core/platform';
 import { describe, expect, it } from 'vitest';
 import {
   Cr,

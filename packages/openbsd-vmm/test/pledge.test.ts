@@ -1,4 +1,5 @@
-import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core';
+import { mergeSandboxNeeds, type SandboxPolicy } from '@hvtjs/core/platform';
+import * as needs from '@hvtjs/posix-kit/test-needs';
 import { describe, expect, it } from 'vitest';
 import { openbsdRelease } from '../src/abi.js';
 import { describePledge, nodeIsJitless, pledgePlanFor, pledgePromisesFor } from '../src/pledge.js';
@@ -11,43 +12,10 @@ const vm = vmSandboxNeeds({
   vmFd: 30,
   terminatorFd: 31,
 });
-const console_ = {
-  fds: [{ fd: 1, kind: 'stdio', owner: 'core', what: 'console (PUTS)', ops: ['write'] }],
-} as const;
-const block = {
-  fds: [
-    {
-      fd: 20,
-      kind: 'block',
-      owner: 'block',
-      what: "block 'storage': disk.img",
-      ops: ['pread', 'pwrite'],
-      size: 512,
-    },
-  ],
-} as const;
-const tap = {
-  fds: [
-    {
-      fd: 21,
-      kind: 'tap',
-      owner: 'net',
-      what: "net 'service0': tap0",
-      ops: ['read', 'write', 'poll'],
-    },
-  ],
-} as const;
-const dumpcore = {
-  fds: [
-    {
-      fd: 22,
-      kind: 'directory',
-      owner: 'dumpcore',
-      what: 'dumpcore directory: /tmp',
-      ops: ['create'],
-    },
-  ],
-} as const;
+const console_ = needs.CONSOLE_NEEDS;
+const block = needs.blockNeeds(512);
+const tap = needs.TAP_NEEDS;
+const dumpcore = needs.DUMPCORE_DIR_NEEDS;
 const policy = (...parts: Parameters<typeof mergeSandboxNeeds>[0]): SandboxPolicy =>
   mergeSandboxNeeds(parts);
 
@@ -75,22 +43,9 @@ describe('policy to pledge promises', () => {
   });
 
   it('needs no path promise for a core file created before the drop: pwrite and ftruncate are stdio', () => {
-    const precreated = {
-      fds: [
-        {
-          fd: 23,
-          kind: 'file',
-          owner: 'dumpcore',
-          what: 'core file',
-          ops: ['pwrite', 'truncate'],
-          size: 4096 + (32 << 20),
-        },
-        { fd: 24, kind: 'channel', owner: 'dumpcore', what: 'keep', ops: ['write'] },
-      ],
-    } as const;
-    expect(pledgePromisesFor(policy(console_, precreated, vm), { jitless: true })).toBe(
-      'stdio vmm',
-    );
+    expect(
+      pledgePromisesFor(policy(console_, needs.PRECREATED_CORE_NEEDS, vm), { jitless: true }),
+    ).toBe('stdio vmm');
   });
 
   it('adds wpath and cpath only when dumpcore creates files', () => {

@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ExitField, ExitKind, NetRingFailureKind, RING_KICK_PORT, type Vm } from '@hvtjs/core';
+import { ExitField, ExitKind, NetRingFailureKind, type Vm } from '@hvtjs/core/platform';
+import { RING_KICK_PORT } from '@hvtjs/core/tender';
 import { describe, expect, it } from 'vitest';
 import { DATA_GPA, ioProgram, loadGuest, MEM_SIZE, SPIN_PROGRAM } from './test-guest.js';
 

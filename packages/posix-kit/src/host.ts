@@ -1,4 +1,4 @@
-import type { NetDevice, PollSet } from '@hvtjs/core';
+import type { NetDevice, PollSet } from '@hvtjs/core/platform';
 
 /** How many fds one poll set may hold: its result is a bit set in a number. */
 export const MAX_POLL_FDS = 53;

@@ -1,14 +1,14 @@
 import { closeSync } from 'node:fs';
-import {
-  HvtError,
-  type NetRing,
-  type NetRingConfig,
-  type NetRingFailure,
-  type NetRingKickError,
-  type NetRingKickFd,
-  type NetRingSupport,
-  RING_KICK_PORT,
-} from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import type {
+  NetRing,
+  NetRingConfig,
+  NetRingFailure,
+  NetRingKickError,
+  NetRingKickFd,
+  NetRingSupport,
+} from '@hvtjs/core/platform';
+import { RING_KICK_PORT } from '@hvtjs/core/tender';
 import { isNativeError } from './native-error.js';
 
 /**

@@ -1,4 +1,4 @@
-import { CHUNK_SIZE, type ExitKind, GuestMemory, type NetRingSupport } from '@hvtjs/core';
+import { CHUNK_SIZE, type ExitKind, GuestMemory, type NetRingSupport } from '@hvtjs/core/platform';
 import { checkRange, mprotectOrThrow } from './memory.js';
 import { pipeNetRing, type RingAddon } from './net-ring.js';
 

@@ -1,4 +1,4 @@
-import { initialVcpuState, type Vm, writePageTablesAndGdt } from '@hvtjs/core';
+import { initialVcpuState, type Vm, writePageTablesAndGdt } from '@hvtjs/core/platform';
 
 /**
  * For the platforms' host tests: a guest of a few instructions in long mode,

@@ -1,4 +1,4 @@
-import type { FdRule, IoctlRule } from '@hvtjs/core';
+import type { FdRule, IoctlRule } from '@hvtjs/core/platform';
 
 /**
  * The two descriptors every BSD VM keeps once sandboxed: the VM device, for

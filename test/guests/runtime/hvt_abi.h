@@ -89,6 +89,17 @@ struct hvt_hc_halt {
   int32_t exit_status;
 };
 
+/* What an x86_64 guest's HALT cookie points at when it dies of a trap (8.8). */
+struct trap_regs {
+  uint64_t cr2;
+  uint64_t ec;
+  uint64_t rip;
+  uint64_t cs;
+  uint64_t rflags;
+  uint64_t rsp;
+  uint64_t ss;
+};
+
 /* Ring I/O for networking (docs/guest-abi.md 10). */
 #define HVT_FEATURE_RING_IO 1U
 #define HVT_RING_ENTRIES 1024U
@@ -175,6 +186,7 @@ _Static_assert(sizeof(struct hvt_hc_net_write) == 32, "net write size");
 _Static_assert(sizeof(struct hvt_hc_net_read) == 32, "net read size");
 _Static_assert(offsetof(struct hvt_hc_net_read, ret) == 24, "net read ret");
 _Static_assert(sizeof(struct hvt_hc_halt) == 16, "halt size");
+_Static_assert(sizeof(struct trap_regs) == 56, "trap frame size");
 _Static_assert(sizeof(struct mft_entry) == 104, "mft entry size");
 _Static_assert(offsetof(struct mft_entry, type) == 68, "mft entry type");
 _Static_assert(offsetof(struct mft_entry, u) == 72, "mft entry union");

@@ -87,7 +87,7 @@ export class DumpcoreModule implements Module {
           memory: guest.memory,
           memSize: guest.size,
           regs: vm.getRegistersX86(),
-          ...(cookieGpa !== 0 ? { cookie: decodeTrapFrame(guest.memory, cookieGpa) } : {}),
+          ...(cookieGpa !== 0 ? { cookie: decodeTrapFrame(guest, cookieGpa) } : {}),
           ...withResidentPages(vm.residentPages?.(0, guest.size)),
           machine: EM_X86_64,
         });

@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { ExitField, ExitKind, HvtError } from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import { ExitField, ExitKind } from '@hvtjs/core/platform';
 import {
   describeRingOnHost,
   describeVmNeverOutlivesTender,

@@ -1,11 +1,11 @@
 import { closeSync, readFileSync } from 'node:fs';
-import {
-  HvtError,
-  type SandboxNeeds,
-  type SandboxOptions,
-  type SandboxPolicy,
-  type SandboxReport,
-} from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import type {
+  SandboxNeeds,
+  SandboxOptions,
+  SandboxPolicy,
+  SandboxReport,
+} from '@hvtjs/core/platform';
 import { isNativeError, native } from '../native.js';
 import { landlockRightNames } from './landlock.js';
 import {

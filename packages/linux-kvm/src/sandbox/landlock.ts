@@ -1,4 +1,4 @@
-import type { SandboxPolicy } from '@hvtjs/core';
+import type { SandboxPolicy } from '@hvtjs/core/platform';
 
 /**
  * The Landlock half of the Linux sandbox: a ruleset that handles every file

@@ -1,4 +1,4 @@
-import type { SandboxPolicy } from '@hvtjs/core';
+import type { SandboxPolicy } from '@hvtjs/core/platform';
 import {
   compileLandlock,
   LANDLOCK_THREADS,

@@ -1,5 +1,5 @@
 import { writeSync } from 'node:fs';
-import type { FileRemoval } from '@hvtjs/core';
+import type { FileRemoval } from '@hvtjs/core/platform';
 import { native } from '../native.js';
 
 /**

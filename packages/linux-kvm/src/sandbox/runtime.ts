@@ -1,5 +1,5 @@
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import type { FdRule, SandboxNeeds } from '@hvtjs/core';
+import type { FdRule, SandboxNeeds } from '@hvtjs/core/platform';
 
 /**
  * What the Node runtime itself needs once the guest runs, found by looking at

@@ -1,6 +1,6 @@
 import { constants as fsConstants } from 'node:fs';
 import { constants as osConstants } from 'node:os';
-import type { ClockName, FdRule, SandboxPolicy } from '@hvtjs/core';
+import type { ClockName, FdRule, SandboxPolicy } from '@hvtjs/core/platform';
 
 /**
  * The seccomp half of the Linux sandbox, as data: the policy compiles to a list

@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { closeSync, readdirSync, readFileSync, writeSync } from 'node:fs';
-import { ExitKind, type NetRing, NetRingFailureKind } from '@hvtjs/core';
+import { ExitKind, type NetRing, NetRingFailureKind } from '@hvtjs/core/platform';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type LinuxKvmVm, linuxKvmPlatform, openNet } from '../../src/index.js';
 import { bootGuest } from '../fixtures/long-mode.mjs';

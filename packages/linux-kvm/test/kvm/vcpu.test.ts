@@ -1,5 +1,7 @@
 import { closeSync, readSync } from 'node:fs';
-import { ExitField, ExitKind, HvtError, HvtHcWalltime, Prot } from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import { ExitField, ExitKind, Prot } from '@hvtjs/core/platform';
+import { HvtHcWalltime } from '@hvtjs/core/tender';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createEventFd, type LinuxKvmVm, linuxKvmPlatform } from '../../src/index.js';
 import { bootGuest, CODE_BASE } from '../fixtures/long-mode.mjs';

@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ExitField, ExitKind, HvtError } from '@hvtjs/core';
+import { HvtError } from '@hvtjs/core';
+import { ExitField, ExitKind } from '@hvtjs/core/platform';
 import {
   describeRingOnHost,
   describeVmNeverOutlivesTender,

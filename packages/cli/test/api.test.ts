@@ -1,13 +1,26 @@
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { text } from 'node:stream/consumers';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveTender, runUnikernel, tenderArgs } from '../src/api.js';
 
 // The real tender runs in test/kvm/api.test.ts (it needs KVM). Here a small
 // script takes its place, to check what crosses the process boundary: the
 // command line, descriptors, console, messages, status and signals.
+const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'hvtjs-api-'));
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
@@ -89,22 +102,26 @@ describe('tenderArgs', () => {
 });
 
 describe('resolveTender', () => {
-  it("finds @hvtjs/cli's solo5-hvt through the exports map from a project directory", () => {
-    const project = join(scratch, 'project');
-    const cli = join(project, 'node_modules/@hvtjs/cli');
-    mkdirSync(join(cli, 'dist'), { recursive: true });
-    writeFileSync(
-      join(cli, 'package.json'),
-      JSON.stringify({ name: '@hvtjs/cli', exports: { './solo5-hvt': './dist/solo5-hvt.js' } }),
-    );
-    writeFileSync(join(cli, 'dist/solo5-hvt.js'), '');
-    expect(resolveTender(project)).toBe(join(cli, 'dist/solo5-hvt.js'));
+  it("is this package's own solo5-hvt bin, which exists once built", () => {
+    const manifest = JSON.parse(readFileSync(join(packageDir, 'package.json'), 'utf8'));
+    expect(manifest.bin['solo5-hvt']).toBe('./dist/solo5-hvt.js');
+    expect(resolveTender()).toBe(join(packageDir, 'dist/solo5-hvt.js'));
+    expect(existsSync(resolveTender())).toBe(true);
   });
 
-  it('says what to install when there is no tender', () => {
-    const empty = mkdtempSync(join(scratch, 'empty-'));
-    // Core's own directory sees no @hvtjs/cli in this workspace: pnpm links declared dependencies only.
-    expect(() => resolveTender(empty)).toThrow(/install @hvtjs\/cli/);
+  it('finds the bin from the bundled API as installed, without looking in node_modules', () => {
+    // The published package, as npm lays it out: the bundle beside its bins.
+    const installed = join(scratch, 'node_modules/@hvtjs/cli');
+    mkdirSync(join(installed, 'dist'), { recursive: true });
+    for (const file of ['package.json', 'dist/package.json', 'dist/api.js']) {
+      copyFileSync(join(packageDir, file), join(installed, file));
+    }
+    const api = createRequire(import.meta.url)(join(installed, 'dist/api.js'));
+    expect(() => api.resolveTender()).toThrow(
+      /solo5-hvt of @hvtjs\/cli is missing .*build @hvtjs\/cli/,
+    );
+    writeFileSync(join(installed, 'dist/solo5-hvt.js'), '');
+    expect(api.resolveTender()).toBe(join(installed, 'dist/solo5-hvt.js'));
   });
 });
 

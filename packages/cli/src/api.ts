@@ -1,18 +1,18 @@
 import { type ChildProcess, type StdioOptions, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { constants } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
-import { OPTION_NAME_MAX } from './modules/scan.js';
+import { OPTION_NAME_MAX } from '@hvtjs/core/tender';
+import { cliPackage } from './package.js';
 
 /**
  * Running a unikernel from Node: one child process per VM, running a
  * solo5-hvt compatible tender. A child, not this process, because the tender
  * sandboxes the whole process it runs in before the guest's first instruction
  * (seccomp, Landlock, dropped privileges cannot be undone), and because a guest
- * exit ends the process. Core imports no platform package and no CLI: the
- * tender is found at run time (see `resolveTender`).
+ * exit ends the process. The tender is this package's own `solo5-hvt`
+ * (`resolveTender`), unless the caller names another.
  */
 
 /** A block device: a file or device path, and optionally its sector size. */
@@ -193,43 +193,21 @@ export function tenderArgs(options: RunUnikernelOptions): { args: string[]; fds:
   return { args, fds };
 }
 
-/** The package that provides the default tender, and its entry. */
-export const DEFAULT_TENDER = '@hvtjs/cli/solo5-hvt';
-
-/** `@hvtjs/cli`'s solo5-hvt in the nearest node_modules at or above `dir`. */
-function tenderBelow(dir: string): string | undefined {
-  for (let at = resolve(dir); ; at = dirname(at)) {
-    const manifest = join(at, 'node_modules/@hvtjs/cli/package.json');
-    if (existsSync(manifest)) {
-      const { exports } = JSON.parse(readFileSync(manifest, 'utf8')) as {
-        exports?: Record<string, unknown>;
-      };
-      const target = exports?.['./solo5-hvt'];
-      if (typeof target === 'string' && existsSync(join(dirname(manifest), target))) {
-        return join(dirname(manifest), target);
-      }
-    }
-    if (dirname(at) === at) return undefined;
-  }
-}
-
 /**
- * The default tender: `@hvtjs/cli`'s `solo5-hvt`, resolved from this package
- * (an npm install puts the two side by side), else looked up from `cwd`
- * upwards (a project that depends on @hvtjs/cli in a pnpm workspace, where
- * core sees only its own dependencies). Throws saying what to install.
+ * The default tender: this package's own `solo5-hvt` bin, as its package.json
+ * names it, found from this module (in the installed package, the bundle
+ * beside it; in the workspace, the build's). Throws if it has not been built.
  */
-export function resolveTender(cwd: string = process.cwd()): string {
-  try {
-    return fileURLToPath(import.meta.resolve(DEFAULT_TENDER));
-  } catch {
-    // Not visible from this package: look from cwd.
+export function resolveTender(): string {
+  const { dir, manifest } = cliPackage();
+  const bin = manifest.bin?.['solo5-hvt'];
+  const tender = bin === undefined ? undefined : join(dir, bin);
+  if (tender === undefined || !existsSync(tender)) {
+    throw new Error(
+      `the solo5-hvt of @hvtjs/cli is missing in ${dir} (build @hvtjs/cli), or pass the path of a solo5-hvt compatible tender as 'tender'`,
+    );
   }
-  const found = tenderBelow(cwd);
-  if (found !== undefined) return found;
-  throw new Error(
-    `cannot find a tender: install @hvtjs/cli (it provides ${DEFAULT_TENDER}), or pass the path of a solo5-hvt compatible tender as 'tender'`,
-  );
+  return tender;
 }
 
 /** Keeps the last `MESSAGES_KEPT` complete lines of a stream. */
@@ -264,7 +242,7 @@ function collectLines(stream: Readable): { lines: string[]; flush(): void } {
  */
 export function runUnikernel(options: RunUnikernelOptions): Unikernel {
   const { args, fds } = tenderArgs(options);
-  const tender = options.tender ?? resolveTender(options.cwd);
+  const tender = options.tender ?? resolveTender();
   if (typeof tender !== 'string' || !existsSync(tender)) {
     throw new Error(`the tender ${JSON.stringify(tender)} does not exist`);
   }

@@ -1,30 +1,41 @@
 import { existsSync, readFileSync, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createModules, firstPass, runTender, usageText, versionText } from '@hvtjs/core';
+import {
+  createModules,
+  firstPass,
+  type Platform,
+  runTender,
+  usageText,
+  versionText,
+} from '@hvtjs/core';
 import { type CommandIo, report } from './main.js';
 import { loadPlatform } from './platform.js';
 
 /**
- * The version `--version` reports: hvt.js's own, read when asked for only,
- * from the first package.json above this module that is the CLI's: the
- * bundle puts this code in a chunk one level deeper than tsc's output, and a
- * folder's own package.json in between only sets its module type.
+ * The CLI's installed package folder: the first above this module whose
+ * package.json is the CLI's (the bundle puts this code in a chunk one level
+ * deeper than tsc's output, and a folder's own package.json in between only
+ * sets its module type).
  */
-export function tenderVersion(): string {
+export function cliPackageDir(): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (;;) {
     const file = join(dir, 'package.json');
-    if (existsSync(file)) {
-      const manifest = JSON.parse(readFileSync(file, 'utf8')) as {
-        name?: string;
-        version?: string;
-      };
-      if (manifest.name === '@hvtjs/cli' && manifest.version !== undefined) return manifest.version;
-    }
+    if (existsSync(file) && readManifest(file).name === '@hvtjs/cli') return dir;
     if (dirname(dir) === dir) throw new Error('the package.json of @hvtjs/cli is missing');
     dir = dirname(dir);
   }
+}
+
+const readManifest = (file: string) =>
+  JSON.parse(readFileSync(file, 'utf8')) as { name?: string; version?: string };
+
+/** The version `--version` reports: hvt.js's own, read when asked for only. */
+export function tenderVersion(): string {
+  const { version } = readManifest(join(cliPackageDir(), 'package.json'));
+  if (version === undefined) throw new Error('the package.json of @hvtjs/cli has no version');
+  return version;
 }
 
 /**
@@ -57,6 +68,10 @@ export interface TenderNames {
   readonly prog: string;
   /** What the usage line shows before the options (solo5-hvt, or solo5 run). */
   readonly usageProg: string;
+  /** hvt.js's version for --version; default: read from the CLI's package.json. */
+  readonly version?: string;
+  /** Loads the host's platform; default: the installed platform package. */
+  readonly loadPlatform?: () => Promise<Platform>;
 }
 
 /**
@@ -88,10 +103,10 @@ async function runTenderCommand(
       return 1;
     }
     if (parsed.action === 'version') {
-      io.err(versionText(names.prog, tenderVersion()));
+      io.err(versionText(names.prog, names.version ?? tenderVersion()));
       return 0;
     }
-    const platform = await loadPlatform();
+    const platform = await (names.loadPlatform ?? loadPlatform)();
     const status = runTender({
       platform,
       args: parsed.args,

@@ -67,19 +67,7 @@ hvtjs_entry:
 	lea rdi, [rip + memfd_name]
 	mov esi, 1
 	syscall
-	/* SIGSYS back to its default: Node's start resets it too */
-	sub rsp, 32
-	mov qword ptr [rsp], 0
-	mov qword ptr [rsp + 8], 0
-	mov qword ptr [rsp + 16], 0
-	mov qword ptr [rsp + 24], 0
-	mov eax, 13
-	mov edi, 31
-	mov rsi, rsp
-	xor edx, edx
-	mov r10d, 8
-	syscall
-	add rsp, 32
+	/* The SIGSYS handler stays: Node's start resets every signal's disposition. */
 	mov rdx, r12
 	lea rax, [rip + hvtjs_entry]
 	add rax, [rip + delta]

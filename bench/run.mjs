@@ -56,6 +56,7 @@ const { values: opts } = parseArgs({
     name: { type: 'string', default: 'latest' },
     micro: { type: 'string' },
     'host-startup': { type: 'string' },
+    exe: { type: 'string' },
     'no-experiments': { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -670,6 +671,21 @@ async function hello() {
       argv: loadArgv(CLI),
       ok: (r) => loadedAsExpected(r.status, r.stderr),
     },
+    // The self-contained executable (solo5 build-exe), made by bench.mjs.
+    ...(opts.exe
+      ? [
+          {
+            id: 'exe',
+            label: 'hvt.js executable',
+            argv: tenderArgv(
+              { id: 'exe', label: 'hvt.js executable', argv: [opts.exe], role: 'variant' },
+              'core',
+              ['op=hello'],
+            ),
+            ok: (/** @type {RunResult} */ r) => r.status === 0 && r.stdout.includes('Hello, World'),
+          },
+        ]
+      : []),
     // And what the bundle saves: the same, one module per source file.
     ...(experiments
       ? [
@@ -730,6 +746,16 @@ async function hello() {
     (i) => /** @type {number} */ (node[i]) + /** @type {number} */ (c[i]),
   );
   const loadGoal = inVm ? STARTUP_GOALS.loadVm : STARTUP_GOALS.loadHost;
+  // The executable's hello beyond `node -e 0` plus C's hello, as a share of that sum.
+  const exe = ms['exe'];
+  const exeShare = exe
+    ? summarize(
+        exe.map((x, i) => {
+          const floor = /** @type {number} */ (node[i]) + /** @type {number} */ (c[i]);
+          return (x - floor) / floor;
+        }),
+      )
+    : null;
   return {
     runs: helloRuns,
     subjects: subjects.map((s) => ({ id: s.id, label: s.label, ms: summarize(ms[s.id] ?? []) })),
@@ -744,6 +770,9 @@ async function hello() {
       // The hello goal is set for the nested VM; natively it is shown, not judged.
       helloGoal: inVm ? STARTUP_GOALS.helloVm : null,
       helloMet: inVm ? helloShare.median <= STARTUP_GOALS.helloVm : null,
+      exeShare,
+      exeGoal: STARTUP_GOALS.exe,
+      exeMet: exeShare === null ? null : exeShare.median <= STARTUP_GOALS.exe,
       host: hostStartup(),
     },
   };

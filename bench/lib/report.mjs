@@ -30,6 +30,7 @@
  * }} Report
  * @typedef {{ loadShare: Summary, loadGoal: number, loadMet: boolean, helloShare: Summary,
  *             helloGoal: number | null, helloMet: boolean | null,
+ *             exeShare?: Summary | null, exeGoal?: number, exeMet?: boolean | null,
  *             host: { runs: number, nodeMs: Summary, loadMs: Summary, loadUnbundledMs: Summary,
  *                     loadShare: number, unbundledShare: number, goal: number, met: boolean } | null }} Startup
  */
@@ -156,6 +157,13 @@ export function renderMarkdown(r) {
         ' Loading is the bundled `solo5-hvt` given a kernel file that does not exist: it loads the CLI, core, the platform package and its addon, then stops with "Could not open", before any VM work.',
       '',
     );
+    const exe = helloMs('exe');
+    if (exe && st.exeShare) {
+      out.push(
+        `The self-contained executable (\`solo5 build-exe\`), hello start to exit (${here}): ${sig(exe.median)} ms, against \`node -e 0\` + C's hello ${sig(node.median + (helloMs('c')?.median ?? Number.NaN))} ms: ${pcts(st.exeShare)} beyond that sum; goal ≤ ${pct(st.exeGoal ?? Number.NaN)}: ${st.exeMet ? 'met' : '**not met**'}.`,
+        '',
+      );
+    }
   } else if (node) {
     // Reports from before the start-up breakdown had its own table.
     const imp = helloMs('import');

@@ -122,6 +122,21 @@ function prepareVm(why) {
   process.exit(1);
 }
 
+// kvm/exe.test.ts runs the self-contained executable; made here at native
+// speed (copying and rewriting the ~100 MB Node binary is slow emulated) into
+// a folder of the shared checkout, and named to the VM through HVTJS_EXE.
+function prepareExe() {
+  if (process.env.HVTJS_EXE) return;
+  const exe = path.resolve(testDir, '..', '.test-results', 'exe', 'solo5-hvt');
+  fs.mkdirSync(path.dirname(exe), { recursive: true });
+  const solo5 = path.resolve(testDir, '..', 'packages', 'cli', 'dist', 'solo5.js');
+  const made = spawnSync(process.execPath, [solo5, 'build-exe', '-o', exe], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  if (made.status !== 0) say('solo5 build-exe failed; kvm/exe.test.ts makes its own');
+  else process.env.HVTJS_EXE = exe;
+}
+
 const { where, why } = chooseWhere();
 if (where === 'host') {
   say(`running the KVM suite on the host (mode ${mode}): ${why}`);
@@ -133,6 +148,7 @@ if (where === 'host') {
   // outlast run-in-vm's 30-minute default on a 2-core machine: allow an hour
   // (CI has 90 minutes), unless HVTJS_VM_TIMEOUT says otherwise.
   const timeout = process.env.HVTJS_VM_TIMEOUT ?? '3600';
+  prepareExe();
   runAndExit([
     process.execPath,
     path.join(here, 'run-in-vm.mjs'),

@@ -13,6 +13,9 @@
 //                          package of this host (never the others), `info`
 //   dist/api.js, api.d.ts  the package's main entry: runUnikernel() for programs,
 //                          which starts dist/solo5-hvt.js as a child process
+//   dist/exe/solo5-hvt.js  the self-contained executable's script (src/exe.ts,
+//                          `solo5 build-exe`): everything in one file, the Linux
+//                          platform's module body as a function not yet called
 //
 // A platform package's JavaScript is bundled too (a second copy of core would
 // come with it otherwise), but its addon stays in the installed package: the
@@ -21,7 +24,7 @@
 // `import('@hvtjs/<platform>')` would. The CLI depends on the exact version of
 // each platform package (workspace:* on publish), so bundled code and addon match.
 
-import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'vite';
@@ -132,6 +135,88 @@ for (const entry of ENTRIES) {
     ssr: { noExternal: true, target: 'node' },
   });
 }
+/**
+ * The executable's script. A V8 startup snapshot holds the evaluated CLI and
+ * core, but not an addon, and the Linux platform's module evaluation loads
+ * its addon; so that package is bundled on its own as CommonJS (core, Node's
+ * modules and node-gyp-build left as `require`s) and enters the script as the
+ * body of a function, `hvtjs:embedded-platform`, that src/exe.ts calls at run
+ * time with a `require` of its own. The version is fixed here: the
+ * executable has no package.json to read it from.
+ */
+/** Core's entries: the platform's bundle requires these, and the executable hands it its own. */
+const CORE_ENTRIES = [
+  '@hvtjs/core',
+  '@hvtjs/core/platform',
+  '@hvtjs/core/kernel',
+  '@hvtjs/core/tender',
+];
+
+async function bundleExe() {
+  const platformRoot = await realpath(join(PACKAGE_DIR, 'node_modules', '@hvtjs', 'linux-kvm'));
+  const platform = /** @type {import('rollup').RollupOutput} */ (
+    await build({
+      configFile: false,
+      logLevel: 'warn',
+      root: platformRoot,
+      build: {
+        ssr: join(platformRoot, 'dist', 'index.js'),
+        write: false,
+        minify: false,
+        target: 'node20',
+        rollupOptions: {
+          external: [...CORE_ENTRIES, 'node-gyp-build'],
+          output: { format: 'cjs', codeSplitting: false, exports: 'named' },
+        },
+      },
+      ssr: { noExternal: true, target: 'node' },
+    })
+  ).output[0].code;
+  const { version } = JSON.parse(await readFile(join(PACKAGE_DIR, 'package.json'), 'utf8'));
+  const VIRTUAL = 'hvtjs:embedded-platform';
+  await build({
+    configFile: false,
+    logLevel: 'warn',
+    root: PACKAGE_DIR,
+    define: { HVTJS_VERSION: JSON.stringify(version) },
+    plugins: [
+      {
+        name: 'hvtjs-embedded-platform',
+        resolveId: (id) => (id === VIRTUAL ? `\0${VIRTUAL}` : null),
+        load: (id) =>
+          id === `\0${VIRTUAL}`
+            ? `export default function (exports, require, module, __filename) {\n${platform}\n}\n`
+            : null,
+      },
+    ],
+    build: {
+      ssr: join(LIB, 'exe.js'),
+      outDir: join(DIST, 'exe'),
+      emptyOutDir: false,
+      minify: false,
+      target: 'node20',
+      rollupOptions: {
+        // Never loaded by the executable (it passes its own platform loader).
+        external: PLATFORMS,
+        onwarn(warning, warn) {
+          // The embedding API's runUnikernel() finds the installed tender
+          // through import.meta.resolve; the executable never calls it.
+          if (warning.code !== 'EMPTY_IMPORT_META' || !warning.id?.endsWith('api.js'))
+            warn(warning);
+        },
+        output: {
+          format: 'cjs',
+          dynamicImportInCjs: false,
+          codeSplitting: false,
+          entryFileNames: 'solo5-hvt.js',
+        },
+      },
+    },
+    ssr: { noExternal: true, target: 'node' },
+  });
+}
+await bundleExe();
+
 // The package is ESM ("type": "module"); the bundle's folder says CommonJS
 // for its files, and tsc's output below it (an input only, kept for the
 // workspace's own tools in bench/, not published) says ESM again.

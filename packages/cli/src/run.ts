@@ -1,4 +1,5 @@
 import { writeSync } from 'node:fs';
+import type { Platform } from '@hvtjs/core/platform';
 import { createModules, firstPass, runTender, usageText, versionText } from '@hvtjs/core/tender';
 import { type CommandIo, report } from './main.js';
 import { cliPackage } from './package.js';
@@ -41,6 +42,10 @@ export interface TenderNames {
   readonly prog: string;
   /** What the usage line shows before the options (solo5-hvt, or solo5 run). */
   readonly usageProg: string;
+  /** hvt.js's version for --version; default: read from the CLI's package.json. */
+  readonly version?: string;
+  /** Loads the host's platform; default: the installed platform package. */
+  readonly loadPlatform?: () => Promise<Platform>;
 }
 
 /**
@@ -72,10 +77,10 @@ async function runTenderCommand(
       return 1;
     }
     if (parsed.action === 'version') {
-      io.err(versionText(names.prog, tenderVersion()));
+      io.err(versionText(names.prog, names.version ?? tenderVersion()));
       return 0;
     }
-    const platform = await loadPlatform();
+    const platform = await (names.loadPlatform ?? loadPlatform)();
     const status = runTender({
       platform,
       args: parsed.args,

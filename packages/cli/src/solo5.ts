@@ -10,6 +10,7 @@ const usage = () =>
     '  run [ OPTIONS ] [ -- ] KERNEL [ ARGS ]',
     '                         run a Solo5 hvt unikernel (options: solo5 run --help)',
     '  info KERNEL [--json]   show the ABI and the manifest of a Solo5 unikernel',
+    '  build-exe -o PATH      make a self-contained solo5-hvt executable (x86_64 Linux)',
     '  --version              display version information',
     '  --help                 display this help',
     '',
@@ -18,6 +19,7 @@ const usage = () =>
 const commands: Record<string, () => Promise<Command>> = {
   info: async () => (await import('./info.js')).info,
   run: async () => (await import('./run.js')).run,
+  'build-exe': async () => (await import('./build-exe.js')).buildExe,
 };
 
 async function main(argv: readonly string[]): Promise<number> {

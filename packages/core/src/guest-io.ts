@@ -100,7 +100,8 @@ export function nodeGuestIo(memory: GuestMemory): GuestIo {
   };
 }
 
-const retryWait = new Int32Array(new SharedArrayBuffer(4));
+/** Made when first needed: a V8 startup snapshot is built without SharedArrayBuffer. */
+let retryWait: Int32Array | undefined;
 
 /**
  * Writes all of [gpa, gpa+len) to `fd` at its current position, waiting out
@@ -113,6 +114,7 @@ export function writeAllWaiting(io: GuestIo, fd: number, gpa: number, len: numbe
     const n = io.write(fd, gpa + done, len - done);
     if (n < 0) {
       if (io.errnoName(-n) !== 'EAGAIN') return n;
+      retryWait ??= new Int32Array(new SharedArrayBuffer(4));
       Atomics.wait(retryWait, 0, 0, 1);
       continue;
     }

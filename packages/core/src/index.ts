@@ -1,4 +1,6 @@
 export * from './api.js';
+export * as aarch64 from './arch/aarch64.js';
+export { type GuestArch, guestArch } from './arch/index.js';
 export * from './arch/x86_64.js';
 export * from './boot-info.js';
 export * from './coredump.js';

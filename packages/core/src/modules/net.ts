@@ -1,4 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { guestArch } from '../arch/index.js';
+import { HVT_RING_KICK_PIO_BASE } from '../arch/x86_64.js';
 import { GuestAccessError, HvtError, strerror } from '../errors.js';
 import { GuestStruct, HvtHcNetRead, HvtHcNetWrite, type StructPointer } from '../guest-abi.js';
 import { type GuestIo, ioErrorName, nodeGuestIo } from '../guest-io.js';
@@ -47,8 +49,8 @@ const USAGE =
   '--net:NAME=IFACE | @NN (attach tap at IFACE or at fd @NN as network NAME)\n' +
   '  [ --net-mac:NAME=HWADDR ] (set HWADDR for network NAME)';
 
-/** The port whose 4-byte OUT kicks the ring's host thread (HVT_RING_KICK_PIO_BASE, 10.2). */
-export const RING_KICK_PORT = 0x600;
+/** x86_64: the port whose 4-byte OUT kicks the ring's host thread (10.2). */
+export const RING_KICK_PORT = HVT_RING_KICK_PIO_BASE;
 /** The ring's submission operations (10.1). */
 const RING_NET_WRITE = 1;
 
@@ -135,6 +137,8 @@ export class NetModule implements Module {
   /** The ring's host thread and its kick eventfd, when the ring is offered. */
   private ring: NetRing | undefined;
   private kickFd: number | undefined;
+  /** The kick as the sandbox report names it (GuestArch.ringKickText). */
+  private kickText = '';
   /** Descriptor I/O into guest RAM, from setup on. */
   private io: GuestIo | undefined;
   /** The tender's warnx, from setup on (handlers exist only after setup). */
@@ -274,7 +278,9 @@ export class NetModule implements Module {
     }
     this.kickFd = kickFd;
     try {
-      vm.addIoEventFd(RING_KICK_PORT, kickFd);
+      const arch = guestArch(platform.arch);
+      vm.addIoEventFd(arch.ringKick, kickFd);
+      this.kickText = arch.ringKickText;
     } catch (error) {
       ctx.warn(`KVM_IOEVENTFD failed, falling back to hypercalls: ${reason(error)}`);
       this.closeKick();
@@ -408,7 +414,7 @@ export class NetModule implements Module {
       fd: this.kickFd,
       kind: 'eventfd',
       owner: 'net',
-      what: `net ring kick (port 0x${RING_KICK_PORT.toString(16)})`,
+      what: `net ring kick (${this.kickText})`,
       ops: ['read', 'write'],
     });
     return { fds, threads: ['net-ring-io'] };

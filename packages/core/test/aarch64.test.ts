@@ -1,0 +1,204 @@
+// The aarch64 guest as data (docs/guest-abi.md 5.3, 6.2, 7.2, 10.2): the tables and
+// registers against the reference's numbers, the MMIO hypercall decoding, and
+// the one run loop serving MMIO exits with the same handlers as port exits.
+import { describe, expect, it } from 'vitest';
+import {
+  aarch64,
+  ExitField,
+  ExitKind,
+  GuestMemory,
+  guestArch,
+  Hypercall,
+  Hypercalls,
+  mmioHypercall,
+  runLoop,
+  type Vm,
+  X86_64,
+} from '../src/index.js';
+
+const MiB = 0x10_0000;
+const GiB = 0x4000_0000;
+const { AARCH64, Aarch64Address: A } = aarch64;
+
+function tables(memSize: number): GuestMemory {
+  const memory = GuestMemory.allocate(Math.min(memSize, 64 * MiB));
+  aarch64.writePageTables(memory, memSize);
+  return memory;
+}
+
+describe('aarch64 translation tables (5.3)', () => {
+  it('links level 0 to level 1 and level 1 to one level-2 table per GiB of RAM', () => {
+    const m = tables(2 * GiB + 2 * MiB);
+    expect(m.readU64Big(A.PGD)).toBe(0x2003n);
+    expect(m.readU64Big(A.PGD + 8)).toBe(0n);
+    expect(m.readU64Big(A.PUD)).toBe(0x3003n);
+    expect(m.readU64Big(A.PUD + 8)).toBe(0x4003n);
+    expect(m.readU64Big(A.PUD + 16)).toBe(0x5003n);
+    // Three GiBs hold RAM; the fourth is not mapped.
+    expect(m.readU64Big(A.PUD + 24)).toBe(0n);
+    expect(m.readU64Big(A.PMD)).toBe(0x7003n);
+  });
+
+  it('maps the hypercall window as one 1 GiB device-nGnRE block, never executable', () => {
+    const m = tables(64 * MiB);
+    // PXN | UXN | AF | inner shareable | AttrIndx 1 | block.
+    expect(m.readU64Big(A.PUD + 4 * 8)).toBe(0x0060_0001_0000_0705n);
+    expect(m.readU64Big(A.PUD + 5 * 8)).toBe(0n);
+  });
+
+  it('maps the first 2 MiB in 4 KiB pages: none below 64 KiB, read-only and no-exec to 1 MiB', () => {
+    const m = tables(64 * MiB);
+    const pte = (gpa: number) => m.readU64Big(A.PTE + (gpa / 0x1000) * 8);
+    expect(pte(0)).toBe(0n);
+    expect(pte(0x1000)).toBe(0n);
+    expect(pte(0xf000)).toBe(0n);
+    // PXN | UXN | AF | inner shareable | AP[2] read-only | AttrIndx 4 | page.
+    expect(pte(0x10000)).toBe(0x0060_0000_0001_0793n);
+    expect(pte(0xff000)).toBe(0x0060_0000_000f_f793n);
+    // UXN | AF | inner shareable | AttrIndx 4 | page: EL1 may write and execute.
+    expect(pte(0x100000)).toBe(0x0040_0000_0010_0713n);
+    expect(pte(0x1ff000)).toBe(0x0040_0000_001f_f713n);
+  });
+
+  it('maps the rest of RAM in 2 MiB blocks up to the allocated size, across level-2 tables', () => {
+    const m = tables(4 * GiB);
+    expect(m.readU64Big(A.PMD + 8)).toBe(0x0040_0000_0020_0711n);
+    // The last block of the fourth GiB is the last entry of the fourth table.
+    expect(m.readU64Big(A.PMD + 2047 * 8)).toBe(BigInt(4 * GiB - 2 * MiB) | 0x0040_0000_0000_0711n);
+    expect(m.readU64Big(A.PUD + 3 * 8)).toBe(0x6003n);
+
+    const small = tables(6 * MiB);
+    expect(small.readU64Big(A.PMD + 2 * 8)).toBe(0x0040_0000_0040_0711n);
+    expect(small.readU64Big(A.PMD + 3 * 8)).toBe(0n);
+  });
+
+  it('zeroes the table pages it owns', () => {
+    const m = GuestMemory.allocate(4 * MiB);
+    m.fill(0, 0x10000, 0xaa);
+    aarch64.writePageTables(m, 4 * MiB);
+    expect(m.readU64Big(A.PGD + 8)).toBe(0n);
+    expect(m.readU64Big(A.PUD + 8)).toBe(0n);
+    expect(m.readU64Big(A.PMD + 4 * 0x1000 - 8)).toBe(0n);
+    // Nothing outside the tables is touched.
+    expect(m.readU64Big(0)).toBe(0xaaaa_aaaa_aaaa_aaaan);
+    expect(m.readU64Big(0x8000)).toBe(0xaaaa_aaaa_aaaa_aaaan);
+  });
+});
+
+describe('aarch64 initial vCPU state (6.2)', () => {
+  it('starts at e_entry, EL1h with DAIF masked, MMU and caches on, FP untrapped', () => {
+    const s = aarch64.initialVcpuState(0x100000, 512 * MiB);
+    expect(s).toEqual({
+      pc: 0x100000n,
+      sp: BigInt(512 * MiB - 16),
+      x0: 0x10000n,
+      pstate: 0x3c5n,
+      sctlr: 0x1005n,
+      tcr: 0x32_b518_3518n,
+      mair: 0x0000_bbff_440c_0400n,
+      ttbr0: 0x1000n,
+      cpacr: 0x30_0000n,
+    });
+  });
+
+  it('refuses a platform without the aarch64 vCPU', () => {
+    const vm = { initVcpuX86: () => ({ tscHz: 1 }) } as unknown as Vm;
+    expect(() => AARCH64.initVcpu(vm, 0x100000, 4 * MiB)).toThrow(
+      'this platform cannot run aarch64 guests',
+    );
+  });
+});
+
+describe('aarch64 hypercall transport (7.2)', () => {
+  it('takes a 4-byte write at 0x1_0000_0000 + 8 * nr as hypercall nr', () => {
+    for (let nr = 0; nr < 9; nr++) expect(mmioHypercall(0x1_0000_0000 + nr * 8, 4, true)).toBe(nr);
+    // Between two slots: the lower one, as the reference's shift gives it.
+    expect(mmioHypercall(0x1_0000_0013, 4, true)).toBe(2);
+  });
+
+  it.each([
+    [0x1_0000_0010, 4, false, 'Invalid guest mmio access: mmio=0x100000010 len=4'],
+    [0x1_0000_0010, 1, true, 'Invalid guest mmio access: mmio=0x100000010 len=1'],
+    [0x1_0000_0010, 2, true, 'Invalid guest mmio access: mmio=0x100000010 len=2'],
+    [0x1_0000_0010, 8, true, 'Invalid guest mmio access: mmio=0x100000010 len=8'],
+    [0x1_0000_0048, 4, true, 'Invalid guest mmio access: mmio=0x100000048'],
+    [0x1_0000_0100, 4, true, 'Invalid guest mmio access: mmio=0x100000100'],
+    [0x0_ffff_fff8, 4, true, 'Invalid guest mmio access: mmio=0xfffffff8'],
+    // The access is judged before the address, as the reference does.
+    [0x2_0000_0000, 1, true, 'Invalid guest mmio access: mmio=0x200000000 len=1'],
+  ])('refuses %s (len %s, write %s): %s', (address, size, write, message) => {
+    expect(() => mmioHypercall(address, size, write)).toThrow(message);
+  });
+
+  it('kicks the ring with a store to 0x1_0000_0100, named so in the sandbox report', () => {
+    expect(AARCH64.ringKick).toBe(0x1_0000_0100);
+    expect(AARCH64.ringKickText).toBe('mmio 0x100000100');
+    expect(X86_64.ringKick).toBe(0x600);
+    expect(guestArch('aarch64')).toBe(AARCH64);
+    expect(guestArch('x86_64')).toBe(X86_64);
+  });
+});
+
+/** A VM that replays MMIO exits, as the aarch64 vCPU reports them. */
+function replayVm(exits: Array<[address: number, size: number, write: boolean, value: number]>) {
+  const exit = new Float64Array(8);
+  const memory = GuestMemory.allocate(4 * MiB);
+  let next = 0;
+  const vm = {
+    memory,
+    exit,
+    run: () => {
+      const e = exits[next++];
+      if (e === undefined) throw new Error('ran past the last exit');
+      exit[ExitField.ADDRESS] = e[0];
+      exit[ExitField.SIZE] = e[1];
+      exit[ExitField.DIRECTION] = e[2] ? 1 : 0;
+      exit[ExitField.VALUE] = e[3];
+      return ExitKind.MMIO;
+    },
+    getRegistersAarch64: () => ({ x: [], sp: 0n, pc: 0x100abcn, pstate: 0x3c5n }),
+  } as unknown as Vm;
+  return { vm, memory };
+}
+
+describe('the run loop on aarch64 (7.2, 13.3)', () => {
+  it('serves MMIO exits with the same handlers as port exits, then HALT', () => {
+    const { vm, memory } = replayVm([
+      [0x1_0000_0000 + Hypercall.WALLTIME * 8, 4, true, 0x20000],
+      [0x1_0000_0000 + Hypercall.WALLTIME * 8, 4, true, 0x20100],
+      [0x1_0000_0000 + Hypercall.HALT * 8, 4, true, 0x20200],
+    ]);
+    const h = new Hypercalls({ memory, size: memory.size });
+    const served: number[] = [];
+    h.register(Hypercall.WALLTIME, (gpa) => served.push(gpa));
+    memory.writeU32(0x20200 + 8, 7); // struct hvt_hc_halt: cookie 0, exit_status 7
+    expect(runLoop(vm, h, 'KVM', [], AARCH64)).toBe(7);
+    expect(served).toEqual([0x20000, 0x20100]);
+  });
+
+  it('ends on an MMIO exit that is not a hypercall, with the reference message', () => {
+    const { vm, memory } = replayVm([[0x1_0000_0008, 4, false, 0]]);
+    const h = new Hypercalls({ memory, size: memory.size });
+    expect(() => runLoop(vm, h, 'KVM', [], AARCH64)).toThrow(
+      'Invalid guest mmio access: mmio=0x100000008 len=4',
+    );
+  });
+
+  it('refuses a hypercall number without a handler', () => {
+    const { vm, memory } = replayVm([[0x1_0000_0000 + 5 * 8, 4, true, 0x20000]]);
+    const h = new Hypercalls({ memory, size: memory.size });
+    expect(() => runLoop(vm, h, 'KVM', [], AARCH64)).toThrow('Invalid guest hypercall: num=5');
+  });
+
+  it('names the program counter pc= in fatal exits', () => {
+    const { vm, memory } = replayVm([]);
+    (vm as { run: () => number }).run = () => {
+      vm.exit[ExitField.REASON] = 0x1c;
+      return ExitKind.OTHER;
+    };
+    const h = new Hypercalls({ memory, size: memory.size });
+    expect(() => runLoop(vm, h, 'KVM', [], AARCH64)).toThrow(
+      'KVM: unhandled exit: exit_reason=0x1c, pc=0x100abc',
+    );
+  });
+});

@@ -287,7 +287,7 @@ describe('installing the packed packages with npm, without build tools', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(NOT_INSTALLED);
     expect(r.stderr).toContain(
-      'hvt.js runs unikernels on x86_64 Linux (KVM), FreeBSD (vmm) and OpenBSD (vmm)',
+      'hvt.js runs unikernels on x86_64 and aarch64 Linux (KVM), x86_64 FreeBSD (vmm) and OpenBSD (vmm)',
     );
   });
 

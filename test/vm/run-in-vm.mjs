@@ -153,6 +153,7 @@ const ARCHES = {
     // acpi=noirq: routing PCI interrupts through ACPI took ~0.45 s per device.
     append: 'console=ttyS0 tsc=reliable acpi=noirq',
     noKvmHint: 'kvm_amd loaded but found no SVM (check the QEMU -cpu model)',
+    env: {},
   },
   aarch64: {
     qemu: 'qemu-system-aarch64',
@@ -164,6 +165,9 @@ const ARCHES = {
     // nvhe: the kernel's KVM in the non-VHE split (the reference measurement).
     append: 'console=ttyAMA0 kvm-arm.mode=nvhe',
     noKvmHint: 'the kernel found no usable EL2 (QEMU needs -machine virtualization=on)',
+    // The checkout's build/ folders hold the host's x86_64 addons: node-gyp-build
+    // must take the arm64 prebuilds (scripts/prebuild.mjs arm64) instead.
+    env: { PREBUILDS_ONLY: '1' },
   },
 };
 
@@ -189,6 +193,7 @@ function writeJob(share, opts) {
     .filter((k) => PASSED_ENV.includes(k) || /^HVTJS_\w+$/.test(k))
     .map((k) => `export ${k}=${shellQuote(env[k] ?? '')}`);
   exports.push('export HVTJS_IN_VM=1');
+  for (const [k, v] of Object.entries(ARCHES[opts.arch].env)) exports.push(`export ${k}=${shellQuote(v)}`);
   const script = [
     ...exports,
     `cd ${shellQuote(process.cwd())} || exit ${HARNESS_FAILED}`,

@@ -1,6 +1,8 @@
 import { closeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import {
+  type Aarch64Registers,
+  type Aarch64VcpuState,
   CHUNK_SIZE,
   type ExitKind,
   type GuestIo,
@@ -37,6 +39,14 @@ export interface CreateVmOptions {
 
 /** How many elements `Vm.exit` has (ExitField's indices are 0..7). */
 const EXIT_FIELDS = 8;
+
+/** The arm64 build's aarch64 vCPU functions. */
+function aarch64Addon(): NonNullable<typeof native.aarch64> {
+  if (native.aarch64 === undefined) {
+    throw new HvtError(`aarch64 vCPU state on a ${process.arch} host`);
+  }
+  return native.aarch64;
+}
 
 function checkRange(what: string, gpa: number, len: number, size: number): void {
   if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(len) || gpa < 0 || len < 0) {
@@ -206,6 +216,29 @@ export class LinuxKvmVm implements Vm {
     }
   }
 
+  /**
+   * The aarch64 vCPU (docs/guest-abi.md 6.2): created as the host prefers it, then
+   * core's registers; the cycle frequency is the generic timer's.
+   */
+  initVcpuAarch64(state: Aarch64VcpuState): { counterHz: number } {
+    const a = aarch64Addon();
+    try {
+      a.vcpuInit(this.vmFd.fd, this.vcpu.fd);
+      a.setRegisters(this.vcpu.fd, { ...state });
+      return { counterHz: a.counterFrequency() };
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
+  getRegistersAarch64(): Aarch64Registers {
+    try {
+      return aarch64Addon().getRegisters(this.vcpu.fd);
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
   run(): ExitKind {
     try {
       return this.vcpu.run() as ExitKind;
@@ -239,9 +272,11 @@ export class LinuxKvmVm implements Vm {
    * exit. Throws the addon's error (`code`, `message` = strerror) so that the
    * caller can warn and fall back: ENOSYS when the host lacks KVM_CAP_IOEVENTFD.
    */
-  addIoEventFd(port: number, eventfd: number): void {
-    if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
-      throw new RangeError(`bad port ${port}`);
+  addIoEventFd(address: number, eventfd: number): void {
+    // A port on x86_64; on aarch64 (MMIO) any guest-physical address.
+    const mmio = native.aarch64 !== undefined;
+    if (!Number.isSafeInteger(address) || address < 0 || (!mmio && address > 0xffff)) {
+      throw new RangeError(`bad ${mmio ? 'address' : 'port'} ${address}`);
     }
     if (!this.ioEventFdSupported) {
       throw Object.assign(new Error('Function not implemented'), {
@@ -251,7 +286,7 @@ export class LinuxKvmVm implements Vm {
         request: 'KVM_IOEVENTFD',
       });
     }
-    this.vmFd.ioeventfd(port, 4, eventfd, native.ioeventfdFlagPio);
+    this.vmFd.ioeventfd(address, 4, eventfd, mmio ? 0 : native.ioeventfdFlagPio);
   }
 
   /**
@@ -285,8 +320,9 @@ export class LinuxKvmVm implements Vm {
   }
 
   /**
-   * After the drop the run loop issues KVM_RUN, and on x86_64 reads the
-   * registers back for its error messages and for dumpcore; the VM and
+   * After the drop the run loop issues KVM_RUN, and reads the registers back
+   * for its error messages and for dumpcore (x86_64: KVM_GET_REGS and
+   * KVM_GET_SREGS, aarch64: KVM_GET_ONE_REG); the VM and
    * /dev/kvm fds stay open, unused, until destroy().
    */
   sandboxNeeds(): SandboxNeeds {
@@ -297,6 +333,9 @@ export class LinuxKvmVm implements Vm {
     }
     if (requests.KVM_GET_SREGS !== undefined) {
       ioctls.push({ name: 'KVM_GET_SREGS', request: requests.KVM_GET_SREGS });
+    }
+    if (requests.KVM_GET_ONE_REG !== undefined) {
+      ioctls.push({ name: 'KVM_GET_ONE_REG', request: requests.KVM_GET_ONE_REG });
     }
     return {
       fds: [

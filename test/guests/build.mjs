@@ -540,9 +540,7 @@ async function doBuild(arch) {
 const invokedAs = process.argv[1];
 if (invokedAs !== undefined && import.meta.url === pathToFileURL(invokedAs).href) {
   try {
-    const guests = await buildGuests(
-      /** @type {GuestArch} */ (process.argv[2] ?? 'x86_64'),
-    );
+    const guests = await buildGuests(/** @type {GuestArch} */ (process.argv[2] ?? 'x86_64'));
     for (const [name, path] of Object.entries(guests)) console.log(`${name} ${path}`);
   } catch (e) {
     console.error(/** @type {Error} */ (e).message);

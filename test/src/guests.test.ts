@@ -30,10 +30,14 @@ const EXPECTED_GUESTS = [
 ];
 
 /** Per architecture: e_machine, and the guests that use only the other one's instructions. */
-const ARCHES = [
-  { arch: 'x86_64', machine: 62, notBuilt: [] as string[] },
+const ARCHES: readonly {
+  arch: 'x86_64' | 'aarch64';
+  machine: number;
+  notBuilt: readonly string[];
+}[] = [
+  { arch: 'x86_64', machine: 62, notBuilt: [] },
   { arch: 'aarch64', machine: 183, notBuilt: ['fpu', 'hlt', 'tls'] },
-] as const;
+];
 
 const PT_LOAD = 1;
 const PT_NOTE = 4;

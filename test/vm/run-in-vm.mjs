@@ -193,7 +193,8 @@ function writeJob(share, opts) {
     .filter((k) => PASSED_ENV.includes(k) || /^HVTJS_\w+$/.test(k))
     .map((k) => `export ${k}=${shellQuote(env[k] ?? '')}`);
   exports.push('export HVTJS_IN_VM=1');
-  for (const [k, v] of Object.entries(ARCHES[opts.arch].env)) exports.push(`export ${k}=${shellQuote(v)}`);
+  for (const [k, v] of Object.entries(ARCHES[opts.arch].env))
+    exports.push(`export ${k}=${shellQuote(v)}`);
   const script = [
     ...exports,
     `cd ${shellQuote(process.cwd())} || exit ${HARNESS_FAILED}`,

@@ -19,7 +19,11 @@ const PLATFORMS: Record<
   string,
   { name: string; cpus: readonly string[]; load: () => Promise<unknown> }
 > = {
-  linux: { name: '@hvtjs/linux-kvm', cpus: ['x64', 'arm64'], load: () => import('@hvtjs/linux-kvm') },
+  linux: {
+    name: '@hvtjs/linux-kvm',
+    cpus: ['x64', 'arm64'],
+    load: () => import('@hvtjs/linux-kvm'),
+  },
   freebsd: { name: '@hvtjs/freebsd-vmm', cpus: ['x64'], load: () => import('@hvtjs/freebsd-vmm') },
   openbsd: { name: '@hvtjs/openbsd-vmm', cpus: ['x64'], load: () => import('@hvtjs/openbsd-vmm') },
 };

@@ -95,6 +95,8 @@ for (const name of [
   record(name, await tender([g(name)]));
 }
 record('block', await tender([`--block:storage=${disk}`, g('block')]));
+// A core of the guest's own fatal trap, in the shared folder for the host to read.
+record('dumpcore', await tender([`--dumpcore=${path.dirname(resultsFile)}`, g('pagefault')]));
 
 // POLL's timeouts, and the sandbox as it is while the guest sleeps.
 let live;

@@ -132,6 +132,30 @@ describe('solo5-hvt on aarch64 (nested arm64 KVM)', () => {
     expect(r.status).toBe(255);
   });
 
+  it('dumps an aarch64 core of a fatal trap that readelf reads, pc and sp from the trap', () => {
+    const r = result('dumpcore');
+    expect(r.status).toBe(255);
+    const core = fs.readdirSync(scratch).find((f) => f.startsWith('core.solo5-hvt.'));
+    expect(core, r.stderr).toBeDefined();
+    const file = path.join(scratch, core!);
+    const header = spawnSync('readelf', ['-h', '-n', '-l', file], { encoding: 'utf8' });
+    expect(header.status, header.stderr).toBe(0);
+    expect(header.stdout).toMatch(/Type:\s+CORE/);
+    expect(header.stdout).toMatch(/Machine:\s+AArch64/);
+    // struct elf_prstatus of arm64: 392 bytes.
+    expect(header.stdout).toMatch(/CORE\s+0x00000188\s+NT_PRSTATUS/);
+    // pr_reg (at 112 in the descriptor, after the 20-byte note header): x0..x30, sp, pc, pstate.
+    const bytes = fs.readFileSync(file);
+    const noteOffset = Number(bytes.readBigUInt64LE(64 + 8));
+    const reg = (i: number) => bytes.readBigUInt64LE(noteOffset + 20 + 112 + i * 8);
+    const trap = /pc=0x([0-9a-f]+) sp=0x([0-9a-f]+) spsr=0x([0-9a-f]+)/.exec(r.stdout);
+    expect(trap, r.stdout).not.toBeNull();
+    expect(reg(32)).toBe(BigInt(`0x${trap![1]}`));
+    expect(reg(31)).toBe(BigInt(`0x${trap![2]}`));
+    expect(reg(33)).toBe(BigInt(`0x${trap![3]}`));
+    expect(r.stderr).toMatch(/dumpcore: dumped \d+ pages of total \d+ pages/);
+  });
+
   it('a write to the text segment is a host/guest translation fault named by pc=', () => {
     const r = result('writetext');
     expect(messages(r)).toEqual([

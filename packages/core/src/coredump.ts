@@ -2,7 +2,7 @@ import { closeSync, constants, ftruncateSync, openSync, writeSync } from 'node:f
 import { join } from 'node:path';
 import { HvtError } from './errors.js';
 import type { GuestMemory } from './guest-memory.js';
-import type { X86Registers } from './platform.js';
+import type { Aarch64Registers, X86Registers } from './platform.js';
 
 /**
  * The x86_64 trap frame a guest passes as its HALT cookie on a fatal trap
@@ -32,12 +32,14 @@ export interface CoreFileOptions {
   memory: GuestMemory;
   /** Guest-visible size: the PT_LOAD covers [0, memSize). */
   memSize: number;
-  regs: X86Registers;
-  /** Overrides rip, cs, rflags, rsp and ss in the dump. */
-  cookie?: TrapFrame;
+  /**
+   * pr_reg of the NT_PRSTATUS note: the architecture's user register set in
+   * the kernel's order (x86CoreRegisters, aarch64CoreRegisters).
+   */
+  registers: readonly bigint[];
   /** One byte per 4 KiB page, bit 0 = resident (mincore style); absent → every page is written. */
   residentPages?: Uint8Array;
-  /** e_machine (62 = EM_X86_64). */
+  /** e_machine (62 = EM_X86_64, 183 = EM_AARCH64). */
   machine: number;
 }
 
@@ -90,18 +92,22 @@ const NOTE_NAME_PADDED = 8;
 const NOTE_HEADER_SIZE = 12;
 
 /**
- * Linux x86_64 `struct elf_prstatus`: what gdb and other core readers expect
- * in an NT_PRSTATUS descriptor of this size. pr_reg follows the siginfo,
- * cursig, signal masks, four pids and four timevals.
+ * Linux's `struct elf_prstatus` on x86_64 and aarch64 alike: pr_reg follows
+ * the siginfo, cursig, signal masks, four pids and four timevals, and is
+ * followed by pr_fpvalid padded to 8 bytes. Its size is what gdb and other
+ * core readers recognise: 336 bytes with x86_64's 27 registers, 392 with
+ * aarch64's 34.
  */
-const PRSTATUS_SIZE = 336;
 const PRSTATUS_PID_OFFSET = 32;
 const PRSTATUS_REG_OFFSET = 112;
+const prstatusSize = (registers: number) => PRSTATUS_REG_OFFSET + registers * 8 + 8;
 
 const NOTE_OFFSET = EHDR_SIZE + PHDR_SIZE * PHNUM;
-const NOTE_SIZE = NOTE_HEADER_SIZE + NOTE_NAME_PADDED + PRSTATUS_SIZE;
-/** Page-aligned so guest pages map onto whole file blocks and holes stay possible. */
-const LOAD_OFFSET = Math.ceil((NOTE_OFFSET + NOTE_SIZE) / PAGE_SIZE) * PAGE_SIZE;
+/**
+ * Page-aligned so guest pages map onto whole file blocks and holes stay
+ * possible; the headers and either architecture's note fit in the first page.
+ */
+const LOAD_OFFSET = PAGE_SIZE;
 
 /** Upper bound of one write: keeps a single syscall from holding huge spans of RAM. */
 const MAX_WRITE = 64 * 1024 * 1024;
@@ -145,8 +151,11 @@ export function createCoreFile(dir: string, pid: number): CreatedCoreFile {
   }
 }
 
-/** `struct user_regs_struct` in the kernel's order, as gdb reads pr_reg. */
-function userRegs(regs: X86Registers, cookie: TrapFrame | undefined): bigint[] {
+/**
+ * x86_64 pr_reg: `struct user_regs_struct` in the kernel's order, as gdb reads
+ * it. A HALT cookie's trap frame overrides rip, cs, rflags, rsp and ss.
+ */
+export function x86CoreRegisters(regs: X86Registers, cookie?: TrapFrame): bigint[] {
   const big = (n: number): bigint => BigInt(n);
   return [
     regs.r15,
@@ -181,9 +190,37 @@ function userRegs(regs: X86Registers, cookie: TrapFrame | undefined): bigint[] {
   ];
 }
 
+/** The aarch64 trap frame of the test runtime's HALT cookie: {far, esr, elr, spsr, sp}. */
+export interface Aarch64TrapFrame {
+  far: bigint;
+  esr: bigint;
+  elr: bigint;
+  spsr: bigint;
+  sp: bigint;
+}
+
+/** Reads the 5 × u64 aarch64 trap frame a HALT cookie points at; throws GuestAccessError when out of range. */
+export function decodeAarch64TrapFrame(memory: GuestMemory, gpa: number): Aarch64TrapFrame {
+  const at = (i: number) => memory.readU64Big(gpa + i * 8);
+  return { far: at(0), esr: at(1), elr: at(2), spsr: at(3), sp: at(4) };
+}
+
+/**
+ * aarch64 pr_reg: `struct user_pt_regs` (x0..x30, sp, pc, pstate). A HALT
+ * cookie's trap frame gives the faulting pc (ELR), sp and pstate (SPSR).
+ */
+export function aarch64CoreRegisters(regs: Aarch64Registers, cookie?: Aarch64TrapFrame): bigint[] {
+  return [...regs.x, cookie?.sp ?? regs.sp, cookie?.elr ?? regs.pc, cookie?.spsr ?? regs.pstate];
+}
+
 /** ELF header, both program headers and the note: everything before the memory image. */
 function buildHeaders(opts: CoreFileOptions): Uint8Array {
-  const buf = new Uint8Array(NOTE_OFFSET + NOTE_SIZE);
+  const prstatus = prstatusSize(opts.registers.length);
+  const noteSize = NOTE_HEADER_SIZE + NOTE_NAME_PADDED + prstatus;
+  if (NOTE_OFFSET + noteSize > LOAD_OFFSET) {
+    throw new HvtError(`dumpcore: ${opts.registers.length} registers do not fit the core's note`);
+  }
+  const buf = new Uint8Array(NOTE_OFFSET + noteSize);
   const dv = new DataView(buf.buffer);
   const u16 = (off: number, v: number) => dv.setUint16(off, v, true);
   const u32 = (off: number, v: number) => dv.setUint32(off, v, true);
@@ -211,7 +248,7 @@ function buildHeaders(opts: CoreFileOptions): Uint8Array {
   u64(ph + 8, NOTE_OFFSET);
   u64(ph + 16, 0);
   u64(ph + 24, 0);
-  u64(ph + 32, NOTE_SIZE);
+  u64(ph + 32, noteSize);
   u64(ph + 40, 0);
   u64(ph + 48, 4);
 
@@ -227,13 +264,13 @@ function buildHeaders(opts: CoreFileOptions): Uint8Array {
 
   const note = NOTE_OFFSET;
   u32(note, NOTE_NAMESZ);
-  u32(note + 4, PRSTATUS_SIZE);
+  u32(note + 4, prstatus);
   u32(note + 8, NT_PRSTATUS);
   for (let i = 0; i < NOTE_NAME.length; i++) buf[note + 12 + i] = NOTE_NAME.charCodeAt(i);
 
   const desc = note + NOTE_HEADER_SIZE + NOTE_NAME_PADDED;
   dv.setInt32(desc + PRSTATUS_PID_OFFSET, opts.pid, true);
-  for (const [i, v] of userRegs(opts.regs, opts.cookie).entries()) {
+  for (const [i, v] of opts.registers.entries()) {
     u64(desc + PRSTATUS_REG_OFFSET + i * 8, v);
   }
   return buf;
@@ -261,7 +298,7 @@ function describe(err: unknown): string {
 /**
  * Writes an ELF64 core file of the guest (docs/guest-abi.md 11.4) into the file
  * open at `opts.fd` (from createCoreFile, possibly long before): a PT_NOTE
- * with one Linux x86_64 NT_PRSTATUS note and a PT_LOAD image of
+ * with one Linux NT_PRSTATUS note of the guest's architecture and a PT_LOAD image of
  * [0, memSize), page-aligned in the file. Only resident pages are written;
  * the rest stay holes, so a mostly idle guest with gigabytes of RAM dumps in
  * proportion to what it touched. It uses only pwrite, ftruncate and close on
@@ -282,7 +319,13 @@ export function writeCoreFile(opts: CoreFileOptions): CoreFileResult {
     closeQuietly(fd);
     throw new HvtError(`dumpcore: invalid pid ${opts.pid}`);
   }
-  const headers = buildHeaders(opts);
+  let headers: Uint8Array;
+  try {
+    headers = buildHeaders(opts);
+  } catch (error) {
+    closeQuietly(fd);
+    throw error;
+  }
 
   const pagesTotal = Math.ceil(memSize / PAGE_SIZE);
   let pagesDumped = 0;

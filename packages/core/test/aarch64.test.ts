@@ -1,9 +1,14 @@
 // The aarch64 guest as data (docs/guest-abi.md 5.3, 6.2, 7.2, 10.2): the tables and
 // registers against the reference's numbers, the MMIO hypercall decoding, and
 // the one run loop serving MMIO exits with the same handlers as port exits.
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   aarch64,
+  createCoreFile,
   ExitField,
   ExitKind,
   GuestMemory,
@@ -13,6 +18,7 @@ import {
   mmioHypercall,
   runLoop,
   type Vm,
+  writeCoreFile,
   X86_64,
 } from '../src/index.js';
 
@@ -200,5 +206,55 @@ describe('the run loop on aarch64 (7.2, 13.3)', () => {
     expect(() => runLoop(vm, h, 'KVM', [], AARCH64)).toThrow(
       'KVM: unhandled exit: exit_reason=0x1c, pc=0x100abc',
     );
+  });
+});
+
+describe('aarch64 core files (11.4)', () => {
+  it('writes an EM_AARCH64 core whose 392-byte NT_PRSTATUS holds user_pt_regs, trap frame first', () => {
+    const memory = GuestMemory.allocate(4 * MiB);
+    // The test runtime's cookie: {far, esr, elr, spsr, sp}.
+    for (const [i, v] of [0x1000n, 0x96000007n, 0x1020f4n, 0x800003c5n, 0x1fffff50n].entries()) {
+      memory.writeU64Big(0x30000 + i * 8, v);
+    }
+    const x = Array.from({ length: 31 }, (_, i) => BigInt(0x100 + i));
+    const vm = {
+      getRegistersAarch64: () => ({ x, sp: 0x1ffff000n, pc: 0x100400n, pstate: 0x3c5n }),
+    } as unknown as Vm;
+    const registers = AARCH64.coreRegisters(vm, memory, 0x30000);
+    expect(registers).toEqual([...x, 0x1fffff50n, 0x1020f4n, 0x800003c5n]);
+    expect(AARCH64.coreRegisters(vm, memory, 0).slice(31)).toEqual([
+      0x1ffff000n,
+      0x100400n,
+      0x3c5n,
+    ]);
+
+    const dir = mkdtempSync(join(tmpdir(), 'hvtjs-core-'));
+    try {
+      const file = createCoreFile(dir, 77);
+      writeCoreFile({
+        ...file,
+        pid: 77,
+        memory,
+        memSize: 4 * MiB,
+        registers,
+        machine: AARCH64.elfMachine,
+      });
+      const core = readFileSync(file.path);
+      expect(core.readUInt16LE(18)).toBe(183);
+      const note = Number(core.readBigUInt64LE(64 + 8));
+      expect(core.readUInt32LE(note + 4)).toBe(392);
+      expect(core.readUInt32LE(note + 8)).toBe(1); // NT_PRSTATUS
+      const reg = (i: number) => core.readBigUInt64LE(note + 20 + 112 + i * 8);
+      expect(reg(0)).toBe(0x100n);
+      expect(reg(30)).toBe(0x11en);
+      expect([reg(31), reg(32), reg(33)]).toEqual([0x1fffff50n, 0x1020f4n, 0x800003c5n]);
+      const readelf = spawnSync('readelf', ['-h', '-n', file.path], { encoding: 'utf8' });
+      if (readelf.error === undefined) {
+        expect(readelf.stdout).toMatch(/Machine:\s+AArch64/);
+        expect(readelf.stdout).toMatch(/CORE\s+0x00000188\s+NT_PRSTATUS/);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,5 @@
+import { aarch64CoreRegisters, decodeAarch64TrapFrame } from '../coredump.js';
+import { EM_AARCH64 } from '../elf.js';
 import { HvtError } from '../errors.js';
 import type { GuestMemory } from '../guest-memory.js';
 import { HVT_MMIO_BASE, mmioHypercall } from '../hypercalls.js';
@@ -143,6 +145,8 @@ function needs<T>(method: T | undefined, what: string): T {
   return method;
 }
 
+const registers = (vm: Vm) => needs(vm.getRegistersAarch64, 'read aarch64 registers').call(vm);
+
 /** aarch64 as the tender's data (arch/guest-arch.ts). */
 export const AARCH64: GuestArch = {
   name: 'aarch64',
@@ -155,6 +159,11 @@ export const AARCH64: GuestArch = {
     mmioHypercall(exit[ExitField.ADDRESS]!, exit[ExitField.SIZE]!, exit[ExitField.DIRECTION] === 1),
   ringKick: RING_KICK_MMIO,
   ringKickText: `mmio 0x${RING_KICK_MMIO.toString(16)}`,
-  programCounter: (vm: Vm) =>
-    `pc=0x${needs(vm.getRegistersAarch64, 'read aarch64 registers').call(vm).pc.toString(16)}`,
+  programCounter: (vm: Vm) => `pc=0x${registers(vm).pc.toString(16)}`,
+  elfMachine: EM_AARCH64,
+  coreRegisters: (vm, memory, cookieGpa) =>
+    aarch64CoreRegisters(
+      registers(vm),
+      cookieGpa !== 0 ? decodeAarch64TrapFrame(memory, cookieGpa) : undefined,
+    ),
 };

@@ -25,4 +25,12 @@ export interface GuestArch {
   readonly ringKickText: string;
   /** `rip=0x…` or `pc=0x…`: the program counter as the reference's messages show it. */
   programCounter(vm: Vm): string;
+  /** e_machine of the guest's executables and of its core files. */
+  readonly elfMachine: number;
+  /**
+   * pr_reg of a core file's NT_PRSTATUS note (docs/guest-abi.md 11.4): the vCPU's
+   * registers, with the faulting ones from the HALT cookie's trap frame at
+   * `cookieGpa` when there is one (0: none).
+   */
+  coreRegisters(vm: Vm, memory: GuestMemory, cookieGpa: number): readonly bigint[];
 }

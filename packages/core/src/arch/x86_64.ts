@@ -1,3 +1,5 @@
+import { decodeTrapFrame, x86CoreRegisters } from '../coredump.js';
+import { EM_X86_64 } from '../elf.js';
 import type { GuestMemory } from '../guest-memory.js';
 import { portHypercall } from '../hypercalls.js';
 import { GuestAddress, LARGE_PAGE_SIZE } from '../memory-layout.js';
@@ -153,4 +155,10 @@ export const X86_64: GuestArch = {
   ringKick: HVT_RING_KICK_PIO_BASE,
   ringKickText: `port 0x${HVT_RING_KICK_PIO_BASE.toString(16)}`,
   programCounter: (vm) => `rip=0x${vm.getRegistersX86().rip.toString(16)}`,
+  elfMachine: EM_X86_64,
+  coreRegisters: (vm, memory, cookieGpa) =>
+    x86CoreRegisters(
+      vm.getRegistersX86(),
+      cookieGpa !== 0 ? decodeTrapFrame(memory, cookieGpa) : undefined,
+    ),
 };

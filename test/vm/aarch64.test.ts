@@ -117,6 +117,14 @@ describe('solo5-hvt on aarch64 (nested arm64 KVM)', () => {
     expect(r.status).toBe(0);
   });
 
+  it('serves a flood of 500 pings paced by the replies through the ring (MMIO kick)', () => {
+    const r = result('ringecho');
+    expect(r.stdout).toMatch(/ringecho: using the ring at 0x[0-9a-f]+/);
+    expect(r.ping?.text).toMatch(/500 packets transmitted, 500 packets received, 0% packet loss/);
+    expect(r.stdout).toContain('answered 500 echo requests');
+    expect(r.status).toBe(0);
+  });
+
   it('ends with the guest status on HALT, and 255 on abort', () => {
     expect(result('halt').status).toBe(0);
     const abort = result('abort');

@@ -27,7 +27,10 @@
       "cflags_cc": ["-std=c++17", "-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
       "cflags_cc!": ["-std=gnu++17"],
       "libraries": ["<!(node scripts/find-libseccomp.mjs <(target_arch))"],
-      "ldflags": ["-Wl,--exclude-libs,libseccomp.a"]
+      "ldflags": ["-Wl,--exclude-libs,libseccomp.a"],
+      "conditions": [
+        ["target_arch=='arm64'", { "sources": ["src/native/vcpu_aarch64.cc"] }]
+      ]
     }
   ]
 }

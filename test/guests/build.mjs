@@ -1,11 +1,14 @@
 #!/usr/bin/env node
-// Builds the project's own hvt test guests (freestanding C) with the system gcc.
+// Builds the project's own hvt test guests (freestanding C) with the system gcc,
+// or for aarch64 with Debian's aarch64-linux-gnu-gcc cross compiler.
 //
-//   node test/guests/build.mjs      build what changed, print "<name> <path>" per guest
+//   node test/guests/build.mjs [x86_64|aarch64]   build what changed, print "<name> <path>"
 //
-// As a module: `await buildGuests()` returns { name: absolute ELF path }.
-// Every guest is test/guests/<name>.c; <name>.json beside it (solo5-elftool's
-// manifest format) declares its devices. Output goes to test/guests/out/.
+// As a module: `await buildGuests()` (x86_64) or `await buildGuests('aarch64')`
+// returns { name: absolute ELF path }. Every guest is test/guests/<name>.c;
+// <name>.json beside it (solo5-elftool's manifest format) declares its devices.
+// The runtime is runtime/*.{c,S} plus runtime/<arch>/*.{c,S}. Output goes to
+// test/guests/out/ (x86_64) and test/guests/out/aarch64/.
 // A guest is rebuilt when a hash over its inputs (runtime sources, its own
 // source and manifest, this script, the compiler version) changes. Outputs are
 // written under temporary names and renamed into place, so concurrent builders
@@ -20,6 +23,35 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 export const GUESTS_DIR = dirname(fileURLToPath(import.meta.url));
 export const OUT_DIR = join(GUESTS_DIR, 'out');
+
+/**
+ * What differs per architecture: the compiler, its flags, where the output
+ * goes, and the guests that exercise one architecture's instructions only.
+ * @typedef {'x86_64' | 'aarch64'} GuestArch
+ */
+export const ARCHES = {
+  x86_64: {
+    cc: 'gcc',
+    install: 'gcc (e.g. the build-essential package)',
+    cflags: ['-mno-red-zone', '-fcf-protection=none'],
+    outDir: OUT_DIR,
+    /** @type {Record<string, string>} guest name to why it is not built */
+    skip: {},
+  },
+  aarch64: {
+    cc: 'aarch64-linux-gnu-gcc',
+    install: 'gcc-aarch64-linux-gnu',
+    // No calls to libgcc's LSE helpers, which need the C library; plain loops
+    // in the mem* routines stay loops (runtime/aarch64/cpu.c).
+    cflags: ['-mno-outline-atomics', '-fno-tree-loop-distribute-patterns'],
+    outDir: join(OUT_DIR, 'aarch64'),
+    skip: {
+      fpu: 'x87 and SSE instructions',
+      hlt: 'HLT; aarch64 has no HLT exit',
+      tls: 'the IA32_FS_BASE MSR and %fs addressing',
+    },
+  },
+};
 const RUNTIME_DIR = join(GUESTS_DIR, 'runtime');
 const LINKER_SCRIPT = join(RUNTIME_DIR, 'guest.lds');
 
@@ -30,10 +62,8 @@ const CFLAGS = [
   '-fno-pie',
   '-no-pie',
   '-static',
-  '-mno-red-zone',
   '-fno-stack-protector',
   '-fno-stack-clash-protection',
-  '-fcf-protection=none',
   '-fno-asynchronous-unwind-tables',
   '-fno-unwind-tables',
   '-ffunction-sections',
@@ -47,6 +77,12 @@ const CFLAGS = [
   '-I',
   RUNTIME_DIR,
 ];
+
+/**
+ * @param {GuestArch} arch
+ * @returns {string[]}
+ */
+const cflagsFor = (arch) => [...CFLAGS, ...ARCHES[arch].cflags, '-I', join(RUNTIME_DIR, arch)];
 
 // Code is built without SSE except in the guests that test floating point:
 // some hosts' KVM (e.g. PVM) runs every instruction of a guest like ours in
@@ -196,25 +232,29 @@ export function run(cmd, args) {
   });
 }
 
-/** @returns {Promise<string>} the compiler's identity, part of every hash */
-async function checkCompiler() {
+/**
+ * @param {GuestArch} arch
+ * @returns {Promise<string>} the compiler's identity, part of every hash
+ */
+async function checkCompiler(arch) {
+  const { cc, install } = ARCHES[arch];
   let version;
   try {
-    version = await run('gcc', ['-dumpfullversion']);
+    version = await run(cc, ['-dumpfullversion']);
   } catch (e) {
     const err = /** @type {NodeJS.ErrnoException} */ (e);
     if (err.code === 'ENOENT') {
       throw new Error(
-        'gcc not found on PATH: the hvt test guests are freestanding C built with the system ' +
-          'gcc for x86_64 (install gcc, e.g. the build-essential package)',
+        `${cc} not found on PATH: the hvt test guests for ${arch} are freestanding C built ` +
+          `with it (install ${install})`,
       );
     }
     throw e;
   }
-  const machine = await run('gcc', ['-dumpmachine']);
+  const machine = await run(cc, ['-dumpmachine']);
   const target = machine.stdout.trim();
-  if (!target.startsWith('x86_64')) {
-    throw new Error(`gcc targets ${target}; the hvt test guests need an x86_64 gcc`);
+  if (!target.startsWith(arch)) {
+    throw new Error(`${cc} targets ${target}; the hvt test guests for ${arch} need a ${arch} gcc`);
   }
   return `${version.stdout.trim()} ${target}`;
 }
@@ -279,14 +319,16 @@ async function writeAtomic(path, text) {
 }
 
 /**
- * Compiles the runtime once per runtime hash into out/runtime-<hash>/.
+ * Compiles the runtime once per runtime hash into <out>/runtime-<hash>/.
+ * @param {GuestArch} arch
  * @param {string} hash
  * @param {string[]} sources
  * @param {number} jobs
  * @returns {Promise<string[]>} object files
  */
-async function buildRuntime(hash, sources, jobs) {
-  const dir = join(OUT_DIR, `runtime-${hash}`);
+async function buildRuntime(arch, hash, sources, jobs) {
+  const { cc, outDir } = ARCHES[arch];
+  const dir = join(outDir, `runtime-${hash}`);
   const objects = sources.map((s) => join(dir, `${basename(s)}.o`));
   if (await exists(join(dir, '.complete'))) return objects;
 
@@ -297,8 +339,8 @@ async function buildRuntime(hash, sources, jobs) {
       sources.map((src) => async () => {
         const obj = join(tmp, `${basename(src)}.o`);
         await mustRun(
-          'gcc',
-          [...CFLAGS, ...NO_SSE, '-c', src, '-o', obj],
+          cc,
+          [...cflagsFor(arch), ...NO_SSE, '-c', src, '-o', obj],
           `compiling ${basename(src)}`,
         );
       }),
@@ -316,44 +358,47 @@ async function buildRuntime(hash, sources, jobs) {
     await rm(tmp, { recursive: true, force: true });
   }
   // Runtimes of older sources are dead weight; one in use elsewhere has the same hash.
-  for (const entry of await readdir(OUT_DIR)) {
+  for (const entry of await readdir(outDir)) {
     if (entry.startsWith('runtime-') && entry !== `runtime-${hash}` && !entry.includes('.tmp-')) {
-      await rm(join(OUT_DIR, entry), { recursive: true, force: true });
+      await rm(join(outDir, entry), { recursive: true, force: true });
     }
   }
   return objects;
 }
 
 /**
+ * @param {GuestArch} arch
  * @param {string} name
  * @param {string} inputsHash
  * @param {string[]} runtimeObjects
  * @param {Manifest} manifest
  * @returns {Promise<string>} the ELF path
  */
-async function buildGuest(name, inputsHash, runtimeObjects, manifest) {
-  const elf = join(OUT_DIR, `${name}.hvt`);
-  const stamp = join(OUT_DIR, `${name}.hash`);
+async function buildGuest(arch, name, inputsHash, runtimeObjects, manifest) {
+  const { cc, outDir } = ARCHES[arch];
+  const cflags = cflagsFor(arch);
+  const elf = join(outDir, `${name}.hvt`);
+  const stamp = join(outDir, `${name}.hash`);
   if ((await exists(elf)) && (await readFile(stamp, 'utf8').catch(() => '')) === inputsHash) {
     return elf;
   }
   const suffix = tmpSuffix();
-  const asm = join(OUT_DIR, `${name}.manifest${suffix}.S`);
-  const guestObj = join(OUT_DIR, `${name}${suffix}.o`);
-  const mftObj = join(OUT_DIR, `${name}.manifest${suffix}.o`);
+  const asm = join(outDir, `${name}.manifest${suffix}.S`);
+  const guestObj = join(outDir, `${name}${suffix}.o`);
+  const mftObj = join(outDir, `${name}.manifest${suffix}.o`);
   const tmpElf = elf + suffix;
   try {
     await writeFile(asm, manifestNoteAsm(manifest));
     const fp = FLOATING_POINT_GUESTS.includes(name) ? [] : NO_SSE;
     await mustRun(
-      'gcc',
-      [...CFLAGS, ...fp, '-c', join(GUESTS_DIR, `${name}.c`), '-o', guestObj],
+      cc,
+      [...cflags, ...fp, '-c', join(GUESTS_DIR, `${name}.c`), '-o', guestObj],
       `compiling ${name}.c`,
     );
-    await mustRun('gcc', [...CFLAGS, '-c', asm, '-o', mftObj], `assembling ${name}'s manifest`);
+    await mustRun(cc, [...cflags, '-c', asm, '-o', mftObj], `assembling ${name}'s manifest`);
     await mustRun(
-      'gcc',
-      [...CFLAGS, ...LDFLAGS, '-o', tmpElf, ...runtimeObjects, guestObj, mftObj, '-lgcc'],
+      cc,
+      [...cflags, ...LDFLAGS, '-o', tmpElf, ...runtimeObjects, guestObj, mftObj, '-lgcc'],
       `linking ${name}.hvt`,
     );
     await rename(tmpElf, elf);
@@ -417,33 +462,51 @@ export async function readManifest(name) {
   return validateManifest(json, file);
 }
 
-/** @type {Promise<Record<string, string>> | undefined} */
-let inflight;
+/** @type {Map<GuestArch, Promise<Record<string, string>>>} */
+const inflight = new Map();
 
 /**
- * Builds every guest that is out of date.
+ * Builds every guest of `arch` that is out of date.
+ * @param {GuestArch} [arch]
  * @returns {Promise<Record<string, string>>} guest name to absolute ELF path
  */
-export function buildGuests() {
-  // One build per process at a time; later callers share the running one.
-  if (inflight === undefined) {
-    inflight = doBuild().finally(() => {
-      inflight = undefined;
+export function buildGuests(arch = 'x86_64') {
+  if (!Object.hasOwn(ARCHES, arch)) throw new Error(`unknown guest architecture ${arch}`);
+  // One build per process and architecture at a time; later callers share it.
+  let build = inflight.get(arch);
+  if (build === undefined) {
+    build = doBuild(arch).finally(() => {
+      inflight.delete(arch);
     });
+    inflight.set(arch, build);
   }
-  return inflight;
+  return build;
 }
 
-async function doBuild() {
-  const compiler = await checkCompiler();
-  await mkdir(OUT_DIR, { recursive: true });
+/**
+ * The files of a runtime folder (not its subfolders), sorted.
+ * @param {string} dir
+ */
+async function filesIn(dir) {
+  const entries = await readdir(dir, { withFileTypes: true });
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(dir, e.name))
+    .sort();
+}
+
+/** @param {GuestArch} arch */
+async function doBuild(arch) {
+  const compiler = await checkCompiler(arch);
+  const { outDir, skip } = ARCHES[arch];
+  await mkdir(outDir, { recursive: true });
   const jobs = Math.max(1, Math.min(4, availableParallelism()));
 
-  const runtimeSources = (await readdir(RUNTIME_DIR))
-    .filter((f) => f.endsWith('.c') || f.endsWith('.S'))
-    .sort()
-    .map((f) => join(RUNTIME_DIR, f));
-  const runtimeInputs = (await readdir(RUNTIME_DIR)).sort().map((f) => join(RUNTIME_DIR, f));
+  const runtimeInputs = [
+    ...(await filesIn(RUNTIME_DIR)),
+    ...(await filesIn(join(RUNTIME_DIR, arch))),
+  ];
+  const runtimeSources = runtimeInputs.filter((f) => f.endsWith('.c') || f.endsWith('.S'));
   const selfHash = await hashFiles([fileURLToPath(import.meta.url)]);
   const runtimeHash = createHash('sha256')
     .update(compiler)
@@ -451,9 +514,9 @@ async function doBuild() {
     .update(await hashFiles(runtimeInputs))
     .digest('hex')
     .slice(0, 16);
-  const runtimeObjects = await buildRuntime(runtimeHash, runtimeSources, jobs);
+  const runtimeObjects = await buildRuntime(arch, runtimeHash, runtimeSources, jobs);
 
-  const names = await listGuests();
+  const names = (await listGuests()).filter((n) => !Object.hasOwn(skip, n));
   const manifests = await Promise.all(names.map((n) => readManifest(n)));
   const paths = await pool(
     names.map((name, i) => async () => {
@@ -464,7 +527,7 @@ async function doBuild() {
         .update(runtimeHash)
         .update(await hashFiles(inputs))
         .digest('hex');
-      return buildGuest(name, hash, runtimeObjects, /** @type {Manifest} */ (manifests[i]));
+      return buildGuest(arch, name, hash, runtimeObjects, /** @type {Manifest} */ (manifests[i]));
     }),
     jobs,
   );
@@ -479,7 +542,7 @@ async function doBuild() {
 const invokedAs = process.argv[1];
 if (invokedAs !== undefined && import.meta.url === pathToFileURL(invokedAs).href) {
   try {
-    const guests = await buildGuests();
+    const guests = await buildGuests(/** @type {GuestArch} */ (process.argv[2] ?? 'x86_64'));
     for (const [name, path] of Object.entries(guests)) console.log(`${name} ${path}`);
   } catch (e) {
     console.error(/** @type {Error} */ (e).message);

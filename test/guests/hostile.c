@@ -1,5 +1,7 @@
 /*
  * hostile: one hostile hypercall or port access per run, chosen by `mode=`.
+ * On aarch64 the transport modes (in-port, out8, out16, out-port-400) do the
+ * same to the MMIO window: a read, 1- and 2-byte stores, a store outside it.
  * The manifest declares `storage` (block) and `service0` (net) so the block
  * and net handlers exist; a run must attach both.
  *
@@ -22,15 +24,78 @@ static uint32_t gpa32(uint64_t gpa)
   return (uint32_t)gpa;
 }
 
+#if defined(__x86_64__)
 static void out32(uint16_t port, uint32_t value)
 {
   __asm__ __volatile__("outl %0, %1" : : "a"(value), "d"(port) : "memory");
 }
 
+static uint32_t transport_read(void)
+{
+  uint32_t v;
+  __asm__ __volatile__("inl %1, %0" : "=a"(v) : "d"((uint16_t)0x501) : "memory");
+  return v;
+}
+
+static void transport_store8(void)
+{
+  __asm__ __volatile__("outb %0, %1" : : "a"((uint8_t)0), "d"((uint16_t)0x501) : "memory");
+}
+
+static void transport_store16(void)
+{
+  __asm__ __volatile__("outw %0, %1" : : "a"((uint16_t)0), "d"((uint16_t)0x501) : "memory");
+}
+
+static void transport_outside(uint32_t value)
+{
+  out32(0x400, value);
+}
+
+static void say_hypercall(unsigned nr)
+{
+  rt_printf("out 0x%x\n", HVT_HYPERCALL_PIO_BASE + nr);
+}
+#elif defined(__aarch64__)
+/* The MMIO address of hypercall 1 (WALLTIME), as the x86 modes use port 0x501. */
+#define MMIO_WALLTIME (HVT_HYPERCALL_MMIO_BASE + (1UL << 3))
+
+static uint32_t transport_read(void)
+{
+  uint32_t v;
+  __asm__ __volatile__("ldr %w0, [%1]" : "=r"(v) : "r"(MMIO_WALLTIME) : "memory");
+  return v;
+}
+
+static void transport_store8(void)
+{
+  __asm__ __volatile__("strb wzr, [%0]" : : "r"(MMIO_WALLTIME) : "memory");
+}
+
+static void transport_store16(void)
+{
+  __asm__ __volatile__("strh wzr, [%0]" : : "r"(MMIO_WALLTIME) : "memory");
+}
+
+/* Just past the hypercall window (numbers 0..8, 8 bytes apart). */
+static void transport_outside(uint32_t value)
+{
+  __asm__ __volatile__("str %w0, [%1]"
+                       :
+                       : "r"(value), "r"(HVT_HYPERCALL_MMIO_BASE + 0x48UL)
+                       : "memory");
+}
+
+static void say_hypercall(unsigned nr)
+{
+  rt_printf("store 0x%lx\n", (unsigned long)(HVT_HYPERCALL_MMIO_BASE + ((uint64_t)nr << 3)));
+}
+#endif
+
 static void puts_struct_at(uint64_t struct_gpa)
 {
   rt_printf("puts struct=0x%lx\n", (unsigned long)struct_gpa);
-  out32(HVT_HYPERCALL_PIO_BASE + HVT_HYPERCALL_PUTS, gpa32(struct_gpa));
+  hvt_hypercall_gpa(HVT_HYPERCALL_PUTS, gpa32(struct_gpa));
 }
 
 static void puts_data(uint64_t data, uint64_t len)
@@ -83,7 +148,7 @@ static void puts_straddle(uint64_t mem)
 static void walltime_straddle(uint64_t mem)
 {
   rt_printf("walltime struct=0x%lx\n", (unsigned long)(mem - 4));
-  out32(HVT_HYPERCALL_PIO_BASE + HVT_HYPERCALL_WALLTIME, gpa32(mem - 4));
+  hvt_hypercall_gpa(HVT_HYPERCALL_WALLTIME, gpa32(mem - 4));
 }
 
 /*
@@ -96,7 +161,7 @@ static void walltime_rodata(uint64_t mem)
   (void)mem;
   uint64_t at = (uint64_t)(uintptr_t)__rodata_start;
   rt_printf("walltime struct=0x%lx\n", (unsigned long)at);
-  out32(HVT_HYPERCALL_PIO_BASE + HVT_HYPERCALL_WALLTIME, gpa32(at));
+  hvt_hypercall_gpa(HVT_HYPERCALL_WALLTIME, gpa32(at));
 }
 
 static void block_read_text(uint64_t mem)
@@ -139,7 +204,7 @@ static void net_data_outside(uint64_t mem)
 static void hypercall_nr(unsigned nr)
 {
   struct hvt_hc_walltime w = {0};
-  rt_printf("out 0x%x\n", HVT_HYPERCALL_PIO_BASE + nr);
+  say_hypercall(nr);
   hvt_hypercall(nr, &w);
 }
 
@@ -164,28 +229,27 @@ static void hypercall_7f(uint64_t mem)
 static void in_port(uint64_t mem)
 {
   (void)mem;
-  uint32_t v;
-  __asm__ __volatile__("inl %1, %0" : "=a"(v) : "d"((uint16_t)0x501) : "memory");
+  uint32_t v = transport_read();
   rt_printf("in returned 0x%x\n", v);
 }
 
 static void out8(uint64_t mem)
 {
   (void)mem;
-  __asm__ __volatile__("outb %0, %1" : : "a"((uint8_t)0), "d"((uint16_t)0x501) : "memory");
+  transport_store8();
 }
 
 static void out16(uint64_t mem)
 {
   (void)mem;
-  __asm__ __volatile__("outw %0, %1" : : "a"((uint16_t)0), "d"((uint16_t)0x501) : "memory");
+  transport_store16();
 }
 
 static void out_port_400(uint64_t mem)
 {
   (void)mem;
   struct hvt_hc_walltime w = {0};
-  out32(0x400, gpa32((uint64_t)(uintptr_t)&w));
+  transport_outside(gpa32((uint64_t)(uintptr_t)&w));
 }
 
 /* --- modes that get a result code back --- */

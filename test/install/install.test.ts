@@ -337,7 +337,7 @@ export { args, exit, text };
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(NOT_INSTALLED);
     expect(r.stderr).toContain(
-      'hvt.js runs unikernels on x86_64 Linux (KVM), FreeBSD (vmm) and OpenBSD (vmm)',
+      'hvt.js runs unikernels on x86_64 and aarch64 Linux (KVM), x86_64 FreeBSD (vmm) and OpenBSD (vmm)',
     );
   });
 
@@ -384,4 +384,29 @@ console.log(\`api exit: \${JSON.stringify(exit)}\`);
     expect(r.stdout).toContain('api exit: {"status":0,"messages":[]}');
     expect(r.status).toBe(0);
   }, 300_000);
+
+  // The same installed tree on an arm64 machine: it has no compiler, and the
+  // package carries the arm64 prebuild, which node-gyp-build picks there.
+  // (npm itself ran on this x86_64 host: the aarch64 VM has no npm.)
+  it('runs the aarch64 hello with the installed solo5 inside the nested aarch64 VM', async () => {
+    const helloArm = (await buildGuests('aarch64')).hello!;
+    const solo5 = join(app, 'node_modules/.bin/solo5');
+    const script =
+      'for t in cc gcc c++ make python3; do command -v $t; done; "$0" run --mem=32 "$1" on-arm64';
+    const r = run(
+      process.execPath,
+      [
+        join(checkout, 'test/vm/run-in-vm.mjs'),
+        ...['--arch', 'aarch64', '--'],
+        ...['sh', '-c', script, solo5, helloArm],
+      ],
+      { cwd: app, timeout: 600_000 },
+    );
+    console.log(`solo5 in the nested aarch64 VM (exit ${r.status}):\n${r.output.trim()}`);
+    expect(r.stdout).toContain('Hello, World');
+    expect(r.stdout).toContain('cmdline: on-arm64');
+    // No build tool on the arm64 machine's PATH: the addon is the prebuild.
+    expect(r.stdout).not.toMatch(/^\//m);
+    expect(r.status).toBe(0);
+  }, 600_000);
 });

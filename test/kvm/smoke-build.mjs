@@ -1,4 +1,6 @@
-// Builds test/kvm/smoke.c. Shared by the smoke test and by vm/kvm-suite.mjs,
+// Builds the smoke program: test/kvm/smoke.c for x86_64 (natively), or
+// smoke-aarch64.c for aarch64 (cross-compiled, static, to run in the nested
+// aarch64 VM). Shared by the smoke test, the harness test and vm/kvm-suite.mjs,
 // which runs the same program to decide whether the host's /dev/kvm is usable.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -6,27 +8,43 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const smokeSource = path.join(path.dirname(fileURLToPath(import.meta.url)), 'smoke.c');
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/** Per architecture: the source and the compiler command that builds it. */
+const TARGETS = {
+  x86_64: { source: path.join(here, 'smoke.c'), cc: ['gcc'] },
+  aarch64: { source: path.join(here, 'smoke-aarch64.c'), cc: ['aarch64-linux-gnu-gcc', '-static'] },
+};
 
 /**
- * Compiles the smoke program into a fresh folder (under `parent`, the OS
- * temporary folder by default) and returns its path and a function that
- * removes the folder. Throws with gcc's output if it does not compile.
+ * Compiles the smoke program for `arch` into a fresh folder (under `parent`,
+ * the OS temporary folder by default) and returns its path and a function
+ * that removes the folder. Throws with the compiler's output if it does not
+ * compile.
  * @param {string} [parent]
+ * @param {'x86_64' | 'aarch64'} [arch]
  * @returns {{ binary: string, cleanup: () => void }}
  */
-export function buildSmoke(parent = os.tmpdir()) {
+export function buildSmoke(parent = os.tmpdir(), arch = 'x86_64') {
+  const {
+    source,
+    cc: [compiler, ...flags],
+  } = TARGETS[arch];
   fs.mkdirSync(parent, { recursive: true });
   const dir = fs.mkdtempSync(path.join(parent, 'hvtjs-smoke-'));
   const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
   const binary = path.join(dir, 'smoke');
-  const cc = spawnSync('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, smokeSource], {
-    encoding: 'utf8',
-  });
+  const cc = spawnSync(
+    compiler,
+    [...flags, '-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source],
+    {
+      encoding: 'utf8',
+    },
+  );
   if (cc.status !== 0) {
     cleanup();
     const why = cc.error ? cc.error.message : `${cc.stdout}${cc.stderr}`.trim();
-    throw new Error(`cannot compile ${smokeSource} with gcc: ${why}`);
+    throw new Error(`cannot compile ${source} with ${compiler}: ${why}`);
   }
   return { binary, cleanup };
 }

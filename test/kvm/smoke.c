@@ -6,18 +6,10 @@
  *
  * Prints "kvm smoke: ok" and exits 0, or says what went wrong and exits 1.
  */
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/kvm.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <unistd.h>
+
+#include "smoke-common.h"
 
 #define MEM_SIZE 0x200000UL /* one 2 MiB page, identity-mapped */
 #define PML4_GPA 0x1000UL
@@ -43,30 +35,6 @@
 #define CR4_PAE (1UL << 5)
 #define EFER_LME (1UL << 8)
 #define EFER_LMA (1UL << 10)
-
-static void fail(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fputs("kvm smoke: FAILED: ", stdout);
-  vprintf(fmt, ap);
-  va_end(ap);
-  fputc('\n', stdout);
-  exit(1);
-}
-
-static void on_alarm(int sig) {
-  (void)sig;
-  static const char msg[] = "kvm smoke: FAILED: the vCPU did not exit within 30 s\n";
-  ssize_t n = write(STDOUT_FILENO, msg, sizeof msg - 1);
-  (void)n;
-  _exit(1);
-}
-
-static int xioctl(int fd, unsigned long req, void *arg, const char *what) {
-  int r = ioctl(fd, req, arg);
-  if (r < 0) fail("%s: %s", what, strerror(errno));
-  return r;
-}
 
 static const char *exit_name(uint32_t reason) {
   switch (reason) {
@@ -117,15 +85,7 @@ static void set_segment(struct kvm_segment *s, uint16_t selector, uint8_t type, 
 }
 
 int main(void) {
-  setvbuf(stdout, NULL, _IONBF, 0);
-  signal(SIGALRM, on_alarm);
-  alarm(30);
-
-  int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-  if (kvm < 0) fail("open /dev/kvm: %s", strerror(errno));
-  int api = ioctl(kvm, KVM_GET_API_VERSION, 0);
-  if (api < 0) fail("KVM_GET_API_VERSION: %s (is /dev/kvm really KVM?)", strerror(errno));
-  if (api != KVM_API_VERSION) fail("KVM_GET_API_VERSION is %d, expected %d", api, KVM_API_VERSION);
+  int kvm = smoke_open_kvm();
 
   int vm = ioctl(kvm, KVM_CREATE_VM, 0);
   if (vm < 0) fail("KVM_CREATE_VM: %s", strerror(errno));

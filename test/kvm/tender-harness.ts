@@ -70,7 +70,7 @@ export function runTender(args: string[], options: RunOptions = {}): Promise<Ten
 }
 
 /** `<prog>: ` lines of stderr without the prefix. */
-export function messages(run: TenderRun): string[] {
+export function messages(run: Pick<TenderRun, 'stderr'>): string[] {
   return run.stderr
     .split('\n')
     .filter((l) => l.startsWith('solo5-hvt: '))

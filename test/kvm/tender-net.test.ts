@@ -3,6 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hostileFatal, memOf } from './hostile-expected.js';
 import {
   type Guests,
   guestPaths,
@@ -177,7 +178,6 @@ describe.skipIf(!canTap)('net', () => {
 });
 
 describe.skipIf(!canTap)('hostile guest', () => {
-  const hex = (n: number | bigint) => n.toString(16);
   let disk: string;
   beforeAll(() => {
     disk = join(scratch, 'hostile-disk');
@@ -193,46 +193,7 @@ describe.skipIf(!canTap)('hostile guest', () => {
       `mode=${mode}`,
     ]);
 
-  /** The guest-visible size the guest printed. */
-  const memOf = (run: TenderRun) =>
-    Number.parseInt(/mem_size=0x([0-9a-f]+)/.exec(run.stdout)![1]!, 16);
-  const access = (where: string, gpa: number | bigint, sz: number | bigint) =>
-    `${where}: Invalid guest access: gpa=0x${hex(gpa)}, sz=${sz}`;
-  /** gpa and len of the guest's last "puts data=0x.. len=0x.." line. */
-  const putsArgs = (run: TenderRun) => {
-    const m = /puts data=0x([0-9a-f]+) len=0x([0-9a-f]+)/.exec(run.stdout)!;
-    return [BigInt(`0x${m[1]}`), BigInt(`0x${m[2]}`)] as const;
-  };
-
-  /** The address the guest printed after `what=0x`. */
-  const printedGpa = (run: TenderRun, what: string) =>
-    Number.parseInt(new RegExp(`${what}=0x([0-9a-f]+)`).exec(run.stdout)![1]!, 16);
-
-  const fatal: Record<string, (mem: number, run: TenderRun) => string> = {
-    'puts-struct-outside': (m) => access('core.ts:PUTS', m + 0x1000, 16),
-    'puts-data-top': (m) => access('core.ts:PUTS', m - 16, 16),
-    'puts-data-outside': (m) => access('core.ts:PUTS', m + 0x1000, 1),
-    'puts-len-overflow': (_, run) => access('core.ts:PUTS', ...putsArgs(run)),
-    'puts-huge-len': (_, run) => access('core.ts:PUTS', ...putsArgs(run)),
-    'puts-straddle': (m) => access('core.ts:PUTS', m - 8, 16),
-    'walltime-straddle': (m) => access('core.ts:WALLTIME', m - 4, 8),
-    // In the guest's read-only pages: the same message, not a SIGSEGV (exit 139).
-    'walltime-rodata': (_, run) =>
-      access('core.ts:WALLTIME', printedGpa(run, 'walltime struct'), 8),
-    'block-read-text': (_, run) =>
-      access('block.ts:BLOCK_READ', printedGpa(run, 'block read data'), 512),
-    'halt-cookie-top': (m) => access('hypercalls.ts:HALT', m - 512, 512),
-    'halt-cookie-outside': (m) => access('hypercalls.ts:HALT', m + 0x1000, 512),
-    'block-data-outside': (m) => access('block.ts:BLOCK_READ', m + 0x1000, 512),
-    'net-data-outside': (m) => access('net.ts:NET_WRITE', m + 0x1000, 60),
-    'hypercall-0': () => 'Invalid guest hypercall: num=0',
-    'hypercall-9': () => 'Invalid guest port access: port=0x509',
-    'hypercall-7f': () => 'Invalid guest port access: port=0x57f',
-    'in-port': () => 'Invalid guest port access: port=0x501',
-    out8: () => 'Invalid guest port access: port=0x501',
-    out16: () => 'Invalid guest port access: port=0x501',
-    'out-port-400': () => 'Invalid guest port access: port=0x400',
-  };
+  const fatal = hostileFatal('x86_64');
 
   for (const [mode, expected] of Object.entries(fatal)) {
     it(`${mode}: fatal, exit 1`, async () => {

@@ -1,6 +1,6 @@
-// The project's own hvt test guests: they build, and the ELF files have the
-// shape the hvt ABI requires (docs/guest-abi.md sections 3 and 4), checked both with
-// binutils' readelf and by decoding the bytes here.
+// The project's own hvt test guests: they build for x86_64 and aarch64, and
+// the ELF files have the shape the hvt ABI requires (docs/guest-abi.md sections 3
+// and 4), checked both with binutils' readelf and by decoding the bytes here.
 import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,6 +30,16 @@ const EXPECTED_GUESTS = [
   'writetext',
 ];
 
+/** Per architecture: e_machine, and the guests that use only the other one's instructions. */
+const ARCHES: readonly {
+  arch: 'x86_64' | 'aarch64';
+  machine: number;
+  notBuilt: readonly string[];
+}[] = [
+  { arch: 'x86_64', machine: 62, notBuilt: [] },
+  { arch: 'aarch64', machine: 183, notBuilt: ['fpu', 'hlt', 'tls'] },
+];
+
 const PT_LOAD = 1;
 const PT_NOTE = 4;
 const PF_X = 1;
@@ -51,12 +61,12 @@ interface Phdr {
   align: number;
 }
 
-function parsePhdrs(elf: Buffer): { entry: number; phdrs: Phdr[] } {
+function parsePhdrs(elf: Buffer, machine: number): { entry: number; phdrs: Phdr[] } {
   expect(elf.subarray(0, 4)).toEqual(Buffer.from([0x7f, 0x45, 0x4c, 0x46]));
   expect(elf[4]).toBe(2); // ELFCLASS64
   expect(elf[5]).toBe(1); // little-endian
   expect(elf.readUInt16LE(16)).toBe(2); // ET_EXEC
-  expect(elf.readUInt16LE(18)).toBe(62); // EM_X86_64
+  expect(elf.readUInt16LE(18)).toBe(machine); // EM_X86_64 or EM_AARCH64
   expect(elf.readUInt16LE(54)).toBe(56); // e_phentsize
   const entry = Number(elf.readBigUInt64LE(24));
   const phoff = Number(elf.readBigUInt64LE(32));
@@ -95,9 +105,9 @@ function noteOf(elf: Buffer, ph: Phdr): Note {
   return { type, desc: elf.subarray(at + 20, at + 20 + descsz) };
 }
 
-function solo5Notes(elf: Buffer): Map<number, { ph: Phdr; note: Note }> {
+function solo5Notes(elf: Buffer, machine: number): Map<number, { ph: Phdr; note: Note }> {
   const notes = new Map<number, { ph: Phdr; note: Note }>();
-  for (const ph of parsePhdrs(elf).phdrs) {
+  for (const ph of parsePhdrs(elf, machine).phdrs) {
     if (ph.type !== PT_NOTE) continue;
     const note = noteOf(elf, ph);
     expect(notes.has(note.type)).toBe(false);
@@ -185,15 +195,16 @@ function readelfLoads(text: string): ReadelfLoad[] {
   return loads;
 }
 
-let guests: Record<string, string>;
+describe.each(ARCHES)('$arch test guests', ({ arch, machine, notBuilt }) => {
+  const expected = EXPECTED_GUESTS.filter((n) => !notBuilt.includes(n));
+  let guests: Record<string, string>;
 
-beforeAll(async () => {
-  guests = await buildGuests();
-}, 600_000);
+  beforeAll(async () => {
+    guests = await buildGuests(arch);
+  }, 600_000);
 
-describe('test guests', () => {
   it('builds every guest', () => {
-    expect(Object.keys(guests).sort()).toEqual(EXPECTED_GUESTS);
+    expect(Object.keys(guests).sort()).toEqual(expected);
     for (const path of Object.values(guests)) {
       expect(statSync(path).size).toBeGreaterThan(0);
     }
@@ -203,11 +214,11 @@ describe('test guests', () => {
     const before = Object.fromEntries(
       Object.entries(guests).map(([n, p]) => [n, statSync(p).mtimeMs]),
     );
-    const again = await buildGuests();
+    const again = await buildGuests(arch);
     for (const [n, p] of Object.entries(again)) expect(statSync(p).mtimeMs).toBe(before[n]);
   });
 
-  describe.each(EXPECTED_GUESTS)('%s', (name) => {
+  describe.each(expected)('%s', (name) => {
     it('carries the ABI1 and MFT1 notes, each in its own PT_NOTE (readelf -n, -lW)', () => {
       const notes = readelf(['-n'], guests[name]!);
       const owners = [
@@ -243,7 +254,7 @@ describe('test guests', () => {
 
     it('has the ELF layout the tender checks (decoded from the bytes)', () => {
       const elf = readFileSync(guests[name]!);
-      const { entry, phdrs } = parsePhdrs(elf);
+      const { entry, phdrs } = parsePhdrs(elf, machine);
       const loads = phdrs.filter((p) => p.type === PT_LOAD && p.filesz > 0);
       const text = loads.find((p) => (p.flags & PF_X) !== 0);
       expect(text).toBeDefined();
@@ -266,7 +277,7 @@ describe('test guests', () => {
     });
 
     it('has a byte-exact ABI1 note and the MFT1 note of its manifest JSON', () => {
-      const notes = solo5Notes(readFileSync(guests[name]!));
+      const notes = solo5Notes(readFileSync(guests[name]!), machine);
       const abi = notes.get(NT_ABI1);
       expect(abi).toBeDefined();
       expect(abi!.note.desc).toEqual(Buffer.from([1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]));
@@ -277,7 +288,7 @@ describe('test guests', () => {
   });
 
   it.each(['block', 'net2', 'blk63'])('decodes the %s manifest to its JSON', (name) => {
-    const mft = solo5Notes(readFileSync(guests[name]!)).get(NT_MFT1);
+    const mft = solo5Notes(readFileSync(guests[name]!), machine).get(NT_MFT1);
     const decoded = decodeManifest(mft!.note.desc) as { devices: unknown[] };
     const json = expectedManifest(name) as { devices: unknown[] };
     expect(decoded).toEqual(json);

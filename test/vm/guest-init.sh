@@ -3,7 +3,10 @@
 # run-in-vm shares three folders over 9p: the job folder (tag hvtjob: config,
 # the command script, and where the exit status goes), the host's root
 # (hvtroot, read-only) and the checkout (hvtcheckout, read-write). The command
-# runs chrooted into the host root, so the host's own node, gcc and ip work.
+# runs chrooted into the host root, so the host's own node, gcc and ip work;
+# a guest of another architecture than the host's has its own userland in the
+# initramfs (/userland: busybox, node, their libraries) and runs chrooted into
+# that instead, with the host root at /host.
 /bin/busybox --install -s /bin
 export PATH=/bin
 
@@ -48,7 +51,18 @@ stamp "modules loaded, job folder mounted"
 # It is safe here because the host does not change these files while a
 # command runs; what the guest writes to the checkout is flushed by the sync
 # before power-off.
-mount -t 9p -o "$p9,ro,cache=loose" hvtroot /newroot || fail "cannot mount the host root"
+if [ -d /userland ]; then
+  mount --bind /userland /newroot || fail "cannot bind the userland"
+  mkdir -p /newroot/host /newroot/proc /newroot/sys /newroot/dev /newroot/tmp /newroot/run
+  for d in sbin usr/bin usr/sbin; do
+    mkdir -p "/newroot/$(dirname "$d")"
+    [ -e "/newroot/$d" ] || ln -s /bin "/newroot/$d"
+  done
+  chroot /newroot /bin/busybox --install -s /bin
+  mount -t 9p -o "$p9,ro,cache=loose" hvtroot /newroot/host || fail "cannot mount the host root"
+else
+  mount -t 9p -o "$p9,ro,cache=loose" hvtroot /newroot || fail "cannot mount the host root"
+fi
 mount -t proc proc /newroot/proc
 mount -t sysfs sysfs /newroot/sys
 mount -t devtmpfs devtmpfs /newroot/dev
@@ -64,7 +78,7 @@ mkdir -p "/newroot$HVTJS_VM_CHECKOUT"
 mount -t 9p -o "$p9,cache=loose" hvtcheckout "/newroot$HVTJS_VM_CHECKOUT" ||
   fail "cannot mount the checkout"
 
-[ -c /dev/kvm ] || fail "no /dev/kvm: kvm_amd loaded but found no SVM (check the QEMU -cpu model)"
+[ -c /dev/kvm ] || fail "no /dev/kvm: $HVTJS_VM_NO_KVM_HINT"
 [ -c /dev/net/tun ] || fail "no /dev/net/tun after loading tun"
 ip link set lo up || fail "cannot bring lo up"
 stamp "file systems mounted"

@@ -1,6 +1,6 @@
 // The nested-VM harness itself, in the normal suite: it runs on every machine,
 // including ones whose host /dev/kvm means kvm-suite.mjs never needs the VM.
-// Three boots in all.
+// Four boots in all: three x86_64, one aarch64.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -44,54 +44,73 @@ function groupIsGone(pgid: number): boolean {
   }
 }
 
+const nodeArch = { x86_64: 'x64', aarch64: 'arm64' } as const;
+
 describe('run-in-vm', () => {
   // In the checkout (so the guest sees it) under the already ignored .cache/.
   const scratchParent = path.join(checkout, '.cache');
   let scratch: string;
-  let smoke: { binary: string; cleanup: () => void };
 
   beforeAll(() => {
-    // On a fresh machine this installs packages and downloads the kernel:
+    // On a fresh machine this installs packages and downloads the kernels:
     // done here, under the hook timeout, not in the first test's.
-    const setup = spawnSync('bash', [path.join(here, 'setup.sh')], { encoding: 'utf8' });
-    expect(setup.status, setup.stderr).toBe(0);
+    for (const arch of ['x86_64', 'aarch64']) {
+      const setup = spawnSync('bash', [path.join(here, 'setup.sh'), arch], { encoding: 'utf8' });
+      expect(setup.status, setup.stderr).toBe(0);
+    }
     fs.mkdirSync(scratchParent, { recursive: true });
     scratch = fs.mkdtempSync(path.join(scratchParent, 'harness-'));
-    smoke = buildSmoke(scratch);
-  });
+  }, 600_000);
 
   afterAll(() => {
-    smoke?.cleanup();
     if (scratch) fs.rmSync(scratch, { recursive: true, force: true });
   });
 
-  it('gives /dev/kvm, tun, the checkout read-write and the host read-only', async () => {
-    const written = path.join(scratch, 'from-guest.txt');
-    const probe = [
-      `${smoke.binary}`,
-      'echo "cwd=$(pwd)"',
-      'echo "in_vm=$HVTJS_IN_VM probe=$HVTJS_PROBE"',
-      'printenv SECRET_NOT_PASSED || echo "secret=unset"',
-      'for d in /tmp /run /dev/shm; do echo "fs $d=$(stat -f -c %T $d)"; done',
-      'ip tuntap add dev hvtjs0 mode tap && ip link set hvtjs0 up && echo "tap=ok"',
-      'ip -o link show lo | grep -q "<LOOPBACK,UP" && echo "lo=up"',
-      'touch /usr/hvtjs-probe 2>/dev/null && echo "root=writable" || echo "root=read-only"',
-      `echo written-in-guest > ${written}`,
-    ].join('\n');
-    const env = { ...process.env, HVTJS_PROBE: 'passed', SECRET_NOT_PASSED: 'leaked' };
-    const result = await run(['--', 'sh', '-c', probe], env);
-    expect(result.stdout).toContain('kvm smoke: ok');
-    expect(result.stdout).toContain(`cwd=${here}`);
-    expect(result.stdout).toContain('in_vm=1 probe=passed');
-    expect(result.stdout).toContain('secret=unset');
-    for (const dir of ['/tmp', '/run', '/dev/shm'])
-      expect(result.stdout).toContain(`fs ${dir}=tmpfs`);
-    expect(result.stdout).toContain('tap=ok');
-    expect(result.stdout).toContain('lo=up');
-    expect(result.stdout).toContain('root=read-only');
-    expect(result.status, result.stderr).toBe(0);
-    expect(fs.readFileSync(written, 'utf8')).toBe('written-in-guest\n');
-  }, 600_000);
+  // One boot per architecture. The x86_64 guest runs the host's programs (its
+  // root is the host's, read-only); the aarch64 one its own busybox and Node,
+  // with the host root read-only at /host. Busybox's ip has no tuntap, so a
+  // tap is made there with its tunctl.
+  it.each([
+    { arch: 'x86_64', readOnly: '/usr', makeTap: 'ip tuntap add dev hvtjs0 mode tap' },
+    { arch: 'aarch64', readOnly: '/host/usr', makeTap: 'tunctl -t hvtjs0 >/dev/null' },
+  ] as const)(
+    '$arch: gives /dev/kvm, tun, the checkout read-write and the host read-only',
+    async ({ arch, readOnly, makeTap }) => {
+      const smoke = buildSmoke(scratch, arch);
+      const written = path.join(scratch, `from-${arch}-guest.txt`);
+      const probe = [
+        `${smoke.binary}`,
+        'echo "machine=$(uname -m)"',
+        `node -p '"node=" + process.arch + " " + process.version'`,
+        'echo "cwd=$(pwd)"',
+        'echo "in_vm=$HVTJS_IN_VM probe=$HVTJS_PROBE"',
+        'printenv SECRET_NOT_PASSED || echo "secret=unset"',
+        'for d in /tmp /run /dev/shm; do echo "fs $d=$(stat -f -c %T $d)"; done',
+        `${makeTap} && ip link set hvtjs0 up && echo "tap=ok"`,
+        'ip -o link show lo | grep -q "<LOOPBACK,UP" && echo "lo=up"',
+        `touch ${readOnly}/hvtjs-probe 2>/dev/null && echo "root=writable" || echo "root=read-only"`,
+        `echo written-in-guest > ${written}`,
+      ].join('\n');
+      const env = { ...process.env, HVTJS_PROBE: 'passed', SECRET_NOT_PASSED: 'leaked' };
+      const result = await run(['--arch', arch, '--', 'sh', '-c', probe], env);
+      smoke.cleanup();
+      expect(result.stdout).toContain('kvm smoke: ok');
+      expect(result.stdout).toContain(`machine=${arch}`);
+      expect(result.stdout).toContain(`node=${nodeArch[arch]} ${process.version}`);
+      expect(result.stdout).toContain(`cwd=${here}`);
+      expect(result.stdout).toContain('in_vm=1 probe=passed');
+      expect(result.stdout).toContain('secret=unset');
+      for (const dir of ['/tmp', '/run', '/dev/shm'])
+        expect(result.stdout).toContain(`fs ${dir}=tmpfs`);
+      expect(result.stdout).toContain('tap=ok');
+      expect(result.stdout).toContain('lo=up');
+      expect(result.stdout).toContain('root=read-only');
+      expect(result.stderr).toContain(`, ${arch}, timeout`);
+      expect(result.status, result.stderr).toBe(0);
+      expect(fs.readFileSync(written, 'utf8')).toBe('written-in-guest\n');
+    },
+    600_000,
+  );
 
   it("passes on the command's exit status, stdout and stderr", async () => {
     const result = await run(['--', 'sh', '-c', 'echo to-stdout; echo to-stderr >&2; exit 3']);

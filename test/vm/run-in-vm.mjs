@@ -31,13 +31,15 @@ const PASSED_ENV = [
 ];
 
 function usage() {
-  return `usage: run-in-vm [--timeout SECONDS] [--mem MiB] [--] CMD [ARGS...]
+  return `usage: run-in-vm [--arch ARCH] [--timeout SECONDS] [--mem MiB] [--] CMD [ARGS...]
 
 Boots a QEMU (TCG) guest with /dev/kvm, the host root read-only and the
 checkout (${checkout}) read-write at the same path, runs CMD there in the
 current directory, and exits with its status (124 on timeout, 125 when the
 VM itself failed).
 
+  --arch ARCH        ${Object.keys(ARCHES).join(' or ')} (default $HVTJS_VM_ARCH or x86_64); an
+                     aarch64 guest runs its own busybox and Node, the host root is at /host
   --timeout SECONDS  kill the VM after this long (default $HVTJS_VM_TIMEOUT or 1800)
   --mem MiB          guest memory (default $HVTJS_VM_MEM or 4608: room for a 4 GiB inner guest)
 
@@ -62,6 +64,7 @@ function positiveInt(name, text) {
 
 function parseArgs(argv) {
   const opts = {
+    arch: process.env.HVTJS_VM_ARCH ?? 'x86_64',
     timeout: positiveInt('HVTJS_VM_TIMEOUT', process.env.HVTJS_VM_TIMEOUT ?? '1800'),
     mem: positiveInt('HVTJS_VM_MEM', process.env.HVTJS_VM_MEM ?? '4608'),
     command: [],
@@ -77,13 +80,13 @@ function parseArgs(argv) {
       console.log(usage());
       process.exit(0);
     }
-    if (arg === '--timeout' || arg === '--mem') {
+    if (arg === '--timeout' || arg === '--mem' || arg === '--arch') {
       const value = argv[++i];
       if (value === undefined) {
         say(`${arg} needs a value`);
         process.exit(HARNESS_FAILED);
       }
-      opts[arg.slice(2)] = positiveInt(arg, value);
+      opts[arg.slice(2)] = arg === '--arch' ? value : positiveInt(arg, value);
       continue;
     }
     if (arg.startsWith('--')) {
@@ -91,6 +94,10 @@ function parseArgs(argv) {
       process.exit(HARNESS_FAILED);
     }
     break;
+  }
+  if (!Object.hasOwn(ARCHES, opts.arch)) {
+    say(`unknown architecture '${opts.arch}' (${Object.keys(ARCHES).join(' or ')})`);
+    process.exit(HARNESS_FAILED);
   }
   opts.command = argv.slice(i);
   if (opts.command.length === 0) {
@@ -104,8 +111,8 @@ function shellQuote(s) {
   return `'${s.replaceAll("'", "'\\''")}'`;
 }
 
-function runSetup() {
-  const setup = spawnSync('bash', [path.join(here, 'setup.sh')], {
+function runSetup(arch) {
+  const setup = spawnSync('bash', [path.join(here, 'setup.sh'), arch], {
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8',
   });
@@ -123,27 +130,56 @@ function runSetup() {
 
 // QEMU 7.2's TCG gives `max` every emulated feature, virtual GIF included;
 // older builds may lack it, and the named EPYC models still carry SVM.
-function cpuModel(qemu) {
-  if (process.env.HVTJS_VM_CPU) return process.env.HVTJS_VM_CPU;
+function x86CpuModel(qemu) {
   const help = spawnSync(qemu, ['-cpu', 'help'], { encoding: 'utf8' }).stdout ?? '';
   const models = new Set(help.split('\n').map((line) => line.trim().split(/\s+/)[1]));
   for (const model of ['max', 'EPYC-Rome', 'EPYC']) if (models.has(model)) return model;
   return 'qemu64,+svm,+npt';
 }
 
-// panic=-1 with softlockup_panic=1: a stuck guest reboots, which -no-reboot
-// turns into QEMU exiting, instead of hanging until the timeout.
-// tsc=reliable: TCG's TSC is the host's, but the kernel marks it unstable and
-// falls back to the emulated HPET, which makes every clock read a slow exit.
-// acpi=noirq: routing PCI interrupts through ACPI took ~0.45 s per device.
-function kernelCommandLine() {
-  const base = 'console=ttyS0 panic=-1 softlockup_panic=1 tsc=reliable acpi=noirq quiet';
+// What differs between the architectures of the outer guest; everything else
+// (shares, serial ports, status, timeouts) is one code path.
+// Kernel command lines: panic=-1 with softlockup_panic=1 (both): a stuck guest
+// reboots, which -no-reboot turns into QEMU exiting, instead of hanging until
+// the timeout.
+const ARCHES = {
+  x86_64: {
+    qemu: 'qemu-system-x86_64',
+    // -machine pc with PVH boot of the uncompressed vmlinux.
+    machine: () => ['-machine', 'pc'],
+    cpu: x86CpuModel,
+    // tsc=reliable: TCG's TSC is the host's, but the kernel marks it unstable and
+    // falls back to the emulated HPET, which makes every clock read a slow exit.
+    // acpi=noirq: routing PCI interrupts through ACPI took ~0.45 s per device.
+    append: 'console=ttyS0 tsc=reliable acpi=noirq',
+    noKvmHint: 'kvm_amd loaded but found no SVM (check the QEMU -cpu model)',
+    env: {},
+  },
+  aarch64: {
+    qemu: 'qemu-system-aarch64',
+    // virtualization=on emulates EL2, so the kernel boots there and KVM can use it.
+    machine: () => ['-machine', 'virt,virtualization=on,gic-version=3'],
+    // pauth-impdef: QEMU's own pointer-authentication hash instead of the
+    // architected QARMA, which is far slower to emulate.
+    cpu: () => 'max,pauth-impdef=on',
+    // nvhe: the kernel's KVM in the non-VHE split (the reference measurement).
+    append: 'console=ttyAMA0 kvm-arm.mode=nvhe',
+    noKvmHint: 'the kernel found no usable EL2 (QEMU needs -machine virtualization=on)',
+    // The checkout's build/ folders hold the host's x86_64 addons: node-gyp-build
+    // must take the arm64 prebuilds (scripts/prebuild.mjs arm64) instead.
+    env: { PREBUILDS_ONLY: '1' },
+  },
+};
+
+function kernelCommandLine(arch) {
+  const base = `${ARCHES[arch].append} panic=-1 softlockup_panic=1 quiet`;
   return process.env.HVTJS_VM_APPEND ? `${base} ${process.env.HVTJS_VM_APPEND}` : base;
 }
 
 function writeJob(share, opts) {
   const config = {
     HVTJS_VM_CHECKOUT: checkout,
+    HVTJS_VM_NO_KVM_HINT: ARCHES[opts.arch].noKvmHint,
     HVTJS_VM_VERBOSE: process.env.HVTJS_VM_VERBOSE ?? '',
   };
   fs.writeFileSync(
@@ -157,6 +193,8 @@ function writeJob(share, opts) {
     .filter((k) => PASSED_ENV.includes(k) || /^HVTJS_\w+$/.test(k))
     .map((k) => `export ${k}=${shellQuote(env[k] ?? '')}`);
   exports.push('export HVTJS_IN_VM=1');
+  for (const [k, v] of Object.entries(ARCHES[opts.arch].env))
+    exports.push(`export ${k}=${shellQuote(v)}`);
   const script = [
     ...exports,
     `cd ${shellQuote(process.cwd())} || exit ${HARNESS_FAILED}`,
@@ -222,8 +260,9 @@ function readIfExists(file) {
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   const started = Date.now();
-  const artifacts = runSetup();
-  const qemu = 'qemu-system-x86_64';
+  const artifacts = runSetup(opts.arch);
+  const arch = ARCHES[opts.arch];
+  const qemu = arch.qemu;
 
   const jobDir = fs.mkdtempSync(path.join(os.tmpdir(), 'hvtjs-vm-'));
   const share = path.join(jobDir, 'share');
@@ -279,11 +318,12 @@ async function main() {
     ].flat();
   const qemuArgs = [
     ...['-name', 'hvtjs-vm'],
-    ...['-machine', 'pc', '-accel', 'tcg,thread=single', '-cpu', cpuModel(qemu)],
+    ...arch.machine(),
+    ...['-accel', 'tcg,thread=single', '-cpu', process.env.HVTJS_VM_CPU || arch.cpu(qemu)],
     ...['-smp', '2', '-m', String(opts.mem)],
     ...['-nographic', '-nodefaults', '-no-reboot', '-monitor', 'none'],
-    ...['-kernel', artifacts.VMLINUX, '-initrd', artifacts.INITRD],
-    ...['-append', kernelCommandLine()],
+    ...['-kernel', artifacts.KERNEL, '-initrd', artifacts.INITRD],
+    ...['-append', kernelCommandLine(opts.arch)],
     ...['-chardev', `socket,id=console,path=${path.join(jobDir, 'console.sock')}`],
     ...['-serial', 'chardev:console'],
     ...fsdev('hvtjob', share, ''),
@@ -305,7 +345,7 @@ async function main() {
     vm.on('error', (error) => resolve({ error }));
     vm.on('close', (code, signal) => resolve({ code, signal }));
   });
-  say(`VM process group ${vm.pid}, timeout ${opts.timeout} s, ${opts.mem} MiB`);
+  say(`VM process group ${vm.pid}, ${opts.arch}, timeout ${opts.timeout} s, ${opts.mem} MiB`);
   let qemuOutput = '';
   vm.stdout.on('data', (chunk) => {
     qemuOutput += chunk;

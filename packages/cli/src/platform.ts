@@ -8,17 +8,25 @@ import type { Platform } from '@hvtjs/core/platform';
  */
 
 /** Where hvt.js can run unikernels today. */
-export const SUPPORTED = 'x86_64 Linux (KVM), FreeBSD (vmm) and OpenBSD (vmm)';
+export const SUPPORTED = 'x86_64 and aarch64 Linux (KVM), x86_64 FreeBSD (vmm) and OpenBSD (vmm)';
 
 /**
- * Each platform package by host OS, with its loader. The specifiers are
- * literal so that the bundle (scripts/bundle.mjs) makes each package a chunk
- * of its own, loaded by this host only: the others are never read.
+ * Each platform package by host OS, with its loader and the CPUs (Node's
+ * names) it runs guests on. The specifiers are literal so that the bundle
+ * (scripts/bundle.mjs) makes each package a chunk of its own, loaded by this
+ * host only: the others are never read.
  */
-const PLATFORMS: Record<string, { name: string; load: () => Promise<unknown> }> = {
-  linux: { name: '@hvtjs/linux-kvm', load: () => import('@hvtjs/linux-kvm') },
-  freebsd: { name: '@hvtjs/freebsd-vmm', load: () => import('@hvtjs/freebsd-vmm') },
-  openbsd: { name: '@hvtjs/openbsd-vmm', load: () => import('@hvtjs/openbsd-vmm') },
+const PLATFORMS: Record<
+  string,
+  { name: string; cpus: readonly string[]; load: () => Promise<unknown> }
+> = {
+  linux: {
+    name: '@hvtjs/linux-kvm',
+    cpus: ['x64', 'arm64'],
+    load: () => import('@hvtjs/linux-kvm'),
+  },
+  freebsd: { name: '@hvtjs/freebsd-vmm', cpus: ['x64'], load: () => import('@hvtjs/freebsd-vmm') },
+  openbsd: { name: '@hvtjs/openbsd-vmm', cpus: ['x64'], load: () => import('@hvtjs/openbsd-vmm') },
 };
 
 /** The platform package's name for this host, or undefined where there is none. */
@@ -60,7 +68,7 @@ export async function loadPlatform(
   arch: string = process.arch,
 ): Promise<Platform> {
   const entry = PLATFORMS[os];
-  if (entry === undefined || arch !== 'x64') {
+  if (entry === undefined || !entry.cpus.includes(arch)) {
     throw new HvtError(`unikernels can be run on ${SUPPORTED} only; this host is ${os} on ${arch}`);
   }
   const { name } = entry;

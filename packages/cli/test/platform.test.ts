@@ -14,7 +14,8 @@ describe('platform loading', () => {
   it.each([
     ['darwin', 'arm64'],
     ['win32', 'x64'],
-    ['linux', 'arm64'],
+    ['freebsd', 'arm64'],
+    ['openbsd', 'arm64'],
     ['linux', 'ppc64'],
   ])('says where unikernels can run on %s %s', async (os, arch) => {
     await expect(loadPlatform(os, arch)).rejects.toThrow(

@@ -8,15 +8,22 @@ import {
   Elf64Ehdr,
   Elf64Nhdr,
   Elf64Phdr,
+  ElfPrstatusAarch64,
   ElfPrstatusX86_64,
   EV_CURRENT,
   type FileStruct,
   setField,
 } from './elf-layout.js';
 import { HvtError } from './errors.js';
-import { type GuestRam, GuestStruct, type StructPointer, TrapRegs } from './guest-abi.js';
+import {
+  type GuestRam,
+  GuestStruct,
+  type StructPointer,
+  TrapRegs,
+  TrapRegsAarch64,
+} from './guest-abi.js';
 import type { GuestMemory } from './guest-memory.js';
-import type { X86Registers } from './platform.js';
+import type { Aarch64Registers, X86Registers } from './platform.js';
 
 /**
  * The x86_64 trap frame a guest passes as its HALT cookie on a fatal trap
@@ -39,12 +46,14 @@ export interface CoreFileOptions {
   memory: GuestMemory;
   /** Guest-visible size: the PT_LOAD covers [0, memSize). */
   memSize: number;
-  regs: X86Registers;
-  /** Overrides rip, cs, rflags, rsp and ss in the dump. */
-  cookie?: TrapFrame;
+  /**
+   * pr_reg of the NT_PRSTATUS note: the architecture's user register set in
+   * the kernel's order (x86CoreRegisters, aarch64CoreRegisters).
+   */
+  registers: readonly bigint[];
   /** One byte per 4 KiB page, bit 0 = resident (mincore style); absent → every page is written. */
   residentPages?: Uint8Array;
-  /** e_machine (62 = EM_X86_64). */
+  /** e_machine (62 = EM_X86_64, 183 = EM_AARCH64). */
   machine: number;
 }
 
@@ -95,10 +104,18 @@ const NOTE_NAME = 'CORE';
 const NOTE_NAMESZ = NOTE_NAME.length + 1;
 const NOTE_NAME_PADDED = 8;
 
+/** `struct elf_prstatus` by the length of its pr_reg: x86_64's 27 or aarch64's 34 registers. */
+const PRSTATUS = [ElfPrstatusX86_64, ElfPrstatusAarch64] as const;
+
 const NOTE_OFFSET = Elf64Ehdr.size + Elf64Phdr.size * PHNUM;
-const NOTE_SIZE = Elf64Nhdr.size + NOTE_NAME_PADDED + ElfPrstatusX86_64.size;
-/** Page-aligned so guest pages map onto whole file blocks and holes stay possible. */
-const LOAD_OFFSET = Math.ceil((NOTE_OFFSET + NOTE_SIZE) / PAGE_SIZE) * PAGE_SIZE;
+const noteSize = (prstatus: (typeof PRSTATUS)[number]) =>
+  Elf64Nhdr.size + NOTE_NAME_PADDED + prstatus.size;
+/**
+ * Page-aligned so guest pages map onto whole file blocks and holes stay
+ * possible; the headers and either architecture's note fit before it.
+ */
+const LOAD_OFFSET =
+  Math.ceil((NOTE_OFFSET + Math.max(...PRSTATUS.map(noteSize))) / PAGE_SIZE) * PAGE_SIZE;
 
 /** Upper bound of one write: keeps a single syscall from holding huge spans of RAM. */
 const MAX_WRITE = 64 * 1024 * 1024;
@@ -142,8 +159,11 @@ export function createCoreFile(dir: string, pid: number): CreatedCoreFile {
   }
 }
 
-/** `struct user_regs_struct` in the kernel's order, as gdb reads pr_reg. */
-function userRegs(regs: X86Registers, cookie: TrapFrame | undefined): bigint[] {
+/**
+ * x86_64 pr_reg: `struct user_regs_struct` in the kernel's order, as gdb reads
+ * it. A HALT cookie's trap frame overrides rip, cs, rflags, rsp and ss.
+ */
+export function x86CoreRegisters(regs: X86Registers, cookie?: TrapFrame): bigint[] {
   const big = (n: number): bigint => BigInt(n);
   return [
     regs.r15,
@@ -178,9 +198,37 @@ function userRegs(regs: X86Registers, cookie: TrapFrame | undefined): bigint[] {
   ];
 }
 
+/** The aarch64 trap frame of the test runtime's HALT cookie (`TrapRegsAarch64`). */
+export type Aarch64TrapFrame = { [K in keyof typeof TrapRegsAarch64.fields]: bigint };
+
+/** Reads it through its declaration; throws GuestAccessError when it is not all guest-visible. */
+export function decodeAarch64TrapFrame(guest: GuestRam, gpa: number): Aarch64TrapFrame {
+  const frame = new GuestStruct(guest, TrapRegsAarch64, 'dumpcore').at(gpa);
+  const f = TrapRegsAarch64.fields;
+  return {
+    far: frame.u64Big(f.far),
+    esr: frame.u64Big(f.esr),
+    elr: frame.u64Big(f.elr),
+    spsr: frame.u64Big(f.spsr),
+    sp: frame.u64Big(f.sp),
+  };
+}
+
+/**
+ * aarch64 pr_reg: `struct user_pt_regs` (x0..x30, sp, pc, pstate). A HALT
+ * cookie's trap frame gives the faulting pc (ELR), sp and pstate (SPSR).
+ */
+export function aarch64CoreRegisters(regs: Aarch64Registers, cookie?: Aarch64TrapFrame): bigint[] {
+  return [...regs.x, cookie?.sp ?? regs.sp, cookie?.elr ?? regs.pc, cookie?.spsr ?? regs.pstate];
+}
+
 /** ELF header, both program headers and the note: everything before the memory image. */
 function buildHeaders(opts: CoreFileOptions): Uint8Array {
-  const buf = new Uint8Array(NOTE_OFFSET + NOTE_SIZE);
+  const prstatus = PRSTATUS.find((p) => p.fields.pr_reg.count === opts.registers.length);
+  if (prstatus === undefined) {
+    throw new HvtError(`dumpcore: no core note layout for ${opts.registers.length} registers`);
+  }
+  const buf = new Uint8Array(NOTE_OFFSET + noteSize(prstatus));
   const dv = new DataView(buf.buffer);
   /** Sets the fields of the struct at `base`; the others stay zero. */
   const fill = <F extends string>(
@@ -210,7 +258,7 @@ function buildHeaders(opts: CoreFileOptions): Uint8Array {
   fill(Elf64Phdr, Elf64Ehdr.size, {
     p_type: PT_NOTE,
     p_offset: NOTE_OFFSET,
-    p_filesz: NOTE_SIZE,
+    p_filesz: noteSize(prstatus),
     p_align: 4,
   });
   fill(Elf64Phdr, Elf64Ehdr.size + Elf64Phdr.size, {
@@ -223,17 +271,15 @@ function buildHeaders(opts: CoreFileOptions): Uint8Array {
   });
   fill(Elf64Nhdr, NOTE_OFFSET, {
     n_namesz: NOTE_NAMESZ,
-    n_descsz: ElfPrstatusX86_64.size,
+    n_descsz: prstatus.size,
     n_type: NT_PRSTATUS,
   });
   buf.set(new TextEncoder().encode(NOTE_NAME), NOTE_OFFSET + Elf64Nhdr.size);
 
   const desc = NOTE_OFFSET + Elf64Nhdr.size + NOTE_NAME_PADDED;
-  const { pr_pid, pr_reg } = ElfPrstatusX86_64.fields;
+  const { pr_pid, pr_reg } = prstatus.fields;
   setField(dv, desc, pr_pid, opts.pid);
-  const regs = userRegs(opts.regs, opts.cookie);
-  if (regs.length !== pr_reg.count) throw new Error('user_regs_struct has 27 registers');
-  for (const [i, v] of regs.entries()) setField(dv, desc, pr_reg, v, i);
+  for (const [i, v] of opts.registers.entries()) setField(dv, desc, pr_reg, v, i);
   return buf;
 }
 

@@ -93,6 +93,15 @@ export const ElfPrstatusX86_64 = fileStruct('struct elf_prstatus', 336, {
 });
 
 /**
+ * The same on aarch64: pr_reg is `struct user_pt_regs` (x0-x30, sp, pc,
+ * pstate). Not in ELF_FILE_STRUCTS: the host's <sys/procfs.h> is x86_64's.
+ */
+export const ElfPrstatusAarch64 = fileStruct('struct elf_prstatus', 392, {
+  pr_pid: [32, 4],
+  pr_reg: [112, 8, 34],
+});
+
+/**
  * The ABI1 note's descriptor (docs/guest-abi.md 4.2), Solo5's `struct
  * abi1_info`: the tender reads its target and version.
  */

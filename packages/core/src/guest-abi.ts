@@ -116,6 +116,16 @@ export const TrapRegs = struct(
   consecutive(['cr2', 'ec', 'rip', 'cs', 'rflags', 'rsp', 'ss'], 8, IN),
 );
 
+/**
+ * The aarch64 counterpart our test runtime passes (Solo5 defines none): the
+ * fault address and syndrome, the faulting pc (ELR), SPSR and sp.
+ */
+export const TrapRegsAarch64 = struct(
+  'trap_regs_aarch64',
+  40,
+  consecutive(['far', 'esr', 'elr', 'spsr', 'sp'], 8, IN),
+);
+
 // --- boot info (9) ---
 
 export const HvtBootInfo = struct('hvt_boot_info', 56, {
@@ -180,6 +190,7 @@ export const GUEST_STRUCTS = [
   HvtHcNetRead,
   HvtHcHalt,
   TrapRegs,
+  TrapRegsAarch64,
   HvtBootInfo,
   HvtRingEntry,
   HvtRingCommit,

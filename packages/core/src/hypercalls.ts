@@ -29,6 +29,35 @@ export const HYPERCALL_MAX = 9;
 
 /** x86_64: a hypercall is an OUT to port HVT_PIO_BASE + nr (7.2). */
 export const HVT_PIO_BASE = 0x500;
+/** aarch64: a hypercall is a store to HVT_MMIO_BASE + (nr << 3) (7.2). */
+export const HVT_MMIO_BASE = 0x1_0000_0000;
+
+/**
+ * The hypercall number of a port I/O exit (x86_64, 7.2): only a 4-byte OUT to
+ * a hypercall port is one; anything else is fatal with the reference's message.
+ */
+export function portHypercall(port: number, size: number, isOut: boolean): number {
+  if (!isOut || size !== 4 || port < HVT_PIO_BASE || port >= HVT_PIO_BASE + HYPERCALL_MAX) {
+    throw new HvtError(`Invalid guest port access: port=0x${port.toString(16)}`);
+  }
+  return port - HVT_PIO_BASE;
+}
+
+/**
+ * The hypercall number of an MMIO exit (aarch64, 7.2): only a 4-byte write
+ * inside the hypercall window is one. The reference checks the access first,
+ * then the address; the number is the offset over 8, so a store between two
+ * slots is the lower slot's number.
+ */
+export function mmioHypercall(address: number, size: number, isWrite: boolean): number {
+  const hex = `0x${address.toString(16)}`;
+  if (!isWrite || size !== 4)
+    throw new HvtError(`Invalid guest mmio access: mmio=${hex} len=${size}`);
+  if (address < HVT_MMIO_BASE || address >= HVT_MMIO_BASE + HYPERCALL_MAX * 8) {
+    throw new HvtError(`Invalid guest mmio access: mmio=${hex}`);
+  }
+  return Math.floor((address - HVT_MMIO_BASE) / 8);
+}
 
 /** solo5_result_t, as the guest reads it (7.4). */
 export const Solo5Result = { OK: 0, AGAIN: 1, EINVAL: 2, EUNSPEC: 3 } as const;
@@ -152,10 +181,7 @@ export class Hypercalls {
    * (its status is then in `haltStatus`).
    */
   dispatchPort(port: number, size: number, isOut: boolean, value: number): boolean {
-    if (!isOut || size !== 4 || port < HVT_PIO_BASE || port >= HVT_PIO_BASE + HYPERCALL_MAX) {
-      throw new HvtError(`Invalid guest port access: port=0x${port.toString(16)}`);
-    }
-    return this.dispatch(port - HVT_PIO_BASE, value);
+    return this.dispatch(portHypercall(port, size, isOut), value);
   }
 
   /** Exit status of the last HALT (valid once dispatch returned true). */

@@ -54,6 +54,34 @@ export interface X86VcpuState {
 }
 
 /**
+ * The aarch64 initial vCPU state, built by core (docs/guest-abi.md 6.2), applied by
+ * the platform: the core registers and the EL1 system registers it sets.
+ */
+export interface Aarch64VcpuState {
+  pc: bigint;
+  /** SP_EL1, the stack at EL1h. */
+  sp: bigint;
+  x0: bigint;
+  /** SPSR_EL1 as KVM's `regs.pstate`. */
+  pstate: bigint;
+  sctlr: bigint;
+  tcr: bigint;
+  mair: bigint;
+  ttbr0: bigint;
+  cpacr: bigint;
+}
+
+/** aarch64 registers as read back from the vCPU (error messages, dumpcore). */
+export interface Aarch64Registers {
+  /** x0..x30. */
+  x: bigint[];
+  /** SP_EL1 (the guest runs at EL1h). */
+  sp: bigint;
+  pc: bigint;
+  pstate: bigint;
+}
+
+/**
  * What `Vm.run()` returns. Details of the exit are in `Vm.exit` (a preallocated
  * array, overwritten by every run: read them before the next call).
  */
@@ -146,6 +174,12 @@ export interface Vm {
   protect(gpa: number, len: number, prot: number): void;
   /** Applies the initial state (with CPUID passthrough); returns the guest TSC frequency in Hz. */
   initVcpuX86(state: X86VcpuState): { tscHz: number };
+  /**
+   * aarch64 platforms: creates the vCPU as the host prefers it and applies the
+   * initial state; returns the generic timer's frequency (CNTFRQ_EL0) in Hz.
+   */
+  initVcpuAarch64?(state: Aarch64VcpuState): { counterHz: number };
+  getRegistersAarch64?(): Aarch64Registers;
   /** Runs the vCPU until the next exit that needs the tender. One native call, no allocation. */
   run(): ExitKind;
   getRegistersX86(): X86Registers;

@@ -1,4 +1,5 @@
-import { initialVcpuState, writePageTablesAndGdt } from './arch/x86_64.js';
+import { type GuestArch, guestArch } from './arch/index.js';
+import { X86_64 } from './arch/x86_64.js';
 import { HVT_FEATURE_RING_IO, writeBootInfo } from './boot-info.js';
 import { readKernelFile } from './elf.js';
 import { HvtError } from './errors.js';
@@ -105,9 +106,10 @@ export function runTender(config: TenderConfig): number {
     });
     if (plan.ringGpa !== 0) vm.memory.fill(plan.ringGpa, HVT_RING_SIZE);
 
-    // Step 11: the vCPU.
-    writePageTablesAndGdt(vm.memory, plan.allocated);
-    const { tscHz } = vm.initVcpuX86(initialVcpuState(loaded.entry, plan.visible));
+    // Step 11: the vCPU, as the platform's architecture starts it.
+    const arch = guestArch(platform.arch);
+    arch.writeTables(vm.memory, plan.allocated);
+    const cycleHz = arch.initVcpu(vm, loaded.entry, plan.visible);
 
     // Step 12: module setup, then every declared device must be attached.
     const guest: GuestRam = {
@@ -144,7 +146,7 @@ export function runTender(config: TenderConfig): number {
     writeBootInfo(vm.memory, {
       memSize: plan.visible,
       kernelEnd: loaded.kernelEnd,
-      cpuCycleFreq: tscHz,
+      cpuCycleFreq: cycleHz,
       manifest: manifest.encode(),
       cmdline: guestCommandLine(config.guestArgs),
       ...(ringOffered ? { hostFeatures: HVT_FEATURE_RING_IO, netRing: plan.ringGpa } : {}),
@@ -156,7 +158,7 @@ export function runTender(config: TenderConfig): number {
     if (enterSandbox(config, settings, modules, vm) === 'printed') return POLICY_PRINTED;
 
     // Step 15.
-    return runLoop(vm, hypercalls, hypervisorName(platform), ioThreadChecks, hooks);
+    return runLoop(vm, hypercalls, hypervisorName(platform), ioThreadChecks, hooks, arch);
   } finally {
     for (const module of modules) module.close?.();
     vm?.destroy();
@@ -277,9 +279,11 @@ export interface RunHooks {
 /**
  * Step 15: runs the vCPU, serving each exit, until the guest halts (its status
  * is returned) or something fatal happens (thrown). One vm.run() per exit;
- * exit details come from the preallocated vm.exit. An IO_THREAD exit is
- * explained by the first of `ioThreadChecks` that claims it. Exits other than
- * a hypercall's go to the modules' exit handlers first.
+ * exit details come from the preallocated vm.exit. Hypercalls arrive as the
+ * architecture's exit (port I/O on x86_64, MMIO on aarch64), which `arch`
+ * decodes into a number; the handlers are the same for both. An IO_THREAD exit
+ * is explained by the first of `ioThreadChecks` that claims it. Exits other
+ * than a hypercall's go to the modules' exit handlers first.
  */
 export function runLoop(
   vm: Vm,
@@ -287,20 +291,17 @@ export function runLoop(
   hypervisor: string,
   ioThreadChecks: readonly (() => HvtError | undefined)[] = [],
   hooks: RunHooks = { start: [], exit: [] },
+  arch: GuestArch = X86_64,
 ): number {
   const exit = vm.exit;
+  const hypercallExit = arch.hypercallExit;
   for (const hook of hooks.start) hook();
   for (;;) {
     const kind = vm.run();
-    if (kind === ExitKind.IO) {
+    if (kind === hypercallExit) {
       let halted: boolean;
       try {
-        halted = hypercalls.dispatchPort(
-          exit[ExitField.PORT]!,
-          exit[ExitField.SIZE]!,
-          exit[ExitField.DIRECTION] === 1,
-          exit[ExitField.VALUE]!,
-        );
+        halted = hypercalls.dispatch(arch.hypercallNumber(exit), exit[ExitField.VALUE]!);
       } catch (error) {
         // The thread's signal may have cut a handler's system call short:
         // then the thread's failure is the story, not the interruption.
@@ -314,7 +315,7 @@ export function runLoop(
       const failure = ioThreadFailure(ioThreadChecks);
       if (failure !== undefined) throw failure;
     }
-    throw fatalExit(vm, kind, hypervisor);
+    throw fatalExit(vm, kind, hypervisor, arch);
   }
 }
 
@@ -327,8 +328,13 @@ function ioThreadFailure(checks: readonly (() => HvtError | undefined)[]): HvtEr
   return undefined;
 }
 
-/** The error for an exit the tender cannot serve (12, 13.2). */
-export function fatalExit(vm: Vm, kind: ExitKind, hypervisor: string): HvtError {
+/** The error for an exit the tender cannot serve (12, 13.2, 13.3). */
+export function fatalExit(
+  vm: Vm,
+  kind: ExitKind,
+  hypervisor: string,
+  arch: GuestArch = X86_64,
+): HvtError {
   const exit = vm.exit;
   // A backend whose reference tender words an exit its own way says so.
   const described = kind === ExitKind.SIGNAL ? undefined : vm.describeExit?.(kind);
@@ -336,14 +342,14 @@ export function fatalExit(vm: Vm, kind: ExitKind, hypervisor: string): HvtError 
   const hex = (n: number | bigint) => `0x${n.toString(16)}`;
   const unhandled = () =>
     new HvtError(
-      `${hypervisor}: unhandled exit: exit_reason=${hex(exit[ExitField.REASON]!)}, rip=${hex(vm.getRegistersX86().rip)}`,
+      `${hypervisor}: unhandled exit: exit_reason=${hex(exit[ExitField.REASON]!)}, ${arch.programCounter(vm)}`,
     );
   switch (kind) {
     case ExitKind.SIGNAL:
       return new HvtError(`Exiting on signal ${exit[ExitField.SIGNAL]}`);
     case ExitKind.TRANSLATION_FAULT:
       return new HvtError(
-        `${hypervisor}: host/guest translation fault: rip=${hex(vm.getRegistersX86().rip)}`,
+        `${hypervisor}: host/guest translation fault: ${arch.programCounter(vm)}`,
       );
     case ExitKind.FAIL_ENTRY:
       return new HvtError(
@@ -360,7 +366,7 @@ export function fatalExit(vm: Vm, kind: ExitKind, hypervisor: string): HvtError 
       // EFAULT: the same event, so the same message.
       if (exit[ExitField.ADDRESS]! < vm.memory.size) {
         return new HvtError(
-          `${hypervisor}: host/guest translation fault: rip=${hex(vm.getRegistersX86().rip)}`,
+          `${hypervisor}: host/guest translation fault: ${arch.programCounter(vm)}`,
         );
       }
       return unhandled();

@@ -18,6 +18,7 @@ import {
   decodeTrapFrame,
   type TrapFrame,
   writeCoreFile,
+  x86CoreRegisters,
 } from '../src/coredump.js';
 import { GuestAccessError, HvtError } from '../src/errors.js';
 import { GuestMemory } from '../src/guest-memory.js';
@@ -195,7 +196,7 @@ describe('writeCoreFile', () => {
       pid: 4242,
       memory,
       memSize: MEM_SIZE,
-      regs,
+      registers: x86CoreRegisters(regs),
       machine: EM_X86_64,
       ...extra,
     });
@@ -206,7 +207,14 @@ describe('writeCoreFile', () => {
     expect(file.path).toBe(join(dir, 'core.solo5-hvt.4242'));
     expect(statSync(file.path).mode & 0o777).toBe(0o600);
     expect(() => readFileSync(file.fd)).toThrow(/EBADF/);
-    const r = writeCoreFile({ ...file, pid: 4242, memory, memSize: MEM_SIZE, regs, machine: 62 });
+    const r = writeCoreFile({
+      ...file,
+      pid: 4242,
+      memory,
+      memSize: MEM_SIZE,
+      registers: x86CoreRegisters(regs),
+      machine: 62,
+    });
     expect(r.path).toBe(file.path);
     expect(r).toMatchObject({ pagesDumped: MEM_SIZE / PAGE, pagesTotal: MEM_SIZE / PAGE });
     expect(r.writeErrors).toBe(0);
@@ -223,7 +231,7 @@ describe('writeCoreFile', () => {
   it('refuses to overwrite an existing core (exclusive create)', () => {
     const first = dump();
     const before = readFileSync(first.path);
-    expect(() => dump({ regs: { ...regs, rip: 0n } })).toThrow(HvtError);
+    expect(() => dump({ registers: x86CoreRegisters({ ...regs, rip: 0n }) })).toThrow(HvtError);
     expect(() => dump()).toThrow(
       `dumpcore: cannot create ${join(dir, 'core.solo5-hvt.4242')}: file already exists (EEXIST)`,
     );
@@ -238,7 +246,14 @@ describe('writeCoreFile', () => {
   it('rejects a memory size beyond guest memory, writes nothing and closes the fd', () => {
     const file = createCoreFile(dir, 4242);
     expect(() =>
-      writeCoreFile({ ...file, pid: 4242, memory, memSize: MEM_SIZE + PAGE, regs, machine: 62 }),
+      writeCoreFile({
+        ...file,
+        pid: 4242,
+        memory,
+        memSize: MEM_SIZE + PAGE,
+        registers: x86CoreRegisters(regs),
+        machine: 62,
+      }),
     ).toThrow(HvtError);
     expect(statSync(file.path).size).toBe(0);
     expect(() => fstatSync(file.fd)).toThrow(/EBADF/);
@@ -381,7 +396,7 @@ describe('writeCoreFile', () => {
       rsp: 0x1fee00n,
       ss: 0x2bn,
     };
-    const f = readFileSync(dump({ cookie }).path);
+    const f = readFileSync(dump({ registers: x86CoreRegisters(regs, cookie) }).path);
     expect(noteRegs(f)).toEqual({
       ...expectedRegs(regs),
       rip: cookie.rip,
@@ -402,7 +417,10 @@ describe('writeCoreFile', () => {
       rsp: 0x1fd000n,
       ss: 0x10n,
     };
-    const got = gdbRegisters(dump({ cookie }).path, ['rip', 'rsp']);
+    const got = gdbRegisters(dump({ registers: x86CoreRegisters(regs, cookie) }).path, [
+      'rip',
+      'rsp',
+    ]);
     expect(got['rip']).toBe(cookie.rip);
     expect(got['rsp']).toBe(cookie.rsp);
   });

@@ -196,6 +196,8 @@ describe.skipIf(!hasGcc)('notes and segments of a gcc-built executable', () => {
  */
 describe.skipIf(!hasGcc)('guest ABI structs as gcc lays them out', () => {
   const header = fileURLToPath(new URL('../../../test/guests/runtime/hvt_abi.h', import.meta.url));
+  // hvt_abi.h includes the architecture's hvt_arch.h (the hypercall transport).
+  const archDir = fileURLToPath(new URL('../../../test/guests/runtime/x86_64', import.meta.url));
 
   function asserts(): string {
     const lines: string[] = [];
@@ -217,9 +219,13 @@ describe.skipIf(!hasGcc)('guest ABI structs as gcc lays them out', () => {
     try {
       const source = `#include <stddef.h>\n#include <stdint.h>\n#include "${header}"\n${asserts()}\n`;
       writeFileSync(join(dir, 'abi.c'), source);
-      const run = spawnSync('gcc', ['-std=c11', '-fsyntax-only', join(dir, 'abi.c')], {
-        encoding: 'utf8',
-      });
+      const run = spawnSync(
+        'gcc',
+        ['-std=c11', '-fsyntax-only', '-I', archDir, join(dir, 'abi.c')],
+        {
+          encoding: 'utf8',
+        },
+      );
       expect(run.stderr).toBe('');
       expect(run.status).toBe(0);
     } finally {
@@ -238,9 +244,13 @@ describe.skipIf(!hasGcc)('guest ABI structs as gcc lays them out', () => {
         join(dir, 'abi.c'),
         `#include <stddef.h>\n#include <stdint.h>\n#include "${header}"\n${wrong}\n`,
       );
-      const run = spawnSync('gcc', ['-std=c11', '-fsyntax-only', join(dir, 'abi.c')], {
-        encoding: 'utf8',
-      });
+      const run = spawnSync(
+        'gcc',
+        ['-std=c11', '-fsyntax-only', '-I', archDir, join(dir, 'abi.c')],
+        {
+          encoding: 'utf8',
+        },
+      );
       expect(run.status).not.toBe(0);
       expect(run.stderr).toContain('hvt_hc_poll.ret offset');
     } finally {

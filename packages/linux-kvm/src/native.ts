@@ -61,6 +61,17 @@ export type GeneralRegisterName =
   | 'rip'
   | 'rflags';
 
+/** The aarch64 vCPU's set-up and registers, by fd (vcpu_aarch64.cc). */
+export interface NativeAarch64 {
+  /** KVM_ARM_PREFERRED_TARGET on the VM, then KVM_ARM_VCPU_INIT of the vCPU. */
+  vcpuInit(vmFd: number, vcpuFd: number): void;
+  /** KVM_SET_ONE_REG of pc, sp (SP_EL1), x0, pstate, sctlr, tcr, mair, ttbr0, cpacr. */
+  setRegisters(vcpuFd: number, state: Record<string, number | bigint>): void;
+  getRegisters(vcpuFd: number): { x: bigint[]; sp: bigint; pc: bigint; pstate: bigint };
+  /** CNTFRQ_EL0 in Hz. */
+  counterFrequency(): number;
+}
+
 /** The /dev/kvm fd. */
 export interface NativeKvm {
   readonly fd: number;
@@ -162,8 +173,18 @@ export interface NativeAddon extends HostAddon {
   NetRing: NativeNetRingClass<NativeGuestMapping>;
   /** The real-time signal a failing I/O thread interrupts the vCPU thread with. */
   ioThreadSignal: number;
-  /** Request numbers of the vCPU ioctls the run loop issues (KVM_GET_* on x86_64 only). */
-  vcpuIoctls: { KVM_RUN: number; KVM_GET_REGS?: number; KVM_GET_SREGS?: number };
+  /**
+   * Request numbers of the vCPU ioctls the run loop issues (KVM_GET_REGS and
+   * KVM_GET_SREGS on x86_64, KVM_GET_ONE_REG on aarch64).
+   */
+  vcpuIoctls: {
+    KVM_RUN: number;
+    KVM_GET_REGS?: number;
+    KVM_GET_SREGS?: number;
+    KVM_GET_ONE_REG?: number;
+  };
+  /** The aarch64 vCPU (vcpu_aarch64.cc): present in the arm64 build only. */
+  aarch64?: NativeAarch64;
 
   // The gdb module's mechanism (debug.cc).
   /** A non-blocking listening TCP socket (SO_REUSEADDR) and the port it got. */

@@ -2,6 +2,9 @@ import { closeSync } from 'node:fs';
 import { getSystemErrorName } from 'node:util';
 import { HvtError } from '@hvtjs/core';
 import {
+  type Aarch64Registers,
+  type Aarch64VcpuState,
+  aarch64,
   CHUNK_SIZE,
   type ExitKind,
   type GuestIo,
@@ -41,6 +44,21 @@ export interface CreateVmOptions {
 
 /** How many elements `Vm.exit` has (ExitField's indices are 0..7). */
 const EXIT_FIELDS = 8;
+
+/** The arm64 build's aarch64 vCPU functions. */
+function aarch64Addon(): NonNullable<typeof native.aarch64> {
+  if (native.aarch64 === undefined) {
+    throw new HvtError(`aarch64 vCPU state on a ${process.arch} host`);
+  }
+  return native.aarch64;
+}
+
+/**
+ * Where the guest's ring kick lands: the port of a 4-byte OUT on x86_64, the
+ * address of a 4-byte MMIO store on aarch64 (docs/guest-abi.md 10.2).
+ */
+const RING_KICK = (): number =>
+  native.aarch64 !== undefined ? aarch64.RING_KICK_MMIO : RING_KICK_PORT;
 
 /** Descriptor I/O into a guest mapping by guest-physical address (Vm.io). */
 export function mappingIo(mapping: NativeGuestMapping): GuestIo {
@@ -115,7 +133,7 @@ export class LinuxKvmVm implements Vm {
     const chunks = mapping.chunks(CHUNK_SIZE).map((buffer) => new Uint8Array(buffer));
     this.memory = new GuestMemory(chunks);
     this.io = mappingIo(mapping);
-    this.netRing = eventFdNetRing(mapping, (fd) => this.addIoEventFd(RING_KICK_PORT, fd));
+    this.netRing = eventFdNetRing(mapping, (fd) => this.addIoEventFd(RING_KICK(), fd));
     if (native.guestDebug !== undefined) this.debug = vcpuDebug(vcpu, this.exit);
   }
 
@@ -206,6 +224,29 @@ export class LinuxKvmVm implements Vm {
     }
   }
 
+  /**
+   * The aarch64 vCPU (docs/guest-abi.md 6.2): created as the host prefers it, then
+   * core's registers; the cycle frequency is the generic timer's.
+   */
+  initVcpuAarch64(state: Aarch64VcpuState): { counterHz: number } {
+    const a = aarch64Addon();
+    try {
+      a.vcpuInit(this.vmFd.fd, this.vcpu.fd);
+      a.setRegisters(this.vcpu.fd, { ...state });
+      return { counterHz: a.counterFrequency() };
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
+  getRegistersAarch64(): Aarch64Registers {
+    try {
+      return aarch64Addon().getRegisters(this.vcpu.fd);
+    } catch (e) {
+      throw kvmError(e);
+    }
+  }
+
   run(): ExitKind {
     try {
       return this.vcpu.run() as ExitKind;
@@ -231,20 +272,23 @@ export class LinuxKvmVm implements Vm {
 
   /**
    * Ring I/O (docs/guest-abi.md 10): the kick is an eventfd registered with
-   * KVM_IOEVENTFD for RING_KICK_PORT, which the kernel signals on the guest's
-   * 4-byte OUT without an exit; start it on the thread that runs the vCPU (a
+   * KVM_IOEVENTFD for RING_KICK (a port, or an MMIO address on aarch64), which
+   * the kernel signals on the guest's 4-byte write without an exit; start it on the thread that runs the vCPU (a
    * failure of the ring thread interrupts that one).
    */
   readonly netRing: NetRingSupport;
 
   /**
-   * Makes a 4-byte guest OUT to `port` signal `eventfd` in the kernel, with no
-   * exit. Throws the addon's error (`code`, `message` = strerror) so that the
+   * Makes a 4-byte guest write to `address` (an OUT to that port on x86_64,
+   * a store to that MMIO address on aarch64) signal `eventfd` in the kernel,
+   * with no exit. Throws the addon's error (`code`, `message` = strerror) so that the
    * caller can warn and fall back: ENOSYS when the host lacks KVM_CAP_IOEVENTFD.
    */
-  addIoEventFd(port: number, eventfd: number): void {
-    if (!Number.isInteger(port) || port < 0 || port > 0xffff) {
-      throw new RangeError(`bad port ${port}`);
+  addIoEventFd(address: number, eventfd: number): void {
+    // A port on x86_64; on aarch64 (MMIO) any guest-physical address.
+    const mmio = native.aarch64 !== undefined;
+    if (!Number.isSafeInteger(address) || address < 0 || (!mmio && address > 0xffff)) {
+      throw new RangeError(`bad ${mmio ? 'address' : 'port'} ${address}`);
     }
     if (!this.ioEventFdSupported) {
       throw Object.assign(new Error('Function not implemented'), {
@@ -254,7 +298,7 @@ export class LinuxKvmVm implements Vm {
         request: 'KVM_IOEVENTFD',
       });
     }
-    this.vmFd.ioeventfd(port, 4, eventfd, native.ioeventfdFlagPio);
+    this.vmFd.ioeventfd(address, 4, eventfd, mmio ? 0 : native.ioeventfdFlagPio);
   }
 
   residentPages(gpa: number, len: number): Uint8Array | undefined {
@@ -274,8 +318,9 @@ export class LinuxKvmVm implements Vm {
   }
 
   /**
-   * After the drop the run loop issues KVM_RUN, and on x86_64 reads the
-   * registers back for its error messages and for dumpcore; the VM and
+   * After the drop the run loop issues KVM_RUN, and reads the registers back
+   * for its error messages and for dumpcore (x86_64: KVM_GET_REGS and
+   * KVM_GET_SREGS, aarch64: KVM_GET_ONE_REG); the VM and
    * /dev/kvm fds stay open, unused, until destroy().
    */
   sandboxNeeds(): SandboxNeeds {
@@ -286,6 +331,9 @@ export class LinuxKvmVm implements Vm {
     }
     if (requests.KVM_GET_SREGS !== undefined) {
       ioctls.push({ name: 'KVM_GET_SREGS', request: requests.KVM_GET_SREGS });
+    }
+    if (requests.KVM_GET_ONE_REG !== undefined) {
+      ioctls.push({ name: 'KVM_GET_ONE_REG', request: requests.KVM_GET_ONE_REG });
     }
     return {
       fds: [

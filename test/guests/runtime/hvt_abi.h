@@ -1,8 +1,8 @@
 /*
  * The hvt guest ABI as seen from the guest: boot info, manifest and hypercall
  * argument structs (docs/guest-abi.md sections 4.4, 7, 8, 9). Fields the tender
- * writes are volatile so the compiler re-reads them after the OUT that
- * performs the hypercall.
+ * writes are volatile so the compiler re-reads them after the OUT or store
+ * that performs the hypercall.
  */
 #ifndef HVT_ABI_H
 #define HVT_ABI_H
@@ -12,7 +12,9 @@
 
 #define HVT_BOOT_INFO_GPA 0x10000UL
 #define HVT_GUEST_MIN_BASE 0x100000UL
+/* Hypercall nr: x86_64 an OUT to port BASE + nr, aarch64 a store to BASE + (nr << 3). */
 #define HVT_HYPERCALL_PIO_BASE 0x500
+#define HVT_HYPERCALL_MMIO_BASE 0x100000000UL
 #define HVT_HALT_COOKIE_MAX 512
 
 enum hvt_hypercall_nr {
@@ -100,6 +102,15 @@ struct trap_regs {
   uint64_t ss;
 };
 
+/* What an aarch64 test guest's HALT cookie points at when it dies of a trap. */
+struct trap_regs_aarch64 {
+  uint64_t far;
+  uint64_t esr;
+  uint64_t elr;
+  uint64_t spsr;
+  uint64_t sp;
+};
+
 /* Ring I/O for networking (docs/guest-abi.md 10). */
 #define HVT_FEATURE_RING_IO 1U
 #define HVT_RING_ENTRIES 1024U
@@ -107,6 +118,7 @@ struct trap_regs {
 /* Per-slot guest buffer for writes; longer frames go by hypercall. */
 #define HVT_RING_BUF_SIZE 2048U
 #define HVT_RING_KICK_PIO_BASE 0x600
+#define HVT_RING_KICK_MMIO_BASE 0x100000100UL
 #define HVT_RING_OP_NET_WRITE 1U
 #define HVT_RING_OP_NET_READ 2U
 
@@ -187,6 +199,7 @@ _Static_assert(sizeof(struct hvt_hc_net_read) == 32, "net read size");
 _Static_assert(offsetof(struct hvt_hc_net_read, ret) == 24, "net read ret");
 _Static_assert(sizeof(struct hvt_hc_halt) == 16, "halt size");
 _Static_assert(sizeof(struct trap_regs) == 56, "trap frame size");
+_Static_assert(sizeof(struct trap_regs_aarch64) == 40, "aarch64 trap frame size");
 _Static_assert(sizeof(struct mft_entry) == 104, "mft entry size");
 _Static_assert(offsetof(struct mft_entry, type) == 68, "mft entry type");
 _Static_assert(offsetof(struct mft_entry, u) == 72, "mft entry union");
@@ -200,16 +213,12 @@ _Static_assert(offsetof(struct hvt_ring, entries) == 128, "ring entries");
 _Static_assert(offsetof(struct hvt_ring, commits) == 32896, "ring commits");
 _Static_assert(sizeof(struct hvt_ring) == 49280, "ring size");
 
-/*
- * The argument's GPA travels as the 32-bit value of an OUT to 0x500 + nr;
- * guest RAM is below 4 GiB, so the truncation is exact.
- */
+/* hvt_hypercall_gpa(nr, gpa), the transport: per architecture, <arch>/hvt_arch.h. */
+#include "hvt_arch.h"
+
 static inline void hvt_hypercall(unsigned nr, volatile void *arg)
 {
-  __asm__ __volatile__("outl %0, %1"
-                       :
-                       : "a"((uint32_t)(uintptr_t)arg), "d"((uint16_t)(HVT_HYPERCALL_PIO_BASE + nr))
-                       : "memory");
+  hvt_hypercall_gpa(nr, (uint32_t)(uintptr_t)arg);
 }
 
 #endif

@@ -69,9 +69,8 @@ void rt_halt(int status, const void *cookie)
 {
   struct hvt_hc_halt h = {.cookie = (uint64_t)(uintptr_t)cookie, .exit_status = status};
   hvt_hypercall(HVT_HYPERCALL_HALT, &h);
-  /* A tender that returns from HALT is broken; HLT makes it say so. */
-  for (;;)
-    __asm__ __volatile__("cli; hlt");
+  /* A tender that returns from HALT is broken; stopping the CPU makes it say so. */
+  rt_cpu_stop();
 }
 
 void rt_abort_at(const char *file, int line, const char *msg)

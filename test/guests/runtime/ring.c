@@ -21,21 +21,6 @@ struct hvt_ring *rt_ring(void)
   return (struct hvt_ring *)(uintptr_t)bi->net_ring;
 }
 
-void rt_ring_kick(void)
-{
-  /* The value is the ring id, always 0; KVM turns the OUT into an eventfd signal. */
-  __asm__ __volatile__("outl %0, %1" : : "a"(0U), "d"((uint16_t)HVT_RING_KICK_PIO_BASE) : "memory");
-}
-
-void rt_full_barrier(void)
-{
-  /*
-   * Not MFENCE: some hosts run guests in KVM's instruction emulator, which
-   * lacks it; a locked read-modify-write orders stores before loads as well.
-   */
-  __asm__ __volatile__("lock; orl $0, (%%rsp)" : : : "memory", "cc");
-}
-
 /* Fills the next entry and publishes it; returns its slot. */
 static uint32_t submit(struct hvt_ring *r, uint32_t op, uint64_t handle, uint64_t data,
                        uint32_t len)

@@ -21,6 +21,11 @@
 /* Application entry; `cmdline` has the leading --solo5: options removed. */
 int guest_main(const char *cmdline);
 
+/* Per architecture (<arch>/cpu.c): exception handling set up, before anything
+ * can fault; the CPU stopped for good (HLT / WFI with interrupts off). */
+void rt_cpu_init(void);
+__attribute__((noreturn)) void rt_cpu_stop(void);
+
 /* Boot info, as the tender wrote it. */
 const struct hvt_boot_info *rt_boot_info(void);
 uint64_t rt_mem_size(void);
@@ -85,9 +90,10 @@ int rt_ring_net_read(uint64_t handle, void *buf, uint64_t size, uint64_t *len);
 /* Waits until the host has taken every submitted entry (no-op without a ring). */
 void rt_ring_drain(void);
 
-/* Monotonic nanoseconds since boot, from RDTSC and cpu_cycle_freq. */
+/* Monotonic nanoseconds since boot, from the cycle counter (x86_64: TSC,
+ * aarch64: the generic timer's virtual count) and cpu_cycle_freq. */
 uint64_t rt_clock_ns(void);
-uint64_t rt_rdtsc(void);
+uint64_t rt_cycles(void);
 
 /* Manifest devices. */
 struct rt_device {

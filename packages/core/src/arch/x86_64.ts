@@ -1,6 +1,10 @@
+import { decodeTrapFrame, x86CoreRegisters } from '../coredump.js';
+import { EM_X86_64 } from '../elf.js';
 import type { GuestMemory } from '../guest-memory.js';
+import { portHypercall } from '../hypercalls.js';
 import { GuestAddress, LARGE_PAGE_SIZE } from '../memory-layout.js';
-import type { X86Segment, X86VcpuState } from '../platform.js';
+import { ExitField, ExitKind, type X86Segment, type X86VcpuState } from '../platform.js';
+import type { GuestArch } from './guest-arch.js';
 
 /**
  * The x86_64 guest at its first instruction (docs/guest-abi.md 5.2, 6.1): long mode,
@@ -21,6 +25,9 @@ export const CR0_INIT = 0x80010021; // PE | NE | WP | PG
 export const CR4_INIT = 0x620; // PAE | OSFXSR | OSXMMEXCPT
 export const EFER_INIT = 0x500; // LME | LMA
 export const RFLAGS_INIT = 0x2;
+
+/** The port whose 4-byte OUT kicks the ring's host thread (HVT_RING_KICK_PIO_BASE, 10.2). */
+export const HVT_RING_KICK_PIO_BASE = 0x600;
 
 const PAGE_4K = 0x1000;
 const ENTRIES_PER_TABLE = 512;
@@ -136,3 +143,22 @@ export function initialVcpuState(entry: number, visibleSize: number): X86VcpuSta
     idt: { base: 0, limit: 0 },
   };
 }
+
+/** x86_64 as the tender's data (arch/guest-arch.ts). */
+export const X86_64: GuestArch = {
+  name: 'x86_64',
+  writeTables: writePageTablesAndGdt,
+  initVcpu: (vm, entry, visibleSize) => vm.initVcpuX86(initialVcpuState(entry, visibleSize)).tscHz,
+  hypercallExit: ExitKind.IO,
+  hypercallNumber: (exit) =>
+    portHypercall(exit[ExitField.PORT]!, exit[ExitField.SIZE]!, exit[ExitField.DIRECTION] === 1),
+  ringKick: HVT_RING_KICK_PIO_BASE,
+  ringKickText: `port 0x${HVT_RING_KICK_PIO_BASE.toString(16)}`,
+  programCounter: (vm) => `rip=0x${vm.getRegistersX86().rip.toString(16)}`,
+  elfMachine: EM_X86_64,
+  coreRegisters: (vm, guest, cookieGpa) =>
+    x86CoreRegisters(
+      vm.getRegistersX86(),
+      cookieGpa !== 0 ? decodeTrapFrame(guest, cookieGpa) : undefined,
+    ),
+};

@@ -5,6 +5,7 @@
  * (core, block, net, gdb, dumpcore) and the core dump writer. The CLI runs it with
  * a platform (docs/architecture.md 2).
  */
+export { type GuestArch, guestArch } from '../arch/index.js';
 export * from '../boot-info.js';
 export * from '../coredump.js';
 export * from '../guest-abi.js';

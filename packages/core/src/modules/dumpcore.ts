@@ -1,13 +1,12 @@
 import { accessSync, closeSync, constants, openSync, unlinkSync } from 'node:fs';
+import { guestArch } from '../arch/index.js';
 import {
   type CreatedCoreFile,
   coreFileName,
   coreFileSize,
   createCoreFile,
-  decodeTrapFrame,
   writeCoreFile,
 } from '../coredump.js';
-import { EM_X86_64 } from '../elf.js';
 import { HvtError } from '../errors.js';
 import type { FileRemoval, Platform } from '../platform.js';
 import type { FdRule, SandboxNeeds } from '../sandbox-policy.js';
@@ -68,10 +67,8 @@ export class DumpcoreModule implements Module {
     } catch {
       throw new HvtError('dumpcore: dir not writable');
     }
-    if (ctx.platform.arch !== 'x86_64') {
-      throw new HvtError('dumpcore: not implemented for this backend/architecture');
-    }
     const { vm, guest, warn, platform } = ctx;
+    const arch = guestArch(platform.arch);
     this.fileSize = coreFileSize(guest.size);
     if (platform.removeFileAtExit !== undefined) this.precreate(dir, platform.removeFileAtExit);
 
@@ -86,10 +83,9 @@ export class DumpcoreModule implements Module {
           pid: process.pid,
           memory: guest.memory,
           memSize: guest.size,
-          regs: vm.getRegistersX86(),
-          ...(cookieGpa !== 0 ? { cookie: decodeTrapFrame(guest, cookieGpa) } : {}),
+          registers: arch.coreRegisters(vm, guest, cookieGpa),
           ...withResidentPages(vm.residentPages?.(0, guest.size)),
-          machine: EM_X86_64,
+          machine: arch.elfMachine,
         });
         warn(`dumpcore: dumped ${result.pagesDumped} pages of total ${result.pagesTotal} pages`);
         if (result.writeErrors > 0) {

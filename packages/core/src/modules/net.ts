@@ -1,4 +1,6 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { guestArch } from '../arch/index.js';
+import { HVT_RING_KICK_PIO_BASE } from '../arch/x86_64.js';
 import { GuestAccessError, HvtError, strerror } from '../errors.js';
 import { GuestStruct, HvtHcNetRead, HvtHcNetWrite, type StructPointer } from '../guest-abi.js';
 import { type GuestIo, ioErrorName, nodeGuestIo } from '../guest-io.js';
@@ -48,8 +50,8 @@ const USAGE =
   '--net:NAME=IFACE | @NN (attach tap at IFACE or at fd @NN as network NAME)\n' +
   '  [ --net-mac:NAME=HWADDR ] (set HWADDR for network NAME)';
 
-/** The port whose 4-byte OUT kicks the ring's host thread (HVT_RING_KICK_PIO_BASE, 10.2). */
-export const RING_KICK_PORT = 0x600;
+/** x86_64: the port whose 4-byte OUT kicks the ring's host thread (10.2). */
+export const RING_KICK_PORT = HVT_RING_KICK_PIO_BASE;
 /** The ring's submission operations (10.1). */
 const RING_NET_WRITE = 1;
 
@@ -135,6 +137,8 @@ export class NetModule implements Module {
   private readonly attached = new Map<string, NetAttachment>();
   /** The ring's host thread, when the ring is offered. */
   private ring: NetRing | undefined;
+  /** The kick as the sandbox report names it (GuestArch.ringKickText). */
+  private kickText = '';
   /** Descriptor I/O into guest RAM, from setup on. */
   private io: GuestIo | undefined;
   /** The tender's warnx, from setup on (handlers exist only after setup). */
@@ -269,8 +273,9 @@ export class NetModule implements Module {
    * (IO_THREAD exit, or at HALT if the guest got there first).
    */
   private startRing(ctx: SetupContext): void {
-    const { vm } = ctx;
+    const { platform, vm } = ctx;
     if (ctx.ringGpa === 0 || vm.netRing === undefined) return;
+    this.kickText = guestArch(platform.arch).ringKickText;
     const devices = this.devices.flatMap((d, handle) => (d ? [{ handle, fd: d.fd }] : []));
     try {
       this.ring = vm.netRing.start({ ringGpa: ctx.ringGpa, visibleSize: ctx.guest.size, devices });
@@ -387,7 +392,7 @@ export class NetModule implements Module {
       ops: ['read', 'write', 'poll'],
     }));
     if (this.ring === undefined) return { fds };
-    const kick = `net ring kick (port 0x${RING_KICK_PORT.toString(16)})`;
+    const kick = `net ring kick (${this.kickText})`;
     for (const k of this.ring.kick) {
       fds.push({
         fd: k.fd,

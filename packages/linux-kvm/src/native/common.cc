@@ -28,6 +28,9 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   hvt::InitSystem(env, exports);
   hvt::InitVm(env, exports);
   hvt::InitVcpu(env, exports);
+#if defined(__aarch64__)
+  hvt::InitVcpuAarch64(env, exports);
+#endif
   hvt::InitMemory(env, exports);
   hvt::InitTap(env, exports);
   hvt::ExportPosixHost<hvt::LinuxHost>(env, exports);

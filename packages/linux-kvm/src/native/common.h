@@ -75,6 +75,10 @@ AddonData& GetAddonData(Napi::Env env);
 void InitSystem(Napi::Env env, Napi::Object exports);
 void InitVm(Napi::Env env, Napi::Object exports);
 void InitVcpu(Napi::Env env, Napi::Object exports);
+#if defined(__aarch64__)
+// vcpu_aarch64.cc, built for arm64 only; after InitVcpu (it adds to vcpuIoctls).
+void InitVcpuAarch64(Napi::Env env, Napi::Object exports);
+#endif
 void InitMemory(Napi::Env env, Napi::Object exports);
 void InitTap(Napi::Env env, Napi::Object exports);
 void InitEventFd(Napi::Env env, Napi::Object exports);

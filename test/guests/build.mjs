@@ -49,6 +49,7 @@ export const ARCHES = {
       fpu: 'x87 and SSE instructions',
       hlt: 'HLT; aarch64 has no HLT exit',
       tls: 'the IA32_FS_BASE MSR and %fs addressing',
+      gdb: 'x86 breakpoints, debug registers and PAUSE; gdb is x86_64 only',
     },
   },
 };

@@ -5,7 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildGuests, GUESTS_DIR, manifestNoteAsm, validateManifest } from '../guests/build.mjs';
+import {
+  ARCHES as BUILD,
+  buildGuests,
+  GUESTS_DIR,
+  manifestNoteAsm,
+  validateManifest,
+} from '../guests/build.mjs';
 
 const EXPECTED_GUESTS = [
   'abort',
@@ -36,8 +42,8 @@ const ARCHES: readonly {
   machine: number;
   notBuilt: readonly string[];
 }[] = [
-  { arch: 'x86_64', machine: 62, notBuilt: [] },
-  { arch: 'aarch64', machine: 183, notBuilt: ['fpu', 'hlt', 'tls'] },
+  { arch: 'x86_64', machine: 62, notBuilt: Object.keys(BUILD.x86_64.skip) },
+  { arch: 'aarch64', machine: 183, notBuilt: Object.keys(BUILD.aarch64.skip) },
 ];
 
 const PT_LOAD = 1;

@@ -146,7 +146,7 @@ describe('installing the packed packages with npm, without build tools', () => {
     }
   });
 
-  it('installs the CLI, core and exactly one platform package, building nothing', () => {
+  it('installs the CLI, core, the POSIX kit and exactly one platform package, building nothing', () => {
     const r = run(
       'npm',
       ['install', '--foreground-scripts', '--no-audit', '--no-fund', '--loglevel=info'],
@@ -157,10 +157,12 @@ describe('installing the packed packages with npm, without build tools', () => {
       `npm install (exit ${r.status}):\n${installLog.trim().split('\n').slice(-25).join('\n')}`,
     );
     expect(r.status).toBe(0);
+    // posix-kit: what the platform packages share (JavaScript and C headers, no addon).
     expect(readdirSync(join(app, 'node_modules/@hvtjs')).sort()).toEqual([
       'cli',
       'core',
       'linux-kvm',
+      'posix-kit',
     ]);
     // The install hook ran and took the prebuild...
     expect(installLog).toContain(
@@ -199,10 +201,12 @@ describe('installing the packed packages with npm, without build tools', () => {
     const cli = join(app, 'node_modules/@hvtjs/cli');
     const manifest = JSON.parse(readFileSync(join(cli, 'package.json'), 'utf8'));
     expect(manifest.bin).toEqual({ solo5: './dist/solo5.js', 'solo5-hvt': './dist/solo5-hvt.js' });
+    // exe/: the self-contained executable's script, for `solo5 build-exe`.
     expect(readdirSync(join(cli, 'dist')).sort()).toEqual([
       'api.d.ts',
       'api.js',
       'chunks',
+      'exe',
       'package.json',
       'solo5-hvt.js',
       'solo5.js',

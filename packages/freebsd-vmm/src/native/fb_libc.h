@@ -1,49 +1,27 @@
 /*
  * The few FreeBSD libc entry points and constants the core uses, declared here
- * rather than taken from system headers (see hvt/bsd_types.h). Only the core's .c
- * file includes this; the C++ glue uses the real headers and never sees it.
+ * rather than taken from system headers (see hvt/bsd_types.h); the calls whose
+ * prototype both BSDs share are in hvt/bsd_libc.h. Only the core's .c file
+ * includes this; the C++ glue uses the real headers and never sees it.
  * Every value is the same on 13.x, 14.x and 15.x amd64.
  */
 #ifndef HVT_FB_LIBC_H
 #define HVT_FB_LIBC_H
 
-#include "hvt/bsd_types.h"
-
-typedef hvt_i64 fb_ssize;
-typedef hvt_i64 fb_off;
-typedef hvt_i32 fb_pid;
+#include "hvt/bsd_libc.h"
 
 /* cap_rights_t, version 0: two 64-bit words. */
 struct fb_cap_rights {
   hvt_u64 cr_rights[2];
 };
 
-int open(const char *path, int flags, ...);
-int close(int fd);
-int ioctl(int fd, unsigned long request, ...);
+/* Besides the calls hvt/bsd_libc.h declares for both BSDs: */
 int fcntl(int fd, int cmd, ...);
-fb_ssize read(int fd, void *buf, hvt_size len);
-fb_ssize write(int fd, const void *buf, hvt_size len);
-int dup(int fd);
-int dup2(int from, int to);
+hvt_ssize read(int fd, void *buf, hvt_size len);
 void closefrom(int lowfd);
-void *mmap(void *addr, hvt_size len, int prot, int flags, int fd, fb_off offset);
-int munmap(void *addr, hvt_size len);
-int mprotect(void *addr, hvt_size len, int prot);
 int mincore(const void *addr, hvt_size len, char *vec);
 int sysctlbyname(const char *name, void *oldp, hvt_size *oldlenp, const void *newp,
                  hvt_size newlen);
-int socket(int domain, int type, int protocol);
-int socketpair(int domain, int type, int protocol, int *sv);
-fb_ssize send(int fd, const void *buf, hvt_size len, int flags);
-fb_ssize recv(int fd, void *buf, hvt_size len, int flags);
-fb_pid fork(void);
-fb_pid setsid(void);
-fb_pid waitpid(fb_pid pid, int *status, int options);
-void _exit(int status) __attribute__((noreturn));
-void (*signal(int sig, void (*handler)(int)))(int);
-void *calloc(hvt_size n, hvt_size size);
-void free(void *p);
 int *__error(void);
 int cap_enter(void);
 int cap_getmode(unsigned int *modep);

@@ -8,6 +8,11 @@
 #include "fb_libc.h"
 #include "hvt/bsd_ring.h"
 
+/* hvt/bsd_helper.h in this shim's names. */
+#define HVT_BSD_LIBC(name) FB_##name
+#define HVT_BSD_ERRNO fb_errno
+#include "hvt/bsd_helper.h"
+
 #if !defined(__FreeBSD__)
 #error "fb_vmm.c is FreeBSD's vmm(4) core; it builds only for a FreeBSD target"
 #endif
@@ -32,30 +37,12 @@ struct fb_vm {
   struct hvt_kicks kicks;
 };
 
-/* ---- small helpers (no libc string functions: nothing beyond the calls in fb_libc.h) ---- */
-
-static hvt_size fb_strlen(const char *s) {
-  hvt_size n = 0;
-  while (s[n] != '\0') n++;
-  return n;
-}
-
-static void fb_zero(void *p, hvt_size n) {
-  hvt_u8 *b = (hvt_u8 *)p;
-  for (hvt_size i = 0; i < n; i++) b[i] = 0;
-}
+/* ---- small helpers (no libc string functions: hvt/bsd_libc.h has hvt_strlen, hvt_zero) ---- */
 
 static int fb_fail(const char **step, const char *what) {
   int err = fb_errno;
   if (step != FB_NULL) *step = what;
   return -(err != 0 ? err : FB_EIO);
-}
-
-static void fb_close(int *fd) {
-  if (*fd >= 0) {
-    close(*fd);
-    *fd = -1;
-  }
 }
 
 /* ---- tables ---- */
@@ -93,135 +80,66 @@ int fb_osreldate(int *out) {
 static int fb_destroy_by_name(int ctlfd, const char *name) {
   if (ctlfd >= 0) {
     struct fb_vmmctl_vm_create req;
-    fb_zero(&req, sizeof(req));
+    hvt_zero(&req, sizeof(req));
     for (hvt_size i = 0; name[i] != '\0' && i < FB_VM_MAX_NAMELEN; i++) req.name[i] = name[i];
     if (ioctl(ctlfd, FB_REQ_VMMCTL_VM_DESTROY, &req) == 0) return 0;
     return -fb_errno;
   }
-  if (sysctlbyname("hw.vmm.destroy", FB_NULL, FB_NULL, name, fb_strlen(name)) == 0) return 0;
+  if (sysctlbyname("hw.vmm.destroy", FB_NULL, FB_NULL, name, hvt_strlen(name)) == 0) return 0;
   return -fb_errno;
 }
 
 /*
- * The destroyer process. It holds only the socket (as fd 0) and, on 15+, the
- * /dev/vmmctl fd (as fd 1), and waits. A byte from the tender means "destroy
- * now and say how it went"; end-of-file means the tender is gone, however it
- * died (SIGKILL included), so the VM must not outlive it. Only
- * async-signal-safe calls: it is forked from a multi-threaded process.
+ * The destroyer, a helper process (hvt/bsd_helper.h). It keeps the socket and,
+ * on 15+, the /dev/vmmctl fd; a byte from the tender, or the tender's end of
+ * the socket closing (whatever killed it, SIGKILL included), makes it destroy
+ * the VM, which must not outlive the tender. Only async-signal-safe calls: it
+ * is forked from a multi-threaded process.
  */
-__attribute__((noreturn)) static void fb_destroyer_main(int chan, int ctlfd, const char *name) {
-  setsid();
-  static const int ignored[] = {FB_SIGHUP,  FB_SIGINT,  FB_SIGQUIT, FB_SIGPIPE,
-                                FB_SIGTERM, FB_SIGTSTP, FB_SIGTTIN, FB_SIGTTOU};
-  for (hvt_size i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], FB_SIG_IGN);
-
-  /* Renumber the two fds we keep to 0 and 1, then close every other one: the
-     tender's stdout pipe or tap fds held here would outlive the tender. */
-  if (ctlfd == 0) ctlfd = dup(ctlfd);
-  if (chan != 0) {
-    if (dup2(chan, 0) != 0) _exit(2);
-  }
+__attribute__((noreturn)) static void fb_destroyer_main(int chan, const void *arg) {
+  const struct fb_vm *vm = (const struct fb_vm *)arg;
+  int ctlfd = hvt_helper_detach(chan, vm->ctlfd);
   if (ctlfd >= 0) {
-    if (ctlfd != 1 && dup2(ctlfd, 1) != 1) _exit(2);
-    ctlfd = 1;
-    closefrom(2);
     /* Best effort hardening of this helper: the ctl fd can destroy VMs in
        capability mode, so it keeps exactly that and the helper enters it. */
     struct fb_cap_rights ctl_rights = {{FB_CAPRIGHT(0, 0), FB_CAP_IOCTL}};
     struct fb_cap_rights chan_rights = {{FB_CAP_READ | FB_CAP_WRITE, FB_CAPRIGHT(1, 0)}};
     unsigned long destroy = FB_REQ_VMMCTL_VM_DESTROY;
-    if (cap_rights_limit(1, &ctl_rights) == 0 && cap_ioctls_limit(1, &destroy, 1) == 0 &&
+    if (cap_rights_limit(ctlfd, &ctl_rights) == 0 && cap_ioctls_limit(ctlfd, &destroy, 1) == 0 &&
         cap_rights_limit(0, &chan_rights) == 0) {
       cap_enter();
     }
-  } else {
-    closefrom(1);
   }
-
-  char command = 0;
-  fb_ssize n;
-  do {
-    n = recv(0, &command, 1, 0);
-  } while (n < 0 && fb_errno == FB_EINTR);
-  int result = -fb_destroy_by_name(ctlfd, name);
-  if (n == 1) send(0, &result, sizeof(result), FB_MSG_NOSIGNAL);
-  _exit(0);
+  int asked = hvt_helper_await();
+  hvt_helper_answer(asked, fb_destroy_by_name(ctlfd, vm->name));
 }
 
-/*
- * Starts the destroyer: forked twice so that init reaps it and the tender,
- * which may be in capability mode by the time it exits, never waits for it.
- */
+/* Starts the destroyer; the tender keeps its end of the socket in vm->chanfd. */
 static int fb_spawn_destroyer(struct fb_vm *vm, const char **step) {
-  int sv[2];
-  if (socketpair(FB_AF_UNIX, FB_SOCK_STREAM | FB_SOCK_CLOEXEC, 0, sv) != 0) {
-    return fb_fail(step, "socketpair");
-  }
-  fb_pid middle = fork();
-  if (middle < 0) {
-    int err = fb_fail(step, "fork");
-    close(sv[0]);
-    close(sv[1]);
-    return err;
-  }
-  if (middle == 0) {
-    fb_pid destroyer = fork();
-    if (destroyer != 0) _exit(destroyer < 0 ? 1 : 0);
-    close(sv[0]);
-    fb_destroyer_main(sv[1], vm->ctlfd, vm->name);
-  }
-  close(sv[1]);
-  int status = 0;
-  fb_pid got;
-  do {
-    got = waitpid(middle, &status, 0);
-  } while (got < 0 && fb_errno == FB_EINTR);
-  if (got != middle || status != 0) {
-    close(sv[0]);
-    if (step != FB_NULL) *step = "fork";
-    return -FB_EIO;
-  }
-  vm->chanfd = sv[0];
+  int chan = hvt_helper_spawn(fb_destroyer_main, vm, step);
+  if (chan < 0) return chan;
+  vm->chanfd = chan;
   return 0;
-}
-
-/* Asks the destroyer; 1 when it is gone and the caller must destroy directly. */
-static int fb_destroy_through_destroyer(struct fb_vm *vm) {
-  if (vm->chanfd < 0) return 1;
-  char command = 'd';
-  fb_ssize n;
-  do {
-    n = send(vm->chanfd, &command, 1, FB_MSG_NOSIGNAL);
-  } while (n < 0 && fb_errno == FB_EINTR);
-  if (n != 1) return 1;
-  int result = 0;
-  hvt_size got = 0;
-  while (got < sizeof(result)) {
-    n = recv(vm->chanfd, (char *)&result + got, sizeof(result) - got, 0);
-    if (n < 0 && fb_errno == FB_EINTR) continue;
-    if (n <= 0) return 1;
-    got += (hvt_size)n;
-  }
-  return -result;
 }
 
 int fb_vm_destroy(struct fb_vm *vm, const char **step) {
   if (!vm->created) {
-    fb_close(&vm->vmfd);
-    fb_close(&vm->chanfd);
-    fb_close(&vm->ctlfd);
+    hvt_close(&vm->vmfd);
+    hvt_close(&vm->chanfd);
+    hvt_close(&vm->ctlfd);
     return 0;
   }
   vm->created = 0;
   /* The device fd goes first: nothing may be inside a vmm ioctl while the VM goes. */
-  fb_close(&vm->vmfd);
-  int r = fb_destroy_through_destroyer(vm);
+  hvt_close(&vm->vmfd);
+  /* 1: the destroyer is gone, so the tender destroys the VM itself. */
+  int r = hvt_helper_ask(vm->chanfd, 'd');
   if (r == 1) r = fb_destroy_by_name(vm->ctlfd, vm->name);
   if (r < 0 && step != FB_NULL) {
     *step = vm->ctlfd >= 0 ? "VMMCTL_VM_DESTROY" : "sysctl hw.vmm.destroy";
   }
-  fb_close(&vm->chanfd);
-  fb_close(&vm->ctlfd);
+  hvt_close(&vm->chanfd);
+  hvt_close(&vm->ctlfd);
   return r;
 }
 
@@ -244,11 +162,11 @@ static int fb_create_named(struct fb_vm *vm, const char **step) {
     vm->ctlfd = open("/dev/vmmctl", FB_O_RDWR | FB_O_CLOEXEC);
     if (vm->ctlfd >= 0) {
       struct fb_vmmctl_vm_create req;
-      fb_zero(&req, sizeof(req));
+      hvt_zero(&req, sizeof(req));
       for (hvt_size i = 0; vm->name[i] != '\0'; i++) req.name[i] = vm->name[i];
       if (ioctl(vm->ctlfd, FB_REQ_VMMCTL_VM_CREATE, &req) != 0) {
         int err = fb_fail(step, "VMMCTL_VM_CREATE");
-        fb_close(&vm->ctlfd);
+        hvt_close(&vm->ctlfd);
         return err;
       }
       return 0;
@@ -256,7 +174,7 @@ static int fb_create_named(struct fb_vm *vm, const char **step) {
     /* Early 15-CURRENT kernels had no /dev/vmmctl: the sysctl still works. */
     if (fb_errno != FB_ENOENT) return fb_fail(step, "open /dev/vmmctl");
   }
-  if (sysctlbyname("hw.vmm.create", FB_NULL, FB_NULL, vm->name, fb_strlen(vm->name)) != 0) {
+  if (sysctlbyname("hw.vmm.create", FB_NULL, FB_NULL, vm->name, hvt_strlen(vm->name)) != 0) {
     return fb_fail(step, "sysctl hw.vmm.create");
   }
   return 0;
@@ -271,13 +189,13 @@ static int fb_alloc_memseg(struct fb_vm *vm, const char **step) {
     int r;
     if (use15) {
       struct fb_vm_memseg_15 seg;
-      fb_zero(&seg, sizeof(seg));
+      hvt_zero(&seg, sizeof(seg));
       seg.segid = FB_VM_SYSMEM;
       seg.len = vm->memsize;
       r = ioctl(vm->vmfd, FB_REQ_VM_ALLOC_MEMSEG_15, &seg);
     } else {
       struct fb_vm_memseg_14 seg;
-      fb_zero(&seg, sizeof(seg));
+      hvt_zero(&seg, sizeof(seg));
       seg.segid = FB_VM_SYSMEM;
       seg.len = vm->memsize;
       r = ioctl(vm->vmfd, FB_REQ_VM_ALLOC_MEMSEG_13, &seg);
@@ -295,7 +213,7 @@ int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, hvt_u64 mems
     if (step != FB_NULL) *step = "kern.osreldate";
     return -FB_ENOTSUP;
   }
-  hvt_size len = fb_strlen(name);
+  hvt_size len = hvt_strlen(name);
   if (len == 0 || len > FB_VM_MAX_NAMELEN || memsize == 0) {
     if (step != FB_NULL) *step = "name";
     return -FB_EINVAL;
@@ -333,7 +251,7 @@ int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, hvt_u64 mems
   if (r < 0) goto fail;
 
   struct fb_vm_memmap map;
-  fb_zero(&map, sizeof(map));
+  hvt_zero(&map, sizeof(map));
   map.gpa = 0;
   map.segid = FB_VM_SYSMEM;
   map.segoff = 0;
@@ -352,7 +270,7 @@ int fb_vm_create(struct fb_vm *vm, int osreldate, const char *name, hvt_u64 mems
   }
   vm->mem = (hvt_u8 *)mem;
 
-  fb_zero(&vm->run, sizeof(vm->run));
+  hvt_zero(&vm->run, sizeof(vm->run));
   if (vm->line == FB_LINE_13) {
     vm->run.r13.cpuid = 0;
   } else {
@@ -585,7 +503,7 @@ int fb_tsc(hvt_u64 *hz, int *invariant, const char **step) {
 /* ---- tap ---- */
 
 int fb_tap_open(const char *name, int *fd, int *mtu, const char **step) {
-  hvt_size len = fb_strlen(name);
+  hvt_size len = hvt_strlen(name);
   if (len == 0 || len >= FB_IFNAMSIZ) {
     if (step != FB_NULL) *step = "open";
     return len == 0 ? -FB_EINVAL : -FB_ENAMETOOLONG;
@@ -612,7 +530,7 @@ int fb_tap_open(const char *name, int *fd, int *mtu, const char **step) {
     return err;
   }
   struct fb_ifreq ifr;
-  fb_zero(&ifr, sizeof(ifr));
+  hvt_zero(&ifr, sizeof(ifr));
   for (hvt_size i = 0; i < len; i++) ifr.name[i] = name[i];
   if (ioctl(sock, FB_SIOCGIFMTU, &ifr) != 0) {
     int err = fb_fail(step, "SIOCGIFMTU");

@@ -19,7 +19,7 @@ namespace hvt {
 
 namespace {
 
-struct LinuxRingHost {
+struct LinuxRingHost : RingHostGlue {
   using Memory = MappingState*;
   // The vCPU thread, by the ids tgkill takes (the sandbox allows only that call).
   struct Target {
@@ -46,16 +46,6 @@ struct LinuxRingHost {
   static void Interrupt(const Target& t) { NotifyIoThreadFailure(t.pid, t.tid); }
   static void FailureJoined() { ClearIoThreadFailure(); }
 
-  static int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
-    return hvt::ArgInt32(info, i, name);
-  }
-  static uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name) {
-    return hvt::ArgUint64(info, i, name);
-  }
-  [[noreturn]] static void ThrowErrno(Napi::Env env, int err, const char* syscall) {
-    hvt::ThrowErrno(env, err, syscall);
-  }
-  static std::string ErrnoName(int err) { return hvt::ErrnoName(err); }
 };
 
 }  // namespace

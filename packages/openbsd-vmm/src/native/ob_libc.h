@@ -1,43 +1,22 @@
 /*
  * The few OpenBSD libc entry points and constants the core uses, declared here
- * rather than taken from system headers (see hvt/bsd_types.h). Only the core's .c
- * file includes this; the C++ glue uses the real headers and never sees it.
+ * rather than taken from system headers (see hvt/bsd_types.h); the calls whose
+ * prototype both BSDs share are in hvt/bsd_libc.h. Only the core's .c file
+ * includes this; the C++ glue uses the real headers and never sees it.
  * Every value is the same on 7.4 to 7.9 amd64.
  */
 #ifndef HVT_OB_LIBC_H
 #define HVT_OB_LIBC_H
 
-#include "hvt/bsd_types.h"
+#include "hvt/bsd_libc.h"
 
-typedef hvt_i64 ob_ssize;
-typedef hvt_i64 ob_off;
-typedef hvt_i32 ob_pid;
 typedef hvt_u32 ob_uid;
 typedef hvt_u32 ob_gid;
 
-int open(const char *path, int flags, ...);
-int close(int fd);
-int ioctl(int fd, unsigned long request, ...);
-ob_ssize write(int fd, const void *buf, hvt_size len);
-int dup(int fd);
-int dup2(int from, int to);
+/* Besides the calls hvt/bsd_libc.h declares for both BSDs: */
 int closefrom(int lowfd);
-void *mmap(void *addr, hvt_size len, int prot, int flags, int fd, ob_off offset);
-int munmap(void *addr, hvt_size len);
-int mprotect(void *addr, hvt_size len, int prot);
 int sysctl(const int *name, unsigned int namelen, void *oldp, hvt_size *oldlenp, void *newp,
            hvt_size newlen);
-int socket(int domain, int type, int protocol);
-int socketpair(int domain, int type, int protocol, int *sv);
-ob_ssize send(int fd, const void *buf, hvt_size len, int flags);
-ob_ssize recv(int fd, void *buf, hvt_size len, int flags);
-ob_pid fork(void);
-ob_pid setsid(void);
-ob_pid waitpid(ob_pid pid, int *status, int options);
-void _exit(int status) __attribute__((noreturn));
-void (*signal(int sig, void (*handler)(int)))(int);
-void *calloc(hvt_size n, hvt_size size);
-void free(void *p);
 int *__errno(void);
 int chroot(const char *path);
 int chdir(const char *path);

@@ -8,6 +8,11 @@
 #include "ob_abi.h"
 #include "ob_libc.h"
 
+/* hvt/bsd_helper.h in this shim's names. */
+#define HVT_BSD_LIBC(name) OB_##name
+#define HVT_BSD_ERRNO ob_errno
+#include "hvt/bsd_helper.h"
+
 #if !defined(__OpenBSD__)
 #error "ob_vmm.c is OpenBSD's vmm(4) core; it builds only for an OpenBSD target"
 #endif
@@ -38,28 +43,10 @@ struct ob_vm {
 
 /* ---- small helpers ---- */
 
-static hvt_size ob_strlen(const char *s) {
-  hvt_size n = 0;
-  while (s[n] != '\0') n++;
-  return n;
-}
-
-static void ob_zero(void *p, hvt_size n) {
-  hvt_u8 *b = (hvt_u8 *)p;
-  for (hvt_size i = 0; i < n; i++) b[i] = 0;
-}
-
 static int ob_fail(const char **step, const char *what) {
   int err = ob_errno;
   if (step != OB_NULL) *step = what;
   return -(err != 0 ? err : OB_EIO);
-}
-
-static void ob_close(int *fd) {
-  if (*fd >= 0) {
-    close(*fd);
-    *fd = -1;
-  }
 }
 
 /* ---- tables ---- */
@@ -99,101 +86,41 @@ static int ob_terminate_direct(int vmmfd, hvt_u32 vm_id) {
 }
 
 /*
- * The terminator process. It holds only the socket (as fd 0) and a /dev/vmm
- * fd (as fd 1). A byte from the tender means "terminate now and say how it
- * went"; end-of-file means the tender is gone, however it died, and closing
- * /dev/vmm does not tear a VM down, so it must. Only async-signal-safe calls:
- * it is forked from a multi-threaded process.
+ * The terminator, a helper process (hvt/bsd_helper.h). It keeps the socket and
+ * a /dev/vmm fd; a byte from the tender, or the tender's end of the socket
+ * closing (however it died), makes it terminate the VM: closing /dev/vmm does
+ * not tear a VM down. Only async-signal-safe calls: it is forked from a
+ * multi-threaded process.
  */
-__attribute__((noreturn)) static void ob_terminator_main(int chan, int vmmfd, hvt_u32 vm_id) {
-  setsid();
-  static const int ignored[] = {OB_SIGHUP,  OB_SIGINT,  OB_SIGQUIT, OB_SIGPIPE,
-                                OB_SIGTERM, OB_SIGTSTP, OB_SIGTTIN, OB_SIGTTOU};
-  for (hvt_size i = 0; i < sizeof(ignored) / sizeof(ignored[0]); i++) signal(ignored[i], OB_SIG_IGN);
-
-  /* Keep exactly two fds: the tender's stdout pipe or taps held here would outlive it. */
-  if (vmmfd == 0) vmmfd = dup(vmmfd);
-  if (chan != 0 && dup2(chan, 0) != 0) _exit(2);
-  if (vmmfd != 1 && dup2(vmmfd, 1) != 1) _exit(2);
-  closefrom(2);
+__attribute__((noreturn)) static void ob_terminator_main(int chan, const void *arg) {
+  const struct ob_vm *vm = (const struct ob_vm *)arg;
+  if (hvt_helper_detach(chan, vm->vmmfd) != 1) _exit(2);
   /* Best-effort hardening of this helper. A pledged process may look up a VM
      it did not create only while it also holds "proc" (vm_find in vmm.c). */
   pledge("stdio vmm proc", OB_NULL);
-
-  char command = 0;
-  ob_ssize n;
-  do {
-    n = recv(0, &command, 1, 0);
-  } while (n < 0 && ob_errno == OB_EINTR);
-  int result = -ob_terminate_direct(1, vm_id);
-  if (n == 1) send(0, &result, sizeof(result), OB_MSG_NOSIGNAL);
-  _exit(0);
+  int asked = hvt_helper_await();
+  hvt_helper_answer(asked, ob_terminate_direct(1, vm->vm_id));
 }
 
-/* Forked twice so that init reaps it and the pledged tender never waits for it. */
+/* Starts the terminator; the pledged tender keeps its end of the socket in vm->chanfd. */
 static int ob_spawn_terminator(struct ob_vm *vm, const char **step) {
-  int sv[2];
-  if (socketpair(OB_AF_UNIX, OB_SOCK_STREAM | OB_SOCK_CLOEXEC, 0, sv) != 0) {
-    return ob_fail(step, "socketpair");
-  }
-  ob_pid middle = fork();
-  if (middle < 0) {
-    int err = ob_fail(step, "fork");
-    close(sv[0]);
-    close(sv[1]);
-    return err;
-  }
-  if (middle == 0) {
-    ob_pid terminator = fork();
-    if (terminator != 0) _exit(terminator < 0 ? 1 : 0);
-    close(sv[0]);
-    ob_terminator_main(sv[1], vm->vmmfd, vm->vm_id);
-  }
-  close(sv[1]);
-  int status = 0;
-  ob_pid got;
-  do {
-    got = waitpid(middle, &status, 0);
-  } while (got < 0 && ob_errno == OB_EINTR);
-  if (got != middle || status != 0) {
-    close(sv[0]);
-    if (step != OB_NULL) *step = "fork";
-    return -OB_EIO;
-  }
-  vm->chanfd = sv[0];
+  int chan = hvt_helper_spawn(ob_terminator_main, vm, step);
+  if (chan < 0) return chan;
+  vm->chanfd = chan;
   return 0;
-}
-
-/* Asks the terminator; 1 when it is gone and the caller must terminate directly. */
-static int ob_terminate_through_terminator(struct ob_vm *vm) {
-  if (vm->chanfd < 0) return 1;
-  char command = 't';
-  ob_ssize n;
-  do {
-    n = send(vm->chanfd, &command, 1, OB_MSG_NOSIGNAL);
-  } while (n < 0 && ob_errno == OB_EINTR);
-  if (n != 1) return 1;
-  int result = 0;
-  hvt_size got = 0;
-  while (got < sizeof(result)) {
-    n = recv(vm->chanfd, (char *)&result + got, sizeof(result) - got, 0);
-    if (n < 0 && ob_errno == OB_EINTR) continue;
-    if (n <= 0) return 1;
-    got += (hvt_size)n;
-  }
-  return -result;
 }
 
 int ob_vm_destroy(struct ob_vm *vm, const char **step) {
   int r = 0;
   if (vm->created) {
     vm->created = 0;
-    r = ob_terminate_through_terminator(vm);
+    /* 1: the terminator is gone, so the tender terminates the VM itself. */
+    r = hvt_helper_ask(vm->chanfd, 't');
     if (r == 1) r = ob_terminate_direct(vm->vmmfd, vm->vm_id);
     if (r < 0 && step != OB_NULL) *step = "VMM_IOC_TERM";
   }
-  ob_close(&vm->chanfd);
-  ob_close(&vm->vmmfd);
+  hvt_close(&vm->chanfd);
+  hvt_close(&vm->vmmfd);
   return r;
 }
 
@@ -216,7 +143,7 @@ int ob_vm_create(struct ob_vm *vm, int release, const char *name, hvt_u64 memsiz
     if (step != OB_NULL) *step = "kern.osrelease";
     return -OB_ENOTSUP;
   }
-  hvt_size len = ob_strlen(name);
+  hvt_size len = hvt_strlen(name);
   if (len == 0 || len >= OB_MAX_NAME_LEN || memsize == 0 || memsize % 4096 != 0) {
     if (step != OB_NULL) *step = "name";
     return -OB_EINVAL;
@@ -251,7 +178,7 @@ int ob_vm_create(struct ob_vm *vm, int release, const char *name, hvt_u64 memsiz
     struct ob_vcp_76 v76;
     struct ob_vcp_78 v78;
   } vcp;
-  ob_zero(&vcp, sizeof(vcp));
+  hvt_zero(&vcp, sizeof(vcp));
   struct ob_vcp_head *h = &vcp.v74.h;
   h->nmemranges = 1;
   /* The kernel refuses anything but one vCPU ("UP only"). */
@@ -285,8 +212,8 @@ int ob_vm_create(struct ob_vm *vm, int release, const char *name, hvt_u64 memsiz
   r = ob_spawn_terminator(vm, step);
   if (r < 0) goto fail;
 
-  ob_zero(&vm->vrp, sizeof(vm->vrp));
-  ob_zero(&vm->exit, sizeof(vm->exit));
+  hvt_zero(&vm->vrp, sizeof(vm->vrp));
+  hvt_zero(&vm->exit, sizeof(vm->exit));
   if (vm->abi->run_layout == 74) {
     vm->vrp.r74.vm_id = vm->vm_id;
     vm->vrp.r74.vcpu_id = 0;
@@ -327,7 +254,7 @@ int ob_vm_reset_cpu(struct ob_vm *vm, const hvt_u8 *state, hvt_size len) {
   if (!vm->created) return -OB_EBADF;
   if (len != sizeof(struct ob_vcpu_reg_state)) return -OB_EINVAL;
   struct ob_resetcpu_params params;
-  ob_zero(&params, sizeof(params));
+  hvt_zero(&params, sizeof(params));
   params.vm_id = vm->vm_id;
   params.vcpu_id = 0;
   hvt_u8 *dst = (hvt_u8 *)&params.state;
@@ -339,7 +266,7 @@ int ob_vm_read_regs(struct ob_vm *vm, hvt_u8 *state, hvt_size len) {
   if (!vm->created) return -OB_EBADF;
   if (len != sizeof(struct ob_vcpu_reg_state)) return -OB_EINVAL;
   struct ob_rwregs_params params;
-  ob_zero(&params, sizeof(params));
+  hvt_zero(&params, sizeof(params));
   params.vm_id = vm->vm_id;
   params.vcpu_id = 0;
   params.mask = OB_RWREGS_ALL;
@@ -354,7 +281,7 @@ int ob_vm_probe(int release, hvt_u32 vm_id) {
   int fd = open("/dev/vmm", OB_O_RDWR | OB_O_CLOEXEC);
   if (fd < 0) return -ob_errno;
   struct ob_rwregs_params params;
-  ob_zero(&params, sizeof(params));
+  hvt_zero(&params, sizeof(params));
   params.vm_id = vm_id;
   params.vcpu_id = 0;
   params.mask = OB_RWREGS_ALL;
@@ -517,7 +444,7 @@ int ob_tsc(hvt_u64 *hz, int *invariant, const char **step) {
 /* ---- tap ---- */
 
 int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
-  hvt_size len = ob_strlen(name);
+  hvt_size len = hvt_strlen(name);
   if (len == 0 || len >= OB_IFNAMSIZ) {
     if (step != OB_NULL) *step = "open";
     return len == 0 ? -OB_EINVAL : -OB_ENAMETOOLONG;
@@ -532,7 +459,7 @@ int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
   int sock = socket(OB_AF_INET, OB_SOCK_DGRAM | OB_SOCK_CLOEXEC, 0);
   if (sock < 0) return ob_fail(step, "socket");
   struct ob_ifreq ifr;
-  ob_zero(&ifr, sizeof(ifr));
+  hvt_zero(&ifr, sizeof(ifr));
   for (hvt_size i = 0; i < len; i++) ifr.name[i] = name[i];
   if (ioctl(sock, OB_SIOCGIFFLAGS, &ifr) != 0) {
     int err = ob_fail(step, "SIOCGIFFLAGS");
@@ -545,7 +472,7 @@ int ob_tap_open(const char *name, int *fd, int *mtu, const char **step) {
     if (step != OB_NULL) *step = "SIOCGIFFLAGS";
     return -OB_ENETDOWN;
   }
-  ob_zero(&ifr.u, sizeof(ifr.u));
+  hvt_zero(&ifr.u, sizeof(ifr.u));
   if (ioctl(sock, OB_SIOCGIFMTU, &ifr) != 0) {
     int err = ob_fail(step, "SIOCGIFMTU");
     close(sock);

@@ -666,6 +666,21 @@ void ExportHost(Napi::Env env, Napi::Object exports) {
 
 // ---- the network ring ----
 
+// The argument reading and errors hvt/net_ring_addon.h asks a ring Host for:
+// the kit's, for every platform's ring Host to inherit.
+struct RingHostGlue {
+  static int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
+    return hvt::ArgInt32(info, i, name);
+  }
+  static uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name) {
+    return hvt::ArgUint64(info, i, name);
+  }
+  [[noreturn]] static void ThrowErrno(Napi::Env env, int err, const char* syscall) {
+    hvt::ThrowErrno(env, err, syscall);
+  }
+  static std::string ErrnoName(int err) { return hvt::ErrnoName(err); }
+};
+
 // The BSDs' part of the ring's N-API object (hvt/net_ring_addon.h): guest RAM
 // is the VM object's mapping, held until the thread is joined; a failing
 // thread marks the failure in the core and interrupts the vCPU thread with
@@ -674,7 +689,7 @@ void ExportHost(Napi::Env env, Napi::Object exports) {
 // run loop returns IO_THREAD and a POLL wait ends. The kick is a pipe the run
 // loop writes at the kick port's exit (AddKick, hvt/bsd_ring.h).
 template <class Host, class VmClass>
-struct VmRingHost {
+struct VmRingHost : RingHostGlue {
   using Memory = CountedMapping*;
   using Target = pthread_t;
 
@@ -710,16 +725,6 @@ struct VmRingHost {
   }
   static void FailureJoined() { Host::IoThreadFailure(-1); }
 
-  static int32_t ArgInt32(const Napi::CallbackInfo& info, size_t i, const char* name) {
-    return hvt::ArgInt32(info, i, name);
-  }
-  static uint64_t ArgUint64(const Napi::CallbackInfo& info, size_t i, const char* name) {
-    return hvt::ArgUint64(info, i, name);
-  }
-  [[noreturn]] static void ThrowErrno(Napi::Env env, int err, const char* syscall) {
-    hvt::ThrowErrno(env, err, syscall);
-  }
-  static std::string ErrnoName(int err) { return hvt::ErrnoName(err); }
 };
 
 // kickPipe(): [readFd, writeFd] of a new close-on-exec pipe, the write end

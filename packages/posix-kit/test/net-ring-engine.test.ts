@@ -46,6 +46,10 @@ const SCENARIOS: readonly [string, string][] = [
   ],
   ['kick-wakes', 'sleeps once past its spin and serves a published entry only when kicked'],
   ['stop-sleeping', 'stops while asleep on the kick: woken and joined at once'],
+  [
+    'stop-flushes',
+    'at HALT still sends the writes published before it, in order; serves no read; reports nothing',
+  ],
   ['stop-blocked', 'stops while waiting for a full blocking device to take a frame'],
   ['data-at-top', 'fails on a buffer that ends at the top of visible memory'],
   ['data-huge-len', 'fails on a length of 4 GiB - 1'],

@@ -333,15 +333,24 @@ class Server {
     return f;
   }
 
-  // NET_WRITE (10.3): invalid handles are skipped without a completion.
-  bool Write(const Entry& e, uint32_t head, uint32_t tail) {
+  // NET_WRITE (10.3): invalid handles are skipped without a completion. When
+  // `final` (the last pass after HALT), a blocking device that takes no frame
+  // now is not waited for: the frame is dropped, as a full tap drops it.
+  bool Write(const Entry& e, uint32_t head, uint32_t tail, bool final) {
     if (e.handle >= kMaxHandles || s_.fds[e.handle] < 0) return true;
     if (!DataValid(e.data, e.len)) {
       Fail(EntryFailure(kDataRange, e, head, tail));
       return false;
     }
     int fd = s_.fds[e.handle];
-    if (blocking_[e.handle] && !WaitWritable(fd)) return false;
+    if (blocking_[e.handle]) {
+      if (final) {
+        struct pollfd p = {fd, POLLOUT, 0};
+        if (::poll(&p, 1, 0) <= 0) return true;
+      } else if (!WaitWritable(fd)) {
+        return false;
+      }
+    }
     ssize_t n;
     do {
       n = ::write(fd, s_.guest + e.data, e.len);
@@ -351,6 +360,8 @@ class Server {
       // now: dropped, as a tap drops frames when its queue is full.
       return true;
     }
+    // After HALT a device that fails is not reported: the pass just ends.
+    if (final && (n < 0 || static_cast<uint64_t>(n) != e.len)) return false;
     if (n < 0) {
       Failure f = EntryFailure(kWriteError, e, head, tail);
       f.err = errno;
@@ -415,7 +426,16 @@ class Server {
     uint32_t com_tail = 0;
     for (;;) {
       uint32_t tail;
-      if (!WaitForEntries(head, &tail)) return;
+      // Told to stop (HALT): the frames the guest wrote before it halted still
+      // go out, in one last pass over what it published, without waiting.
+      // After HALT nothing is reported any more: garbage ends the pass quietly.
+      bool final = false;
+      if (!WaitForEntries(head, &tail)) {
+        if (failed_.load(std::memory_order_acquire)) return;
+        tail = LoadAcquire(&ring->ent_tail);
+        if (tail == head || tail - head > kEntries) return;
+        final = true;
+      }
       // The guest may have at most a ring's worth in flight; an index further
       // ahead (or behind) is garbage, not work.
       if (tail - head > kEntries) {
@@ -426,11 +446,12 @@ class Server {
         Fail(f);
         return;
       }
-      while (head != tail && !Stopping()) {
+      while (head != tail && (final || !Stopping())) {
         Entry e = Snapshot(head & kMask);
         if (e.operation == kOpNetWrite) {
-          if (!Write(e, head, tail)) return;
-        } else if (e.operation == kOpNetRead) {
+          if (final && !DataValid(e.data, e.len)) break;
+          if (!Write(e, head, tail, final)) return;
+        } else if (e.operation == kOpNetRead && !final) {
           // Writes before this read are done: let the guest see their slots free.
           StoreRelease(&ring->ent_head, head);
           int32_t ret;
@@ -446,10 +467,10 @@ class Server {
         }
         // Unknown operations are consumed without a completion, as writes are.
         head++;
-        if (e.operation == kOpNetRead) StoreRelease(&ring->ent_head, head);
+        if (e.operation == kOpNetRead && !final) StoreRelease(&ring->ent_head, head);
       }
       StoreRelease(&ring->ent_head, head);
-      if (Stopping()) return;
+      if (final) return;
     }
   }
 

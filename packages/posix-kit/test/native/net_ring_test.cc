@@ -211,6 +211,35 @@ void StopWhileSleeping(Guest& g) {
   CHECK(g.server.failure() == nullptr);
 }
 
+// At HALT the guest may have published writes the thread has not seen yet (it
+// halts right after its last reply): Stop() still sends them, in order; reads
+// are not served any more (the frame stays queued), garbage ends the pass, and
+// nothing is reported.
+void StopFlushesWrites(Guest& g) {
+  g.Start();
+  CHECK(WaitFor([&] { return g.Sleeping(); }));
+  CHECK(send(g.peer, "queued", 6, 0) == 6);
+  std::memcpy(g.mem + kFrame, "last-reply-one", 14);
+  std::memcpy(g.mem + kFrame + 128, "last-reply-two", 14);
+  g.Entry(0, hvt::ring::kOpNetWrite, kHandle, kFrame, 60);
+  g.Entry(1, hvt::ring::kOpNetRead, kHandle, kFrame + 4096, 2048, 7);
+  g.Entry(2, hvt::ring::kOpNetWrite, kHandle, kFrame + 128, 60);
+  g.Entry(3, hvt::ring::kOpNetWrite, kHandle, kVisible, 60);  // outside: the pass ends
+  g.Entry(4, hvt::ring::kOpNetWrite, kHandle, kFrame, 60);
+  g.Publish(5);  // no kick: the guest halted before the thread looked
+  CHECK(!g.server.Stop());
+  char buf[128];
+  CHECK(recv(g.peer, buf, sizeof buf, 0) == 60);
+  CHECK(std::memcmp(buf, "last-reply-one", 14) == 0);
+  CHECK(recv(g.peer, buf, sizeof buf, 0) == 60);
+  CHECK(std::memcmp(buf, "last-reply-two", 14) == 0);
+  CHECK(recv(g.peer, buf, sizeof buf, 0) < 0);  // nothing after the bad entry
+  CHECK(g.ComTail() == 0);
+  CHECK(recv(g.device, buf, sizeof buf, 0) == 6);  // the read was not served
+  CHECK(g.server.failure() == nullptr);
+  CHECK(g_interrupts.load() == 0);
+}
+
 // A blocking device that takes no frame: the thread waits in poll, and Stop()
 // still gets it out.
 void StopWhileBlockedOnDevice(Guest& g) {
@@ -315,6 +344,8 @@ int main(int argc, char** argv) {
     KickWakes(g);
   } else if (scenario == "stop-sleeping") {
     StopWhileSleeping(g);
+  } else if (scenario == "stop-flushes") {
+    StopFlushesWrites(g);
   } else if (scenario == "stop-blocked") {
     StopWhileBlockedOnDevice(g);
   } else if (scenario == "data-at-top") {

@@ -2,6 +2,8 @@
 // smoke-aarch64.c for aarch64 (cross-compiled, static, to run in the nested
 // aarch64 VM). Shared by the smoke test, the harness test and vm/kvm-suite.mjs,
 // which runs the same program to decide whether the host's /dev/kvm is usable.
+// compileC builds other test programs the same way (vm/echo-flood.c, the
+// aarch64 test's verified ping flood).
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,30 +12,29 @@ import { fileURLToPath } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** Per architecture: the source and the compiler command that builds it. */
+/** Per architecture: the compiler command (the one place it is spelled) and the smoke program. */
 const TARGETS = {
-  x86_64: { source: path.join(here, 'smoke.c'), cc: ['gcc'] },
-  aarch64: { source: path.join(here, 'smoke-aarch64.c'), cc: ['aarch64-linux-gnu-gcc', '-static'] },
+  x86_64: { cc: ['gcc'], smoke: path.join(here, 'smoke.c') },
+  aarch64: { cc: ['aarch64-linux-gnu-gcc', '-static'], smoke: path.join(here, 'smoke-aarch64.c') },
 };
 
 /**
- * Compiles the smoke program for `arch` into a fresh folder (under `parent`,
- * the OS temporary folder by default) and returns its path and a function
- * that removes the folder. Throws with the compiler's output if it does not
- * compile.
+ * Compiles the C program `source` for `arch` (warnings are errors) into a
+ * fresh folder under `parent`, the OS temporary folder by default, as `name`.
+ * Returns its path and a function that removes the folder. Throws with the
+ * compiler's output if it does not compile.
+ * @param {string} source
+ * @param {string} name
  * @param {string} [parent]
  * @param {'x86_64' | 'aarch64'} [arch]
  * @returns {{ binary: string, cleanup: () => void }}
  */
-export function buildSmoke(parent = os.tmpdir(), arch = 'x86_64') {
-  const {
-    source,
-    cc: [compiler, ...flags],
-  } = TARGETS[arch];
+export function compileC(source, name, parent = os.tmpdir(), arch = 'x86_64') {
+  const [compiler, ...flags] = TARGETS[arch].cc;
   fs.mkdirSync(parent, { recursive: true });
-  const dir = fs.mkdtempSync(path.join(parent, 'hvtjs-smoke-'));
+  const dir = fs.mkdtempSync(path.join(parent, `hvtjs-${name}-`));
   const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
-  const binary = path.join(dir, 'smoke');
+  const binary = path.join(dir, name);
   const cc = spawnSync(
     compiler,
     [...flags, '-O2', '-Wall', '-Wextra', '-Werror', '-o', binary, source],
@@ -47,4 +48,14 @@ export function buildSmoke(parent = os.tmpdir(), arch = 'x86_64') {
     throw new Error(`cannot compile ${source} with ${compiler}: ${why}`);
   }
   return { binary, cleanup };
+}
+
+/**
+ * Compiles the smoke program for `arch` with compileC.
+ * @param {string} [parent]
+ * @param {'x86_64' | 'aarch64'} [arch]
+ * @returns {{ binary: string, cleanup: () => void }}
+ */
+export function buildSmoke(parent = os.tmpdir(), arch = 'x86_64') {
+  return compileC(TARGETS[arch].smoke, 'smoke', parent, arch);
 }

@@ -6,18 +6,20 @@
 // each run did (status, output, what the live process looked like); the
 // assertions are aarch64.test.ts's, on the host.
 //
-//   node test/vm/aarch64-cases.mjs GUESTS_DIR RESULTS_JSON SCRATCH_DIR HOSTILE_MODES
+//   node test/vm/aarch64-cases.mjs GUESTS_DIR RESULTS_JSON SCRATCH_DIR HOSTILE_MODES ECHO_FLOOD
 //
 // HOSTILE_MODES: the hostile guest's fatal modes to run, comma-separated.
+// ECHO_FLOOD: echo-flood.c built for arm64 (static), which floods the ring
+// guest and checks every reply against its request.
 import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const [guests, resultsFile, scratch, modes] = process.argv.slice(2);
-if (!guests || !resultsFile || !scratch || modes === undefined) {
+const [guests, resultsFile, scratch, modes, echoFlood] = process.argv.slice(2);
+if (!guests || !resultsFile || !scratch || modes === undefined || !echoFlood) {
   process.stderr.write(
-    'usage: aarch64-cases.mjs GUESTS_DIR RESULTS_JSON SCRATCH_DIR HOSTILE_MODES\n',
+    'usage: aarch64-cases.mjs GUESTS_DIR RESULTS_JSON SCRATCH_DIR HOSTILE_MODES ECHO_FLOOD\n',
   );
   process.exit(2);
 }
@@ -114,36 +116,54 @@ record(
 results.sleep.live = live;
 
 /**
- * Runs a net guest that halts after `limit` echo replies, and pings it with
- * `pingArgs` once it serves; records the tender's run and ping's output.
+ * Runs a net guest that halts after `limit` echo replies, and starts `pinger`
+ * (a program and its arguments, the guest's address appended) once it serves;
+ * records the tender's run, and the pinger's status and output (stdout, then
+ * stderr) under `key`.
  */
-async function netCase(name, args, pingArgs) {
-  let ping;
+async function netCase(name, args, key, [program, ...pingerArgs]) {
+  let pinger;
   record(
     name,
     await tender([`--net:service0=${TAP}`, ...args], (out) => {
-      if (ping === undefined && out.includes('serving')) {
-        ping = new Promise((resolve) => {
-          const p = spawn('ping', [...pingArgs, GUEST_IP], { stdio: ['ignore', 'pipe', 'pipe'] });
-          let text = '';
-          p.stdout.on('data', (d) => {
-            text += d;
+      if (pinger === undefined && out.includes('serving')) {
+        pinger = new Promise((resolve) => {
+          const p = spawn(program, [...pingerArgs, GUEST_IP], {
+            stdio: ['ignore', 'pipe', 'pipe'],
           });
-          p.on('close', (status) => resolve({ status, text }));
+          let stdout = '';
+          let stderr = '';
+          p.stdout.on('data', (d) => {
+            stdout += d;
+          });
+          p.stderr.on('data', (d) => {
+            stderr += d;
+          });
+          p.on('error', (e) => {
+            stderr += `${e.message}\n`;
+          });
+          p.on('close', (status) => resolve({ status, text: stdout + stderr }));
         });
       }
     }),
   );
-  results[name].ping = await ping;
+  results[name][key] = await pinger;
+  // The pinger's summary (ping's totals, echo-flood's counts) in the VM's log too.
+  for (const line of results[name][key]?.text.split('\n') ?? []) {
+    if (/packets transmitted|^flood: sent/.test(line)) process.stdout.write(`${name}: ${line}\n`);
+  }
 }
 
-// Net through hypercalls: the guest answers three pings, then halts.
-await netCase('net', [g('net'), `ip=${GUEST_IP}`, 'limit=3'], ['-c', '3', '-w', '60']);
-// Through the ring (its kick an MMIO ioeventfd): a flood paced by the replies.
+// Net through hypercalls: the guest answers three pings (busybox's), then halts.
+const busyboxPing = ['ping', '-c', '3', '-w', '60'];
+await netCase('net', [g('net'), `ip=${GUEST_IP}`, 'limit=3'], 'ping', busyboxPing);
+// Through the ring (its kick an MMIO ioeventfd): a flood paced by the replies,
+// every reply compared with its request; the guest halts at its 500th reply.
 await netCase(
   'ringecho',
   [g('ringecho'), `ip=${GUEST_IP}`, 'path=ring', 'quiet=1', 'limit=500'],
-  ['-A', '-q', '-c', '500', '-s', '1000', '-w', '120'],
+  'flood',
+  [echoFlood, '-c', '500', '-s', '1000', '-W', '5000', '-w', '120'],
 );
 
 const devices = [`--block:storage=${disk}`, `--net:service0=${TAP}`];

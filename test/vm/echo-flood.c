@@ -38,6 +38,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../guests/runtime/inet.h"
+
 #define ICMP_HDR 8
 #define IP_MIN_HDR 20
 #define MAX_SIZE 65000
@@ -75,30 +77,6 @@ struct flood {
   size_t size;
 };
 
-static uint16_t get16(const uint8_t *p)
-{
-  return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-/* The one's complement sum of RFC 1071, complemented: 0 over a valid packet. */
-static uint16_t checksum(const uint8_t *p, size_t len)
-{
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < len; i += 2)
-    sum += get16(p + i);
-  if (len & 1)
-    sum += (uint32_t)p[len - 1] << 8;
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  return (uint16_t)~sum;
-}
-
 /*
  * Request seq's payload: a xorshift32 stream whose state starts from the seed
  * and the sequence number mixed together (never zero, which would stick).
@@ -125,7 +103,7 @@ static size_t make_request(const struct flood *f, unsigned seq, uint8_t *out)
   put16(out + 4, f->id);
   put16(out + 6, (uint16_t)seq);
   fill_payload(f, seq, out + ICMP_HDR);
-  put16(out + 2, checksum(out, ICMP_HDR + f->size));
+  put16(out + 2, inet_checksum(out, ICMP_HDR + f->size));
   return ICMP_HDR + f->size;
 }
 
@@ -156,7 +134,7 @@ static enum verdict verify(const struct flood *f, unsigned sent, const uint8_t *
     return BAD_TYPE;
   if (*seq >= sent)
     return BAD_SEQ;
-  if (checksum(icmp, icmp_len) != 0)
+  if (inet_checksum(icmp, icmp_len) != 0)
     return BAD_CHECKSUM;
   if (get16(pkt + 2) != len || icmp_len != ICMP_HDR + f->size)
     return BAD_LENGTH;
@@ -183,8 +161,8 @@ static size_t make_reply(const struct flood *f, unsigned seq, uint32_t to, uint8
   uint8_t *icmp = out + IP_MIN_HDR;
   icmp[0] = 0;
   put16(icmp + 2, 0);
-  put16(icmp + 2, checksum(icmp, icmp_len));
-  put16(out + 10, checksum(out, IP_MIN_HDR));
+  put16(icmp + 2, inet_checksum(icmp, icmp_len));
+  put16(out + 10, inet_checksum(out, IP_MIN_HDR));
   return len;
 }
 
@@ -193,7 +171,7 @@ static void fix_checksum(uint8_t *pkt, size_t len)
 {
   uint8_t *icmp = pkt + IP_MIN_HDR;
   put16(icmp + 2, 0);
-  put16(icmp + 2, checksum(icmp, len - IP_MIN_HDR));
+  put16(icmp + 2, inet_checksum(icmp, len - IP_MIN_HDR));
 }
 
 static int self_check(void)

@@ -3,6 +3,7 @@
  * and checksums recomputed, so the ICMP payload is echoed byte for byte.
  */
 #include "netecho.h"
+#include "inet.h"
 
 #define ETH_HLEN 14
 #define ETH_MIN_FRAME 60
@@ -17,30 +18,6 @@
 static uint8_t frame[65536 + ETH_HLEN + 64] __attribute__((aligned(16)));
 
 static const uint8_t broadcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
-
-static uint16_t get16(const uint8_t *p)
-{
-  return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-  p[0] = (uint8_t)(v >> 8);
-  p[1] = (uint8_t)v;
-}
-
-/* Internet checksum (RFC 1071) over len bytes. */
-static uint16_t inet_checksum(const uint8_t *p, size_t len)
-{
-  uint32_t sum = 0;
-  for (size_t i = 0; i + 1 < len; i += 2)
-    sum += get16(p + i);
-  if (len & 1)
-    sum += (uint32_t)p[len - 1] << 8;
-  while (sum >> 16)
-    sum = (sum & 0xffff) + (sum >> 16);
-  return (uint16_t)~sum;
-}
 
 static void send_frame(struct echo_iface *ifc, uint8_t *buf, size_t len)
 {

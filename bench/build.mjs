@@ -17,46 +17,22 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { manifestNoteAsm, mustRun, run, validateManifest } from '../test/guests/build.mjs';
+import {
+  cflagsFor,
+  LDFLAGS as GUEST_LDFLAGS,
+  manifestNoteAsm,
+  mustRun,
+  NO_SSE,
+  run,
+  runtimeInputs,
+  validateManifest,
+} from '../test/guests/build.mjs';
 
 export const BENCH_DIR = dirname(fileURLToPath(import.meta.url));
 export const OUT_DIR = join(BENCH_DIR, 'out');
-const RUNTIME_DIR = join(BENCH_DIR, '..', 'test', 'guests', 'runtime');
-
-// The test guests' flags (test/guests/build.mjs), without SSE: hosts whose
-// KVM emulates every guest instruction (PVM) lack most SSE instructions.
-const GUEST_CFLAGS = [
-  '-std=gnu11',
-  '-ffreestanding',
-  '-nostdlib',
-  '-fno-pie',
-  '-no-pie',
-  '-static',
-  '-mno-red-zone',
-  '-mgeneral-regs-only',
-  '-fno-stack-protector',
-  '-fno-stack-clash-protection',
-  '-fcf-protection=none',
-  '-fno-asynchronous-unwind-tables',
-  '-fno-unwind-tables',
-  '-ffunction-sections',
-  '-fdata-sections',
-  '-O2',
-  '-Wall',
-  '-Wextra',
-  '-I',
-  RUNTIME_DIR,
-];
-const GUEST_LDFLAGS = [
-  `-Wl,-T,${join(RUNTIME_DIR, 'guest.lds')}`,
-  '-Wl,--build-id=none',
-  '-Wl,--gc-sections',
-  '-Wl,-z,norelro',
-  '-z',
-  'noexecstack',
-  '-z',
-  'max-page-size=0x1000',
-];
+// The test guests' flags and runtime (test/guests/build.mjs), x86_64, without SSE:
+// hosts whose KVM emulates every guest instruction (PVM) lack most SSE instructions.
+const GUEST_CFLAGS = [...cflagsFor('x86_64'), ...NO_SSE];
 const HOST_CFLAGS = [
   '-O2',
   '-std=gnu11',
@@ -135,21 +111,15 @@ function nodeIncludeDir() {
  * @param {string} self
  */
 async function buildGuests(compiler, self) {
-  const runtimeSources = (await readdir(RUNTIME_DIR))
-    .filter((f) => f.endsWith('.c') || f.endsWith('.S'))
-    .sort()
-    .map((f) => join(RUNTIME_DIR, f));
-  const runtimeHeaders = (await readdir(RUNTIME_DIR))
-    .filter((f) => f.endsWith('.h') || f.endsWith('.lds'))
-    .sort()
-    .map((f) => join(RUNTIME_DIR, f));
+  const runtimeFiles = await runtimeInputs('x86_64');
+  const runtimeSources = runtimeFiles.filter((f) => f.endsWith('.c') || f.endsWith('.S'));
   const source = join(BENCH_DIR, 'guests', 'bench.c');
   /** @type {Record<string, string>} */
   const out = {};
   for (const variant of GUEST_VARIANTS) {
     const json = join(BENCH_DIR, 'guests', `${variant}.json`);
     const elf = join(OUT_DIR, `bench-${variant}.hvt`);
-    const inputs = [...runtimeSources, ...runtimeHeaders, source, json];
+    const inputs = [...runtimeFiles, source, json];
     const hash = await hashOf(inputs, [compiler, self]);
     await buildIfStale(elf, hash, async (tmp) => {
       const manifest = validateManifest(JSON.parse(await readFile(json, 'utf8')), json);

@@ -156,8 +156,8 @@ static void settle(const struct workload *w)
 static void measure(struct workload *w, uint64_t n, const struct timing *t)
 {
   uint64_t warmed = 0;
-  uint64_t w0 = rt_rdtsc();
-  while ((warmed < t->warmup_min || rt_rdtsc() - w0 < t->warmup_cycles) &&
+  uint64_t w0 = rt_cycles();
+  while ((warmed < t->warmup_min || rt_cycles() - w0 < t->warmup_cycles) &&
          (w->warmup_max == 0 || warmed < w->warmup_max)) {
     step(w);
     warmed++;
@@ -166,13 +166,13 @@ static void measure(struct workload *w, uint64_t n, const struct timing *t)
 
   uint64_t segments = t->segments > n ? n : t->segments;
   uint64_t marks[65];
-  marks[0] = rt_rdtsc();
+  marks[0] = rt_cycles();
   for (uint64_t s = 0; s < segments; s++) {
     uint64_t end = (s + 1) * n / segments;
     for (uint64_t i = s * n / segments; i < end; i++)
       step(w);
     settle(w);
-    marks[s + 1] = rt_rdtsc();
+    marks[s + 1] = rt_cycles();
   }
   uint64_t cycles = marks[segments] - marks[0];
 

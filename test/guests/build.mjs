@@ -83,16 +83,16 @@ const CFLAGS = [
  * @param {GuestArch} arch
  * @returns {string[]}
  */
-const cflagsFor = (arch) => [...CFLAGS, ...ARCHES[arch].cflags, '-I', join(RUNTIME_DIR, arch)];
+export const cflagsFor = (arch) => [...CFLAGS, ...ARCHES[arch].cflags, '-I', join(RUNTIME_DIR, arch)];
 
 // Code is built without SSE except in the guests that test floating point:
 // some hosts' KVM (e.g. PVM) runs every instruction of a guest like ours in
 // KVM's instruction emulator, which lacks most SSE instructions, and the
 // other guests should run there too.
-const NO_SSE = ['-mgeneral-regs-only'];
+export const NO_SSE = ['-mgeneral-regs-only'];
 export const FLOATING_POINT_GUESTS = ['fpu'];
 
-const LDFLAGS = [
+export const LDFLAGS = [
   `-Wl,-T,${LINKER_SCRIPT}`,
   '-Wl,--build-id=none',
   '-Wl,--gc-sections',
@@ -496,6 +496,15 @@ async function filesIn(dir) {
     .sort();
 }
 
+/**
+ * The runtime's files for `arch`: runtime/* and runtime/<arch>/*, headers and
+ * linker script included (the inputs of its hash); its sources are the .c and .S.
+ * @param {GuestArch} arch
+ */
+export async function runtimeInputs(arch) {
+  return [...(await filesIn(RUNTIME_DIR)), ...(await filesIn(join(RUNTIME_DIR, arch)))];
+}
+
 /** @param {GuestArch} arch */
 async function doBuild(arch) {
   const compiler = await checkCompiler(arch);
@@ -503,16 +512,13 @@ async function doBuild(arch) {
   await mkdir(outDir, { recursive: true });
   const jobs = Math.max(1, Math.min(4, availableParallelism()));
 
-  const runtimeInputs = [
-    ...(await filesIn(RUNTIME_DIR)),
-    ...(await filesIn(join(RUNTIME_DIR, arch))),
-  ];
-  const runtimeSources = runtimeInputs.filter((f) => f.endsWith('.c') || f.endsWith('.S'));
+  const rtInputs = await runtimeInputs(arch);
+  const runtimeSources = rtInputs.filter((f) => f.endsWith('.c') || f.endsWith('.S'));
   const selfHash = await hashFiles([fileURLToPath(import.meta.url)]);
   const runtimeHash = createHash('sha256')
     .update(compiler)
     .update(selfHash)
-    .update(await hashFiles(runtimeInputs))
+    .update(await hashFiles(rtInputs))
     .digest('hex')
     .slice(0, 16);
   const runtimeObjects = await buildRuntime(arch, runtimeHash, runtimeSources, jobs);
@@ -526,7 +532,7 @@ async function doBuild(arch) {
       if (await exists(json)) inputs.push(json);
       const hash = createHash('sha256')
         .update(runtimeHash)
-        .update(await hashFiles(inputs))
+        .update(await hashFiles(rtInputs))
         .digest('hex');
       return buildGuest(arch, name, hash, runtimeObjects, /** @type {Manifest} */ (manifests[i]));
     }),

@@ -1,5 +1,15 @@
 import { spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +21,7 @@ import {
   messages,
   runTender,
   SOLO5,
+  SOLO5_HVT,
 } from './tender-harness.js';
 
 // End to end on real KVM: the built solo5-hvt on our own guests.
@@ -152,6 +163,28 @@ describe('guests that run to the end', () => {
     const run = await runTender([MEM, g['hello']!, 'exit=42']);
     expect(run.stdout).toContain('exit: 42');
     expect(run.status).toBe(42);
+  });
+
+  it("sets up and runs while a profiler's SIGPROF interrupts it every 50 µs", async () => {
+    // Set-up ioctls (KVM_CREATE_VM among them) return EINTR when a signal
+    // arrives mid-call; they are restarted, not reported. The profile is
+    // written at exit, which the sandbox forbids: it is off here.
+    const dir = mkdtempSync(join(tmpdir(), 'hvtjs-prof-'));
+    try {
+      for (let i = 0; i < 3; i++) {
+        const run = await runTender([MEM, '--unsafe-no-sandbox', g['hello']!, '--solo5:quiet'], {
+          command: ['--cpu-prof', '--cpu-prof-interval', '50', '--cpu-prof-dir', dir, SOLO5_HVT],
+        });
+        // Only --unsafe-no-sandbox's two warnings; no "Interrupted system call".
+        expect(messages(run)).toHaveLength(2);
+        expect(run.stderr).toContain('WARNING: --unsafe-no-sandbox');
+        expect(run.stdout).toContain('Hello, World\n');
+        expect(run.status).toBe(0);
+      }
+      expect(readdirSync(dir)).toHaveLength(3);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('takes KERNEL after -- and gives the guest its memory size', async () => {

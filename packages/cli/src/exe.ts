@@ -77,7 +77,7 @@ function loadEmbeddedAddon(): unknown {
 
 /**
  * Runs the platform package's module body with a `require` that gives it
- * this executable's core, its addon in place of node-gyp-build's lookup, and
+ * this executable's core, its addon in place of the package's addon file, and
  * Node's built-in modules; it reads nothing from the file system.
  */
 const CORE: Readonly<Record<string, unknown>> = {
@@ -93,7 +93,8 @@ async function loadEmbeddedPlatform(): Promise<Platform> {
   const embeddedRequire = (id: string): unknown => {
     const coreEntry = CORE[id];
     if (coreEntry !== undefined) return coreEntry;
-    if (id === 'node-gyp-build') return () => addon;
+    // lazyAddon requires the addon's file by path (posix-kit's addonFile).
+    if (id.endsWith('.node')) return addon;
     if (id === 'node:module' || id === 'module') {
       return { ...(builtin('node:module') as object), createRequire: () => embeddedRequire };
     }

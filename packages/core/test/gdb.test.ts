@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -26,6 +27,7 @@ import {
   type GdbTarget,
   Hypercalls,
   hardwareBreakpointFits,
+  ipFamily,
   PacketReader,
   type SetupContext,
   toHex,
@@ -447,6 +449,70 @@ describe('the module', () => {
       new HvtError('Malformed argument to --gdb-listen'),
     );
     expect(m.handleOption('--gdbx')).toBe(false);
+  });
+
+  it("takes --gdb-listen addresses exactly as Node's net.isIP does (differential)", () => {
+    const same = (text: string) => expect([text, ipFamily(text)]).toEqual([text, isIP(text)]);
+    for (const text of [
+      '',
+      '0.0.0.0',
+      '127.0.0.1',
+      '255.255.255.255',
+      '256.0.0.1',
+      '01.2.3.4',
+      '1.2.3',
+      '1.2.3.4.',
+      ' 1.2.3.4',
+      '::',
+      '::1',
+      '1::',
+      ':1',
+      '1:',
+      '1:::2',
+      '::1::',
+      '1:2:3:4:5:6:7:8',
+      '1:2:3:4:5:6:7:8:9',
+      '1:2:3:4:5:6:7::',
+      '::2:3:4:5:6:7:8',
+      '1:2:3:4:5:6::7:8',
+      '::ffff:1.2.3.4',
+      '1:2:3:4:5:6:1.2.3.4',
+      '1:2:3:4:5::1.2.3.4',
+      '1:2:3:4:5:6::1.2.3.4',
+      '1.2.3.4::',
+      '::1.2.3.4:1',
+      'fe80::1%eth0',
+      'fe80::1%',
+      'fe80::1%a b',
+      '1.2.3.4%x',
+      '12345::',
+      'g::',
+      'FFFF::abcd',
+      '::%1',
+      '1:2:3:4:5:6:7:8%z.-:',
+    ]) {
+      same(text);
+    }
+    const hexGroup = fc.stringMatching(/^[0-9a-fA-F]{0,5}$/);
+    const quad = fc
+      .tuple(fc.nat(300), fc.nat(300), fc.nat(300), fc.nat(300))
+      .map((q) => q.join('.'));
+    const part = fc.oneof(hexGroup, hexGroup, quad, fc.constantFrom('', '0', '00', '01'));
+    const sep = fc.constantFrom(':', ':', '::', '.', ':::');
+    const address = fc
+      .tuple(
+        fc.array(fc.tuple(part, sep), { maxLength: 10 }),
+        part,
+        fc.constantFrom('', '%eth0', '%', '%a/b'),
+      )
+      .map(([pairs, lastPart, zone]) => pairs.map(([p, s]) => p + s).join('') + lastPart + zone);
+    const anything = fc.stringMatching(/^[0-9a-fA-F:.%gz -]{0,24}$/);
+    fc.assert(
+      fc.property(fc.oneof(address, anything), (text) => ipFamily(text) === isIP(text)),
+      {
+        numRuns: 20000,
+      },
+    );
   });
 
   it('says "not implemented" where the platform has no debugger support (the BSDs)', () => {

@@ -60,5 +60,6 @@ export const native: () => NativeAddon = lazyAddon<NativeAddon>({
   platform: 'freebsd',
   packageName: '@hvtjs/freebsd-vmm',
   system: 'FreeBSD',
+  target: 'hvt_freebsd_vmm',
   from: import.meta.url,
 });

@@ -278,5 +278,6 @@ export const native: NativeAddon = lazyAddon<NativeAddon>({
   platform: 'linux',
   packageName: '@hvtjs/linux-kvm',
   system: 'Linux',
+  target: 'hvt_linux_kvm',
   from: import.meta.url,
 })();

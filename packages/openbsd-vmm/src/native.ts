@@ -53,5 +53,6 @@ export const native: () => NativeAddon = lazyAddon<NativeAddon>({
   platform: 'openbsd',
   packageName: '@hvtjs/openbsd-vmm',
   system: 'OpenBSD',
+  target: 'hvt_openbsd_vmm',
   from: import.meta.url,
 });

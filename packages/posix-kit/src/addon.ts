@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface AddonSpec {
@@ -8,14 +10,36 @@ export interface AddonSpec {
   readonly packageName: string;
   /** The system's name in messages, e.g. 'OpenBSD' */
   readonly system: string;
+  /** The addon's binding.gyp target_name, e.g. 'hvt_openbsd_vmm' */
+  readonly target: string;
   /** A URL inside the package's src/ or dist/ (import.meta.url of its native.ts). */
   readonly from: string;
 }
 
 /**
- * The package's addon, loaded on first use by node-gyp-build (build/ or
- * prebuilds/). Lazy so that the pure parts of a package (tables, policy
- * translation) work on every OS, e.g. for `--print-policy` and the tests.
+ * Where the package's addon is, in the order node-gyp-build looks (which picked
+ * it at install time): a source build, build/Release/<target>.node, else the
+ * prebuild shipped for this platform and CPU,
+ * prebuilds/<platform>-<arch>/<package name with + for />.glibc.node (there is
+ * no musl prebuild). One existsSync instead of node-gyp-build's directory
+ * scans and package.json reads: in an emulated VM those were about a tenth of
+ * the tender's start-up.
+ */
+export function addonFile(spec: AddonSpec, root: string): string {
+  const release = join(root, 'build', 'Release', `${spec.target}.node`);
+  if (existsSync(release)) return release;
+  return join(
+    root,
+    'prebuilds',
+    `${process.platform}-${process.arch}`,
+    `${spec.packageName.replace(/\//g, '+')}.glibc.node`,
+  );
+}
+
+/**
+ * The package's addon, loaded on first use (addonFile). Lazy so that the pure
+ * parts of a package (tables, policy translation) work on every OS, e.g. for
+ * `--print-policy` and the tests.
  */
 export function lazyAddon<T>(spec: AddonSpec): () => T {
   let loaded: T | undefined;
@@ -26,10 +50,18 @@ export function lazyAddon<T>(spec: AddonSpec): () => T {
           `${spec.packageName} runs on ${spec.system} only (this is ${process.platform})`,
         );
       }
-      const require = createRequire(spec.from);
-      const nodeGypBuild = require('node-gyp-build') as (dir: string) => unknown;
       // The package root: the parent of src/ (tests) and of dist/ (built).
-      loaded = nodeGypBuild(fileURLToPath(new URL('..', spec.from))) as T;
+      const file = addonFile(spec, fileURLToPath(new URL('..', spec.from)));
+      try {
+        loaded = createRequire(spec.from)(file) as T;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
+        throw new Error(
+          `${spec.packageName}: no addon for ${process.platform}-${process.arch} ` +
+            `(neither build/Release/${spec.target}.node nor ${file}): ` +
+            'reinstall the package, which builds one where no prebuild fits',
+        );
+      }
     }
     return loaded;
   };

@@ -5,7 +5,7 @@
  * release-range choice. The native-source test helpers are the ./toolchain
  * export.
  */
-export { type AddonSpec, lazyAddon } from './addon.js';
+export { type AddonSpec, addonFile, lazyAddon } from './addon.js';
 export { type CStruct, cHex, generatedHeader, layoutAsserts } from './c-header.js';
 export {
   type CoreHostAddon,

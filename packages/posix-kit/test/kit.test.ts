@@ -1,5 +1,10 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  addonFile,
   cHex,
   checkMemSize,
   checkRange,
@@ -143,9 +148,40 @@ describe('the host functions', () => {
       platform: process.platform === 'aix' ? 'sunos' : 'aix',
       packageName: '@hvtjs/example',
       system: 'AIX',
+      target: 'example',
       from: import.meta.url,
     });
     expect(load).toThrow(`@hvtjs/example runs on AIX only (this is ${process.platform})`);
+  });
+
+  it('find the addon where node-gyp-build put it: a source build first, else the prebuild', () => {
+    const root = mkdtempSync(join(tmpdir(), 'hvtjs-addon-'));
+    try {
+      const spec = {
+        platform: process.platform,
+        packageName: '@hvtjs/example',
+        system: 'here',
+        target: 'hvt_example',
+        from: pathToFileURL(join(root, 'dist', 'native.js')).href,
+      };
+      const prebuild = join(
+        root,
+        'prebuilds',
+        `${process.platform}-${process.arch}`,
+        '@hvtjs+example.glibc.node',
+      );
+      expect(addonFile(spec, root)).toBe(prebuild);
+      // Neither is there: one line that says what is missing and what to do.
+      expect(lazyAddon(spec)).toThrow(
+        `@hvtjs/example: no addon for ${process.platform}-${process.arch} (neither ` +
+          `build/Release/hvt_example.node nor ${prebuild}): reinstall the package`,
+      );
+      mkdirSync(join(root, 'build', 'Release'), { recursive: true });
+      writeFileSync(join(root, 'build', 'Release', 'hvt_example.node'), '');
+      expect(addonFile(spec, root)).toBe(join(root, 'build', 'Release', 'hvt_example.node'));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('give a VM its device and helper-channel rules', () => {

@@ -1,5 +1,4 @@
 import { closeSync, readSync, writeSync } from 'node:fs';
-import { isIP } from 'node:net';
 import { HvtError } from '../errors.js';
 import { GUEST_PAGE_SIZE } from '../loader.js';
 import {
@@ -21,7 +20,7 @@ import {
   type Resume,
 } from './gdb-protocol.js';
 import type { Module, SetupContext } from './module.js';
-import { scanDecimal } from './scan.js';
+import { ipFamily, scanDecimal } from './scan.js';
 
 /** The reference's default port. */
 export const GDB_DEFAULT_PORT = 1234;
@@ -78,7 +77,7 @@ export class GdbModule implements Module {
     }
     if (arg.startsWith('--gdb-listen=')) {
       const address = arg.slice('--gdb-listen='.length);
-      if (isIP(address) === 0) throw new HvtError('Malformed argument to --gdb-listen');
+      if (ipFamily(address) === 0) throw new HvtError('Malformed argument to --gdb-listen');
       this.address = address;
       return true;
     }
@@ -194,7 +193,7 @@ function isLoopback(address: string): boolean {
 /** What to put after `target remote` (the reference always says localhost). */
 function connectHost(address: string): string {
   if (address === '0.0.0.0' || address === '::' || isLoopback(address)) return 'localhost';
-  return isIP(address) === 6 ? `[${address}]` : address;
+  return ipFamily(address) === 6 ? `[${address}]` : address;
 }
 
 function syscallOf(error: unknown): string {

@@ -52,12 +52,24 @@ class OwnedFd {
 // destroy() must fail cleanly instead of acting on a recycled fd number.
 int LiveFd(Napi::Env env, const OwnedFd& fd, const char* syscall, const char* request);
 
+// ioctl, restarted while a signal interrupts it (a profiler's SIGPROF, a
+// termination signal the run loop reports later). Every ioctl but KVM_RUN,
+// whose EINTR is how a signal reaches the run loop, goes through here.
+template <typename Arg>
+int RetryIoctl(int fd, unsigned long request, Arg arg) {
+  int r;
+  do {
+    r = ::ioctl(fd, request, arg);
+  } while (r < 0 && errno == EINTR);
+  return r;
+}
+
 // ioctl(fd, request, arg) on the fd an object wraps: the result, or an error
 // with syscall "ioctl" and `name` as the request (EBADF once closed).
 template <class Arg>
 int CheckedIoctl(Napi::Env env, const OwnedFd& fd, unsigned long request, const char* name,
                  Arg arg) {
-  int r = ::ioctl(LiveFd(env, fd, "ioctl", name), request, arg);
+  int r = RetryIoctl(LiveFd(env, fd, "ioctl", name), request, arg);
   if (r < 0) ThrowErrno(env, errno, "ioctl", name);
   return r;
 }

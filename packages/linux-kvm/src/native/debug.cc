@@ -181,7 +181,7 @@ Napi::Value GuestDebug(const Napi::CallbackInfo& info) {
   struct kvm_guest_debug dbg = {};
   dbg.control = static_cast<uint32_t>(control);
   for (int i = 0; i < 8; i++) dbg.arch.debugreg[i] = dr[i];
-  if (::ioctl(fd, KVM_SET_GUEST_DEBUG, &dbg) != 0) {
+  if (RetryIoctl(fd, KVM_SET_GUEST_DEBUG, &dbg) != 0) {
     ThrowErrno(env, errno, "ioctl", "KVM_SET_GUEST_DEBUG");
   }
   return env.Undefined();
@@ -192,7 +192,7 @@ Napi::Value GetFpu(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   int fd = ArgInt32(info, 0, "fd");
   struct kvm_fpu fpu = {};
-  if (::ioctl(fd, KVM_GET_FPU, &fpu) != 0) ThrowErrno(env, errno, "ioctl", "KVM_GET_FPU");
+  if (RetryIoctl(fd, KVM_GET_FPU, &fpu) != 0) ThrowErrno(env, errno, "ioctl", "KVM_GET_FPU");
   Napi::Object out = Napi::Object::New(env);
   out.Set("st", Napi::Buffer<uint8_t>::Copy(env, &fpu.fpr[0][0], sizeof fpu.fpr));
   out.Set("fcw", Napi::Number::New(env, fpu.fcw));
@@ -232,7 +232,7 @@ Napi::Value SetFpu(const Napi::CallbackInfo& info) {
   fpu.last_ip = PropUint64(o, "fip");
   fpu.last_dp = PropUint64(o, "fdp");
   fpu.mxcsr = static_cast<uint32_t>(PropUint64(o, "mxcsr"));
-  if (::ioctl(fd, KVM_SET_FPU, &fpu) != 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_FPU");
+  if (RetryIoctl(fd, KVM_SET_FPU, &fpu) != 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_FPU");
   return env.Undefined();
 }
 #endif

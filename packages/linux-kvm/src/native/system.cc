@@ -79,7 +79,7 @@ class Kvm : public Napi::ObjectWrap<Kvm> {
       std::vector<uint8_t> buf(bytes, 0);
       auto* cpuid = reinterpret_cast<CpuidHeader*>(buf.data());
       cpuid->nent = nent;
-      if (::ioctl(fd, kIoctlGetSupportedCpuid, cpuid) == 0) {
+      if (RetryIoctl(fd, kIoctlGetSupportedCpuid, cpuid) == 0) {
         size_t used = sizeof(CpuidHeader) + cpuid->nent * sizeof(struct kvm_cpuid_entry2);
         Napi::ArrayBuffer out = Napi::ArrayBuffer::New(info.Env(), used);
         std::memcpy(out.Data(), buf.data(), used);

@@ -43,7 +43,7 @@ void DisableOffloads(int sock, const char* name) {
     struct ifreq ifr = {};
     std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
     ifr.ifr_data = reinterpret_cast<char*>(&value);
-    ::ioctl(sock, SIOCETHTOOL, &ifr);
+    RetryIoctl(sock, SIOCETHTOOL, &ifr);
   }
 }
 
@@ -70,7 +70,7 @@ int LinuxHost::TapOpen(const char* name, int* fd, int* mtu, const char** step) {
   ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
   std::strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
   *step = "TUNSETIFF";
-  if (::ioctl(tap.get(), TUNSETIFF, &ifr) < 0) return -errno;
+  if (RetryIoctl(tap.get(), TUNSETIFF, &ifr) < 0) return -errno;
   if (std::strncmp(ifr.ifr_name, name, IFNAMSIZ) != 0) return -EINVAL;
 
   *step = "socket";
@@ -79,7 +79,7 @@ int LinuxHost::TapOpen(const char* name, int* fd, int* mtu, const char** step) {
   struct ifreq mtu_req = {};
   std::strncpy(mtu_req.ifr_name, name, IFNAMSIZ - 1);
   *step = "SIOCGIFMTU";
-  if (::ioctl(sock.get(), SIOCGIFMTU, &mtu_req) < 0) return -errno;
+  if (RetryIoctl(sock.get(), SIOCGIFMTU, &mtu_req) < 0) return -errno;
   DisableOffloads(sock.get(), name);
   *mtu = mtu_req.ifr_mtu;
   *fd = tap.Release();

@@ -246,7 +246,7 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
       throw Napi::RangeError::New(env, "cpuid buffer is shorter than its entry count");
     }
     int fd = LiveFd(env, fd_, "ioctl", "KVM_SET_CPUID2");
-    if (::ioctl(fd, kIoctlSetCpuid2, cpuid) < 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_CPUID2");
+    if (RetryIoctl(fd, kIoctlSetCpuid2, cpuid) < 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_CPUID2");
     return env.Undefined();
   }
 
@@ -308,7 +308,7 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
     sregs.cr4 = PropUint64(state, "cr4");
     sregs.efer = PropUint64(state, "efer");
     int fd = LiveFd(env, fd_, "ioctl", "KVM_SET_SREGS");
-    if (::ioctl(fd, KVM_SET_SREGS, &sregs) < 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_SREGS");
+    if (RetryIoctl(fd, KVM_SET_SREGS, &sregs) < 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_SREGS");
     return env.Undefined();
   }
 
@@ -333,7 +333,7 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
     Napi::Env env = info.Env();
     struct kvm_sregs sregs = {};
     int fd = LiveFd(env, fd_, "ioctl", "KVM_GET_SREGS");
-    if (::ioctl(fd, KVM_GET_SREGS, &sregs) < 0) ThrowErrno(env, errno, "ioctl", "KVM_GET_SREGS");
+    if (RetryIoctl(fd, KVM_GET_SREGS, &sregs) < 0) ThrowErrno(env, errno, "ioctl", "KVM_GET_SREGS");
     Napi::Object o = Napi::Object::New(env);
     o.Set("cs", SegmentTo(env, sregs.cs));
     o.Set("ds", SegmentTo(env, sregs.ds));
@@ -376,7 +376,7 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
     HVT_GENERAL_REGISTERS(HVT_READ_REG)
 #undef HVT_READ_REG
     int fd = LiveFd(env, fd_, "ioctl", "KVM_SET_REGS");
-    if (::ioctl(fd, KVM_SET_REGS, &regs) < 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_REGS");
+    if (RetryIoctl(fd, KVM_SET_REGS, &regs) < 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_REGS");
     return env.Undefined();
   }
 
@@ -384,7 +384,7 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
     Napi::Env env = info.Env();
     struct kvm_regs regs = {};
     int fd = LiveFd(env, fd_, "ioctl", "KVM_GET_REGS");
-    if (::ioctl(fd, KVM_GET_REGS, &regs) < 0) ThrowErrno(env, errno, "ioctl", "KVM_GET_REGS");
+    if (RetryIoctl(fd, KVM_GET_REGS, &regs) < 0) ThrowErrno(env, errno, "ioctl", "KVM_GET_REGS");
     Napi::Object o = Napi::Object::New(env);
 #define HVT_WRITE_REG(r) o.Set(#r, Napi::BigInt::New(env, static_cast<uint64_t>(regs.r)));
     HVT_GENERAL_REGISTERS(HVT_WRITE_REG)
@@ -396,7 +396,7 @@ class VcpuFd : public Napi::ObjectWrap<VcpuFd> {
   // tscKhz(): the vCPU's TSC frequency in kHz (EIO: the host TSC is unstable).
   Napi::Value TscKhz(const Napi::CallbackInfo& info) {
     int fd = LiveFd(info.Env(), fd_, "ioctl", "KVM_GET_TSC_KHZ");
-    int r = ::ioctl(fd, KVM_GET_TSC_KHZ, 0);
+    int r = RetryIoctl(fd, KVM_GET_TSC_KHZ, 0);
     if (r < 0) ThrowErrno(info.Env(), errno, "ioctl", "KVM_GET_TSC_KHZ");
     return Napi::Number::New(info.Env(), r);
   }

@@ -40,13 +40,13 @@ const NamedReg kStateRegs[] = {
 
 void SetOneReg(Napi::Env env, int fd, uint64_t id, uint64_t value) {
   struct kvm_one_reg reg = {id, reinterpret_cast<uint64_t>(&value)};
-  if (::ioctl(fd, KVM_SET_ONE_REG, &reg) < 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_ONE_REG");
+  if (RetryIoctl(fd, KVM_SET_ONE_REG, &reg) < 0) ThrowErrno(env, errno, "ioctl", "KVM_SET_ONE_REG");
 }
 
 uint64_t GetOneReg(Napi::Env env, int fd, uint64_t id) {
   uint64_t value = 0;
   struct kvm_one_reg reg = {id, reinterpret_cast<uint64_t>(&value)};
-  if (::ioctl(fd, KVM_GET_ONE_REG, &reg) < 0) ThrowErrno(env, errno, "ioctl", "KVM_GET_ONE_REG");
+  if (RetryIoctl(fd, KVM_GET_ONE_REG, &reg) < 0) ThrowErrno(env, errno, "ioctl", "KVM_GET_ONE_REG");
   return value;
 }
 
@@ -57,10 +57,10 @@ Napi::Value VcpuInit(const Napi::CallbackInfo& info) {
   int vm = ArgInt32(info, 0, "vmFd");
   int vcpu = ArgInt32(info, 1, "vcpuFd");
   struct kvm_vcpu_init init = {};
-  if (::ioctl(vm, KVM_ARM_PREFERRED_TARGET, &init) < 0) {
+  if (RetryIoctl(vm, KVM_ARM_PREFERRED_TARGET, &init) < 0) {
     ThrowErrno(env, errno, "ioctl", "KVM_ARM_PREFERRED_TARGET");
   }
-  if (::ioctl(vcpu, KVM_ARM_VCPU_INIT, &init) < 0) {
+  if (RetryIoctl(vcpu, KVM_ARM_VCPU_INIT, &init) < 0) {
     ThrowErrno(env, errno, "ioctl", "KVM_ARM_VCPU_INIT");
   }
   return env.Undefined();

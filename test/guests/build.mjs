@@ -83,7 +83,12 @@ const CFLAGS = [
  * @param {GuestArch} arch
  * @returns {string[]}
  */
-export const cflagsFor = (arch) => [...CFLAGS, ...ARCHES[arch].cflags, '-I', join(RUNTIME_DIR, arch)];
+export const cflagsFor = (arch) => [
+  ...CFLAGS,
+  ...ARCHES[arch].cflags,
+  '-I',
+  join(RUNTIME_DIR, arch),
+];
 
 // Code is built without SSE except in the guests that test floating point:
 // some hosts' KVM (e.g. PVM) runs every instruction of a guest like ours in

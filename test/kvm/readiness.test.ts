@@ -26,8 +26,10 @@ const octet = 100 + ((process.pid + 61) % 100);
 const hostIp = `10.${octet}.11.1`;
 const guestIp = `10.${octet}.11.2`;
 /**
- * In the nested VM (QEMU emulating every instruction) the flood waits for the
- * tap instead of the clock; the one-second check itself needs a native KVM.
+ * In the nested VM (QEMU emulating every instruction) Node alone takes
+ * 0.4-1.1 s to start, so the tap may open after the one-second mark; the
+ * flood still starts at that mark and must lose nothing, but only a native
+ * KVM host is held to having the tap open by then.
  */
 const IN_NESTED_VM = process.env['HVTJS_IN_VM'] !== undefined;
 /** The gap Solo5's tests leave between starting the tender and the flood. */
@@ -85,9 +87,7 @@ function watchCarrier(
 
 describe.skipIf(!canTap)('readiness', () => {
   it(
-    IN_NESTED_VM
-      ? `answers every request of a ${FLOOD}-ping flood started once the tap is open (nested VM)`
-      : `answers every request of a ${FLOOD}-ping flood started ${FLOOD_AFTER_MS} ms after the tender`,
+    `answers every request of a ${FLOOD}-ping flood started ${FLOOD_AFTER_MS} ms after the tender`,
     async () => {
       // A warm page cache, as when Solo5's tests run one after another: one run
       // of the same tender and guest first (its flood is a single ping).
@@ -119,14 +119,6 @@ describe.skipIf(!canTap)('readiness', () => {
         },
       );
       await new Promise((resolve) => setTimeout(resolve, FLOOD_AFTER_MS - (Date.now() - started)));
-      if (IN_NESTED_VM) {
-        // Node alone starts in 0.5-2 s here (every instruction emulated), so
-        // the one-second mark cannot be held; what can be shown is that
-        // nothing is lost once the tap is open: wait for it.
-        while (carrier.openedMs() === undefined && Date.now() - started < DEADLINE_S * 1000) {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
-      }
       const floodStartMs = Date.now() - started;
       const result = await flood(target(), FLOOD, DEADLINE_S);
       // A guest that missed requests waits for them forever: end it once the
@@ -143,11 +135,13 @@ describe.skipIf(!canTap)('readiness', () => {
           `verifier: ${JSON.stringify(verified)}; tender exit ${run.status ?? run.signal} after ${run.ms} ms`,
       );
       // The flood never starts early; a late start (a loaded machine delays the
-      // timer) would make the test easier, so the tap must also have been open
-      // when it began, as it must be at one second for Solo5's tests.
+      // timer) would make the test easier, so natively the tap must also have
+      // been open when it began, as it must be at one second for Solo5's
+      // tests, and in the nested VM the flood must have started near the mark.
       expect(floodStartMs).toBeGreaterThanOrEqual(FLOOD_AFTER_MS);
       expect(tapOpenedMs).toBeDefined();
-      expect(tapOpenedMs!).toBeLessThanOrEqual(floodStartMs);
+      if (IN_NESTED_VM) expect(floodStartMs).toBeLessThan(FLOOD_AFTER_MS + 500);
+      else expect(tapOpenedMs!).toBeLessThanOrEqual(floodStartMs);
       expect(result).toMatchObject({ transmitted: FLOOD, received: FLOOD, loss: '0%' });
       // ping -f does not compare reply data: the verifier did, reply by reply.
       expect(verified).toMatchObject({

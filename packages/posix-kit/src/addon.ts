@@ -20,20 +20,25 @@ export interface AddonSpec {
  * Where the package's addon is, in the order node-gyp-build looks (which picked
  * it at install time): a source build, build/Release/<target>.node, else the
  * prebuild shipped for this platform and CPU,
- * prebuilds/<platform>-<arch>/<package name with + for />.glibc.node (there is
- * no musl prebuild). One existsSync instead of node-gyp-build's directory
- * scans and package.json reads: in an emulated VM those were about a tenth of
- * the tender's start-up.
+ * prebuilds/<platform>-<arch>/<package name with + for />.glibc.node, which
+ * node-gyp-build never takes on musl (there the install builds from source).
+ * One existsSync instead of node-gyp-build's directory scans and package.json
+ * reads: in an emulated VM those were about a tenth of the tender's start-up.
  */
 export function addonFile(spec: AddonSpec, root: string): string {
   const release = join(root, 'build', 'Release', `${spec.target}.node`);
-  if (existsSync(release)) return release;
+  if (existsSync(release) || isMusl()) return release;
   return join(
     root,
     'prebuilds',
     `${process.platform}-${process.arch}`,
     `${spec.packageName.replace(/\//g, '+')}.glibc.node`,
   );
+}
+
+/** node-gyp-build's test for a musl C library (the install hook uses the same). */
+function isMusl(): boolean {
+  return (process.env['LIBC'] ?? (existsSync('/etc/alpine-release') ? 'musl' : 'glibc')) === 'musl';
 }
 
 /**
@@ -58,7 +63,7 @@ export function lazyAddon<T>(spec: AddonSpec): () => T {
         if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
         throw new Error(
           `${spec.packageName}: no addon for ${process.platform}-${process.arch} ` +
-            `(neither build/Release/${spec.target}.node nor ${file}): ` +
+            `(neither build/Release/${spec.target}.node nor a glibc prebuild; tried ${file}): ` +
             'reinstall the package, which builds one where no prebuild fits',
         );
       }

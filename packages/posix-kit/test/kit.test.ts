@@ -171,10 +171,20 @@ describe('the host functions', () => {
         '@hvtjs+example.glibc.node',
       );
       expect(addonFile(spec, root)).toBe(prebuild);
+      // On musl a glibc prebuild is never taken: only a source build fits.
+      const libc = process.env['LIBC'];
+      process.env['LIBC'] = 'musl';
+      try {
+        expect(addonFile(spec, root)).toBe(join(root, 'build', 'Release', 'hvt_example.node'));
+      } finally {
+        if (libc === undefined) delete process.env['LIBC'];
+        else process.env['LIBC'] = libc;
+      }
       // Neither is there: one line that says what is missing and what to do.
       expect(lazyAddon(spec)).toThrow(
         `@hvtjs/example: no addon for ${process.platform}-${process.arch} (neither ` +
-          `build/Release/hvt_example.node nor ${prebuild}): reinstall the package`,
+          `build/Release/hvt_example.node nor a glibc prebuild; tried ${prebuild}): ` +
+          'reinstall the package',
       );
       mkdirSync(join(root, 'build', 'Release'), { recursive: true });
       writeFileSync(join(root, 'build', 'Release', 'hvt_example.node'), '');

@@ -18,16 +18,21 @@ export interface AddonSpec {
 
 /**
  * Where the package's addon is, in the order node-gyp-build looks (which picked
- * it at install time): a source build, build/Release/<target>.node, else the
+ * it at install time): a source build, build/Release/<target>.node, unless
+ * PREBUILDS_ONLY is set (node-gyp-build's switch; the aarch64 test VM sets it,
+ * since the shared checkout's build/ holds the host's x86_64 addon), else the
  * prebuild shipped for this platform and CPU,
  * prebuilds/<platform>-<arch>/<package name with + for />.glibc.node, which
- * node-gyp-build never takes on musl (there the install builds from source).
- * One existsSync instead of node-gyp-build's directory scans and package.json
- * reads: in an emulated VM those were about a tenth of the tender's start-up.
+ * does not fit musl (there the install builds from source): undefined when
+ * nothing can fit. One existsSync instead of node-gyp-build's directory scans
+ * and package.json reads: in an emulated VM those were about a tenth of the
+ * tender's start-up.
  */
-export function addonFile(spec: AddonSpec, root: string): string {
+export function addonFile(spec: AddonSpec, root: string): string | undefined {
   const release = join(root, 'build', 'Release', `${spec.target}.node`);
-  if (existsSync(release) || isMusl()) return release;
+  const prebuildsOnly = Boolean(process.env['PREBUILDS_ONLY']);
+  if (!prebuildsOnly && (existsSync(release) || isMusl())) return release;
+  if (isMusl()) return undefined;
   return join(
     root,
     'prebuilds',
@@ -57,15 +62,19 @@ export function lazyAddon<T>(spec: AddonSpec): () => T {
       }
       // The package root: the parent of src/ (tests) and of dist/ (built).
       const file = addonFile(spec, fileURLToPath(new URL('..', spec.from)));
+      const missing = () =>
+        new Error(
+          `${spec.packageName}: no addon for ${process.platform}-${process.arch} ` +
+            `(neither build/Release/${spec.target}.node nor a glibc prebuild` +
+            `${file === undefined ? '' : `; tried ${file}`}): ` +
+            'reinstall the package, which builds one where no prebuild fits',
+        );
+      if (file === undefined) throw missing();
       try {
         loaded = createRequire(spec.from)(file) as T;
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw error;
-        throw new Error(
-          `${spec.packageName}: no addon for ${process.platform}-${process.arch} ` +
-            `(neither build/Release/${spec.target}.node nor a glibc prebuild; tried ${file}): ` +
-            'reinstall the package, which builds one where no prebuild fits',
-        );
+        throw missing();
       }
     }
     return loaded;

@@ -127,6 +127,20 @@ describe('ioctl encoding and VMX access rights', () => {
   });
 });
 
+/** Runs `fn` with these environment variables set, then restores them. */
+function withEnv(vars: Record<string, string>, fn: () => void): void {
+  const saved = Object.fromEntries(Object.keys(vars).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, vars);
+  try {
+    fn();
+  } finally {
+    for (const [k, v] of Object.entries(saved)) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+}
+
 describe('the host functions', () => {
   const host = posixHost(() => {
     throw new Error('the addon must not be loaded for a rejected argument');
@@ -171,15 +185,12 @@ describe('the host functions', () => {
         '@hvtjs+example.glibc.node',
       );
       expect(addonFile(spec, root)).toBe(prebuild);
+      const release = join(root, 'build', 'Release', 'hvt_example.node');
       // On musl a glibc prebuild is never taken: only a source build fits.
-      const libc = process.env['LIBC'];
-      process.env['LIBC'] = 'musl';
-      try {
-        expect(addonFile(spec, root)).toBe(join(root, 'build', 'Release', 'hvt_example.node'));
-      } finally {
-        if (libc === undefined) delete process.env['LIBC'];
-        else process.env['LIBC'] = libc;
-      }
+      withEnv({ LIBC: 'musl' }, () => expect(addonFile(spec, root)).toBe(release));
+      withEnv({ LIBC: 'musl', PREBUILDS_ONLY: '1' }, () =>
+        expect(addonFile(spec, root)).toBeUndefined(),
+      );
       // Neither is there: one line that says what is missing and what to do.
       expect(lazyAddon(spec)).toThrow(
         `@hvtjs/example: no addon for ${process.platform}-${process.arch} (neither ` +
@@ -187,8 +198,10 @@ describe('the host functions', () => {
           'reinstall the package',
       );
       mkdirSync(join(root, 'build', 'Release'), { recursive: true });
-      writeFileSync(join(root, 'build', 'Release', 'hvt_example.node'), '');
-      expect(addonFile(spec, root)).toBe(join(root, 'build', 'Release', 'hvt_example.node'));
+      writeFileSync(release, '');
+      expect(addonFile(spec, root)).toBe(release);
+      // node-gyp-build's PREBUILDS_ONLY passes over a source build (another CPU's, say).
+      withEnv({ PREBUILDS_ONLY: '1' }, () => expect(addonFile(spec, root)).toBe(prebuild));
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

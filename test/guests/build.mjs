@@ -537,7 +537,7 @@ async function doBuild(arch) {
       if (await exists(json)) inputs.push(json);
       const hash = createHash('sha256')
         .update(runtimeHash)
-        .update(await hashFiles(rtInputs))
+        .update(await hashFiles(inputs))
         .digest('hex');
       return buildGuest(arch, name, hash, runtimeObjects, /** @type {Manifest} */ (manifests[i]));
     }),

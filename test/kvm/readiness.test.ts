@@ -58,13 +58,10 @@ beforeAll(async () => {
 afterAll(() => taps.removeAll());
 
 /**
- * When the tender opened the tap, in ms after `since`: a tap's carrier is up
- * while a process has it open. Polled every 20 ms (more often steals the emulated CPUs from the tender it times); undefined if never.
+ * When the tender opened the tap, in ms after `since`, as `stop()` returns it:
+ * a tap's carrier is up while a process has it open. Polled every 20 ms (more often steals the emulated CPUs from the tender it times); undefined if never.
  */
-function watchCarrier(
-  name: string,
-  since: number,
-): { openedMs: () => number | undefined; stop: () => number | undefined } {
+function watchCarrier(name: string, since: number): { stop: () => number | undefined } {
   let openedAt: number | undefined;
   const timer = setInterval(() => {
     if (openedAt !== undefined) return;
@@ -77,7 +74,6 @@ function watchCarrier(
     }
   }, 20);
   return {
-    openedMs: () => openedAt,
     stop: () => {
       clearInterval(timer);
       return openedAt;

@@ -31,8 +31,9 @@ export interface AddonSpec {
 export function addonFile(spec: AddonSpec, root: string): string | undefined {
   const release = join(root, 'build', 'Release', `${spec.target}.node`);
   const prebuildsOnly = Boolean(process.env['PREBUILDS_ONLY']);
-  if (!prebuildsOnly && (existsSync(release) || isMusl())) return release;
-  if (isMusl()) return undefined;
+  const musl = isMusl();
+  if (!prebuildsOnly && (musl || existsSync(release))) return release;
+  if (musl) return undefined;
   return join(
     root,
     'prebuilds',
